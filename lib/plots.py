@@ -88,9 +88,9 @@ def example_grid(tiles: TileSet, per_row: int = 6, seed: int = 0) -> plt.Figure:
     return fig
 
 
-def source_overview(tiles: TileSet, stem: str) -> plt.Figure:
+def source_overview(tiles: TileSet, data_dir: str | Path, stem: str) -> plt.Figure:
     """One source image: annotated cells (green), annotated region (yellow), tiles (blue: with cells)."""
-    pair = next(p for p in find_pairs(tiles.meta["data_dir"]) if p.stem == stem)
+    pair = next(p for p in find_pairs(data_dir) if p.stem == stem)
     image, mask = load_pair(pair)
     size, dilation = tiles.meta["data"]["tile_size"], tiles.meta["data"]["region_dilation"]
     region = annotated_region(mask, dilation)

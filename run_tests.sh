@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command: unit tests (pytest), then every numbered notebook executed in the smoke profile
+# (papermill, through run_all.sh) and re-executed by nbval, which checks that the cells marked
+# `# NBVAL_CHECK_OUTPUT` print the same deterministic summaries again.
+#
+#   ./run_tests.sh                  everything (what CI runs)
+#   ./run_tests.sh --unit-only      unit tests only
+#
+# Notebooks run on the UCSB data when it is found (UCSB_DATA, default ../shared/data/ucsb_breast_cancer_cells)
+# and on the synthetic dataset otherwise; the dataset notebook runs on both.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/ensure_env.sh
+export TQDM_MININTERVAL=30  # progress bars in logs: one line every 30 s, not a flood
+
+python -m pytest tests -q -p no:cacheprovider
+[[ "${1:-}" == "--unit-only" ]] && exit 0
+
+ucsb="${UCSB_DATA:-../shared/data/ucsb_breast_cancer_cells}"
+check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers ("" = all)
+    local data="$1" only="$2" dataset number executed=()
+    ./run_all.sh --profile smoke --data "${data}" ${only:+--only "${only}"} --force
+    dataset="$(python -c 'import sys; from lib.config import dataset_name; print(dataset_name(sys.argv[1]))' "${data}")"
+    for notebook in results/"${dataset}"/smoke/notebooks/[0-9][0-9]_*.ipynb; do
+        number="$(basename "${notebook}")"; number="${number%%_*}"
+        [[ -z "${only}" || ",${only}," == *",${number},"* ]] && executed+=("${notebook}")
+    done
+    python -m pytest -q -p no:cacheprovider --nbval-lax --current-env \
+        --nbval-sanitize-with tests/nbval_sanitize.cfg "${executed[@]}"
+}
+if [[ -d "${ucsb}" ]]; then
+    check_notebooks "$(cd "${ucsb}" && pwd)" ""
+    check_notebooks "" "01"
+else
+    echo "[run_tests] ${ucsb} not found: notebooks run on the synthetic dataset only"
+    check_notebooks "" ""
+fi

@@ -1,0 +1,32 @@
+"""Overlap metrics against hand-computed values."""
+import numpy as np
+import pytest
+
+from lib.metrics import confusion, evaluate, scores
+
+
+def test_scores_by_hand():
+    pred = np.array([[1, 1, 0, 0]], bool)
+    target = np.array([[1, 0, 1, 0]], bool)
+    counts = confusion(pred, target)
+    assert counts == {"tp": 1, "fp": 1, "fn": 1}
+    assert scores(**counts) == pytest.approx({"dice": 0.5, "iou": 1 / 3, "precision": 0.5, "recall": 0.5})
+
+
+def test_empty_tile_conventions():
+    assert scores(0, 0, 0)["dice"] == 1.0
+    assert scores(0, 5, 0)["dice"] == 0.0
+
+
+def test_pooled_differs_from_mean_and_region_skips_tiles_outside():
+    preds = np.zeros((2, 4, 4), bool)
+    targets = np.zeros((2, 4, 4), bool)
+    preds[0, :2] = targets[0, :2] = True   # tile 0 perfect (8 px)
+    preds[1, 0, 0] = True                  # tile 1: one false positive
+    pooled, per_tile = evaluate(preds, targets)
+    assert pooled["dice"] == pytest.approx(16 / 17)
+    assert per_tile.dice.tolist() == [1.0, 0.0]
+    region = np.zeros_like(preds)
+    region[0] = True
+    pooled, per_tile = evaluate(preds, targets, region)
+    assert pooled["dice"] == 1.0 and np.isnan(per_tile.dice[1])
