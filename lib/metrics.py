@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 
 def confusion(pred: np.ndarray, target: np.ndarray, within: np.ndarray | None = None) -> dict[str, int]:
@@ -32,3 +33,13 @@ def evaluate(preds: np.ndarray, targets: np.ndarray, within: np.ndarray | None =
         per_tile.loc[outside, ["dice", "iou", "precision", "recall"]] = np.nan
     pooled = scores(*(per_tile[k].sum() for k in ("tp", "fp", "fn")))
     return pooled, per_tile
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tied ranks averaged); labels are booleans."""
+    scores, labels = np.ravel(scores), np.ravel(labels).astype(bool)
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

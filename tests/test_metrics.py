@@ -30,3 +30,10 @@ def test_pooled_differs_from_mean_and_region_skips_tiles_outside():
     region[0] = True
     pooled, per_tile = evaluate(preds, targets, region)
     assert pooled["dice"] == 1.0 and np.isnan(per_tile.dice[1])
+
+
+def test_roc_auc_by_hand():
+    from lib.metrics import roc_auc
+    assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert roc_auc(np.array([1, 1, 1]), np.array([0, 1, 1])) == pytest.approx(0.5)  # ties
+    assert np.isnan(roc_auc(np.array([1, 2]), np.array([1, 1])))
