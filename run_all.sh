@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
-#   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--only NN[,NN...]] [--force]
+#   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--only NN[,NN...]] [--force]
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
 #   --data     dataset folder with images/ and masks/ (default: the embedded synthetic dataset)
+#   --seeds    training seeds per model (default: runs.seeds of the profile)
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02
-#   --force    re-run notebooks whose executed copy already exists (otherwise they are skipped)
+#   --force    redo work whose results exist: re-execute notebooks and retrain runs
 #
-# Executed notebooks go to results/<dataset>/<profile>/notebooks/, figures and tables to
-# figures/<dataset>/<profile>/. Stops at the first failing notebook and names it.
+# Executed notebooks go to results/<dataset>/<profile>/notebooks/, trained runs to
+# results/<dataset>/<profile>/<model>/seed<k>/, figures and tables to figures/<dataset>/<profile>/.
+# 03_train runs once per model (runs.models of the profile) and seed. Stops at the first failing notebook.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-profile=quick data="" only="" force=0
+profile=quick data="" only="" force=0 seeds=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile) profile="$2"; shift 2 ;;
         --data) data="$2"; shift 2 ;;
         --only) only="$2"; shift 2 ;;
+        --seeds) seeds="$2"; shift 2 ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "error: unknown argument $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,19 +40,21 @@ out="results/${dataset}/${profile}/notebooks"
 mkdir -p "${out}"
 echo "[run_all] profile=${profile} dataset=${dataset} -> ${out}/ and figures/${dataset}/${profile}/"
 
-start=$(date +%s)
-for notebook in notebooks/[0-9][0-9]_*.ipynb; do
-    name="$(basename "${notebook}")"
-    number="${name%%_*}"
-    if [[ -n "${only}" && ",${only}," != *",${number},"* ]]; then continue; fi
-    target="${out}/${name}"
+models="$(python -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["runs"]["models"]))' "${config}")"
+seeds="${seeds:-$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["runs"]["seeds"])' "${config}")}"
+force_param=False
+[[ ${force} -eq 1 ]] && force_param=True
+
+execute() {  # $1: notebook, $2: executed copy's name, further arguments: papermill parameters
+    local notebook="$1" name="$2" target="${out}/$2" t0
+    shift 2
     if [[ -f "${target}" && ${force} -eq 0 ]]; then
-        echo "[run_all] ${name}: done before, skipped (--force re-runs it)"
-        continue
+        echo "[run_all] ${name}: done before, skipped (--force redoes it)"
+        return
     fi
     echo "[run_all] ${name} ..."
     t0=$(date +%s)
-    if ! papermill --no-progress-bar --kernel python3 -f "${config}" -p data_dir "${data}" \
+    if ! papermill --no-progress-bar --kernel python3 -f "${config}" -p data_dir "${data}" -p force "${force_param}" "$@" \
             "${notebook}" "${target}.partial" > "${out}/${name%.ipynb}.log" 2>&1; then
         tail -n 30 "${out}/${name%.ipynb}.log" >&2
         echo "[run_all] FAILED: ${name} (full log: ${out}/${name%.ipynb}.log; executed copy: ${target}.partial)" >&2
@@ -57,5 +62,21 @@ for notebook in notebooks/[0-9][0-9]_*.ipynb; do
     fi
     mv "${target}.partial" "${target}"
     echo "[run_all] ${name}: $(( $(date +%s) - t0 )) s"
+}
+
+start=$(date +%s)
+for notebook in notebooks/[0-9][0-9]_*.ipynb; do
+    name="$(basename "${notebook}")"
+    number="${name%%_*}"
+    if [[ -n "${only}" && ",${only}," != *",${number},"* ]]; then continue; fi
+    if [[ "${name}" == 03_train.ipynb ]]; then
+        for model in ${models}; do
+            for ((seed = 0; seed < seeds; seed++)); do
+                execute "${notebook}" "03_train-${model}-seed${seed}.ipynb" -p model_name "${model}" -p train_seed "${seed}"
+            done
+        done
+    else
+        execute "${notebook}" "${name}"
+    fi
 done
 echo "[run_all] finished in $(( $(date +%s) - start )) s"

@@ -173,3 +173,32 @@ def map_row(maps: dict[str, np.ndarray]) -> plt.Figure:
         axis.axis("off")
     fig.tight_layout()
     return fig
+
+
+def training_curves(history: pd.DataFrame, title: str = "", targets: tuple[float, ...] = ()) -> plt.Figure:
+    """Paper Fig. 2 layout: (a) losses, (b) validation Dice raw and EMA, (c) validation IoU; selected epoch
+    marked, flagged outlier epochs crossed, optional horizontal target lines on (b) (labelled as the paper's)."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    epochs = history["epoch"]
+    axes[0].plot(epochs, history["train_loss"], label="train")
+    axes[0].plot(epochs, history["val_loss"], label="validation")
+    axes[0].set(title="(a) loss", xlabel="epoch")
+    axes[1].plot(epochs, history["val_dice"], alpha=0.5, label="validation Dice")
+    axes[1].plot(epochs, history["ema_dice"], label="EMA (α 0.9)")
+    for target in targets:
+        axes[1].axhline(target, ls=":", c="0.5", lw=1)
+        axes[1].text(epochs.iloc[0], target, f"{target:.0%} (paper's target line)", fontsize=7, va="bottom")
+    axes[1].set(title="(b) validation Dice", xlabel="epoch", ylim=(0, 1))
+    axes[2].plot(epochs, history["val_iou"], c="tab:green")
+    axes[2].set(title="(c) validation IoU", xlabel="epoch", ylim=(0, 1))
+    selected = history[history["selected"]].epoch.max() if history["selected"].any() else None
+    for axis in axes:
+        if selected is not None:
+            axis.axvline(selected, c="tab:red", lw=1, ls="--", label=f"selected epoch {selected}")
+        for epoch in history.loc[history["outlier"], "epoch"]:
+            axis.axvline(epoch, c="k", lw=0.8, ls=":")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

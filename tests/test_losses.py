@@ -1,0 +1,64 @@
+"""The stabilized loss against values computed by hand (Algorithm 1)."""
+import math
+
+import pytest
+import torch
+
+from lib.losses import adaptive_pos_weight, stabilized_loss, stabilized_loss_terms
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_two_pixel_example_by_hand():
+    logits = torch.tensor([2.0, -1.0]).view(1, 1, 1, 2)
+    target = torch.tensor([1.0, 0.0]).view(1, 1, 1, 2)
+    p1, p2 = _sigmoid(2.0), _sigmoid(-1.0)
+    tp, fp, fn = p1, p2, 1 - p1
+    dice = (2 * tp + 1) / (p1 + p2 + 1 + 1)
+    tversky = (tp + 1) / (tp + 0.7 * fp + 0.3 * fn + 1)
+    pos_weight = 1.0  # r = 0.5: (1 - r) / r = 1
+    bce = (-pos_weight * math.log(p1) - math.log(1 - p2)) / 2
+    terms = stabilized_loss_terms(logits, target)
+    assert terms["dice"].item() == pytest.approx(1 - dice, rel=1e-6)
+    assert terms["tversky"].item() == pytest.approx(1 - tversky, rel=1e-6)
+    assert terms["bce"].item() == pytest.approx(bce, rel=1e-6)
+    assert terms["loss"].item() == pytest.approx(0.5 * (1 - dice) + 0.3 * bce + 0.2 * (1 - tversky), rel=1e-6)
+
+
+def test_dice_is_per_sample_not_over_the_batch():
+    logits = torch.tensor([[3.0, 3.0], [-3.0, -3.0]]).view(2, 1, 1, 2)
+    target = torch.tensor([[1.0, 1.0], [0.0, 0.0]]).view(2, 1, 1, 2)
+    p, q = _sigmoid(3.0), _sigmoid(-3.0)
+    per_sample = [(2 * 2 * p + 1) / (2 * p + 2 + 1), 1 / (2 * q + 1)]
+    assert stabilized_loss_terms(logits, target)["dice"].item() == pytest.approx(1 - sum(per_sample) / 2, rel=1e-6)
+
+
+def test_adaptive_pos_weight_and_its_clamps():
+    assert adaptive_pos_weight(torch.tensor([1.0, 0, 0, 0])).item() == pytest.approx(3.0)
+    assert adaptive_pos_weight(torch.tensor([1.0] + [0.0] * 199)).item() == 50.0   # 199 clamped to 50
+    assert adaptive_pos_weight(torch.tensor([1.0, 1, 1, 0])).item() == 1.0          # 1/3 clamped to 1
+    assert adaptive_pos_weight(torch.zeros(8)).item() == 1.0                        # no positive pixel
+
+
+def test_all_background_batch_and_extreme_logits_stay_finite():
+    target = torch.zeros(2, 1, 8, 8)
+    for value in (-1e4, 0.0, 1e4, float("1e30")):
+        logits = torch.full((2, 1, 8, 8), value, requires_grad=True)
+        loss = stabilized_loss(logits, target)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    # a confident, correct all-background prediction costs almost nothing
+    assert stabilized_loss(torch.full((2, 1, 8, 8), -20.0), target).item() < 0.01
+
+
+def test_raw_logits_keep_the_bce_gradient_of_confidently_wrong_pixels():
+    target = torch.zeros(1, 1, 2, 2)
+    target[0, 0, 0, 0] = 1
+    logits = torch.full((1, 1, 2, 2), 15.0, requires_grad=True)  # wrong on 3 pixels, beyond the clamp
+    stabilized_loss(logits, target).backward()
+    assert logits.grad[0, 0, 1, 1] > 0
+    clamped = torch.full((1, 1, 2, 2), 15.0, requires_grad=True)
+    stabilized_loss(clamped, target, bce_on_clamped_logits=True).backward()
+    assert clamped.grad[0, 0, 1, 1] == 0

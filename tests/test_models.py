@@ -1,0 +1,97 @@
+"""The Enhanced model: input variants, shapes, pretrained weights and their record."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib import config
+from lib.models import build_model, input_channels
+from lib.models.enhanced import InputProjection
+from lib.models.pretrained import build_unetplusplus, lite0_imagenet_state_dict
+
+MODEL_CFG = config.load_config("smoke")["model"]
+
+
+@pytest.mark.parametrize("variant,channels", [("projection", 4), ("drop", 3), ("smp4", 4)])
+def test_variants_run_forward_and_backward(variant, channels):
+    cfg = dict(MODEL_CFG, input_variant=variant)
+    model, weights = build_model("enhanced", cfg)
+    assert input_channels(cfg) == channels and weights.startswith("ImageNet")
+    x = torch.randn(2, channels, 64, 64)
+    out = model(x)
+    assert out.shape == (2, 1, 64, 64)
+    out.mean().backward()
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first_conv.in_channels == channels and first_conv.weight.grad is not None  # the gradient reaches the input
+    assert model.network.segmentation_head[0].weight.grad is not None
+    assert (model.projection is not None) == (variant == "projection")
+
+
+def test_projection_is_eq2():
+    layers = InputProjection(4, 16, 3).layers
+    assert [type(m).__name__ for m in layers] == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]
+    assert layers[0].kernel_size == (3, 3) and layers[0].in_channels == 4 and layers[3].kernel_size == (1, 1)
+    assert layers[3].out_channels == 3
+
+
+def test_decoder_is_unetplusplus_with_scse():
+    model, _ = build_model("enhanced", MODEL_CFG)
+    assert type(model.network).__name__ == "UnetPlusPlus"
+    assert sum(type(m).__name__ == "SCSEModule" for m in model.modules()) >= 10
+
+
+def test_packaged_lite0_weights_classify_a_coffee_cup_as_espresso():
+    import timm
+    from skimage import data
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    net.load_state_dict(lite0_imagenet_state_dict())
+    x = torch.from_numpy(data.coffee()).permute(2, 0, 1).float()[None] / 255
+    x = (F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True) - 0.5) / 0.5
+    with torch.no_grad():
+        assert net(x).argmax().item() == 967  # ImageNet class 967: espresso
+
+
+def test_encoder_really_gets_the_packaged_weights():
+    model, _ = build_unetplusplus(MODEL_CFG)
+    reference = lite0_imagenet_state_dict()["conv_stem.weight"]
+    assert torch.equal(model.encoder.model.conv_stem.weight, reference)
+
+
+def test_unavailable_weights_fail_clearly_or_fall_back_on_record(monkeypatch):
+    import segmentation_models_pytorch as smp
+    real = smp.UnetPlusPlus
+
+    def offline(*args, encoder_weights=None, **kwargs):
+        if encoder_weights:
+            raise ConnectionError("no internet")
+        return real(*args, encoder_weights=None, **kwargs)
+    monkeypatch.setattr(smp, "UnetPlusPlus", offline)
+    cfg = dict(MODEL_CFG, encoder="resnet18", allow_random_init=False)
+    with pytest.raises(RuntimeError, match="imagenet weights for resnet18 could not be loaded.*allow_random_init"):
+        build_model("enhanced", cfg)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        _, weights = build_model("enhanced", dict(cfg, allow_random_init=True))
+    assert weights.startswith("random initialisation: imagenet weights for resnet18 could not be loaded")
+
+
+def test_unknown_model_and_variant():
+    with pytest.raises(ValueError, match="unknown model 'vit'"):
+        build_model("vit", MODEL_CFG)
+    with pytest.raises(ValueError, match="unknown model.input_variant 'late'"):
+        build_model("enhanced", dict(MODEL_CFG, input_variant="late"))
+
+
+@pytest.mark.slow
+def test_paper_profile_b7_builds_and_takes_a_training_step_on_cpu():
+    cfg = dict(config.load_config("paper")["model"], encoder_weights="none")
+    model, weights = build_model("enhanced", cfg)
+    assert weights.startswith("random") and sum(p.numel() for p in model.parameters()) > 60e6
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    from lib.losses import stabilized_loss
+    loss = stabilized_loss(model(torch.randn(2, 4, 64, 64)), torch.zeros(2, 1, 64, 64))
+    loss.backward()
+    optimizer.step()
+    assert np.isfinite(loss.item())
