@@ -25,7 +25,7 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
         number="$(basename "${notebook}")"; number="${number%%_*}"
         [[ -z "${only}" || ",${only}," == *",${number},"* ]] && executed+=("${notebook}")
     done
-    python -m pytest -q -p no:cacheprovider --nbval-lax --current-env \
+    python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
         --nbval-sanitize-with tests/nbval_sanitize.cfg "${executed[@]}"
 }
 if [[ -d "${ucsb}" ]]; then
