@@ -10,6 +10,7 @@ from .augment import predict_probabilities
 from .metrics import evaluate
 
 METRICS = ("dice", "iou", "precision", "recall")
+THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 
 
 def predict_tiles(model: torch.nn.Module, dataset, device: torch.device, tta: bool, batch_size: int = 16) -> np.ndarray:
@@ -19,6 +20,17 @@ def predict_tiles(model: torch.nn.Module, dataset, device: torch.device, tta: bo
     for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         out.append(predict_probabilities(model, x.to(device), tta)[:, 0].float().cpu().numpy())
     return np.concatenate(out)
+
+
+def choose_threshold(probabilities: np.ndarray, masks: np.ndarray) -> tuple[float, pd.DataFrame]:
+    """The probability threshold with the best pooled Dice on these (validation) tiles, and the whole curve.
+
+    Losses with a large positive weight (Algorithm 1 clamps it at 50) shift probabilities up, so 0.5 is not
+    the natural cut; choosing it on validation tiles never looks at the test split."""
+    masks = np.asarray(masks)
+    curve = pd.DataFrame({"threshold": THRESHOLD_GRID,
+                          "val_dice": [evaluate(probabilities >= t, masks)[0]["dice"] for t in THRESHOLD_GRID]})
+    return float(curve.threshold[curve.val_dice.idxmax()]), curve
 
 
 def report(probabilities: np.ndarray, tile_set, index: np.ndarray, threshold: float) -> tuple[dict, pd.DataFrame]:

@@ -10,6 +10,7 @@ channel of the resized tile), predicted, and stitched back at full resolution (o
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import cv2
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input", required=True, type=Path, help="an image, or a folder of images")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--tta", action="store_true", help="average the 7 test-time transforms")
-    parser.add_argument("--threshold", type=float, default=None, help="default: the run's threshold")
+    parser.add_argument("--threshold", type=float, default=None, help="default: the threshold the run used on its test split")
     args = parser.parse_args(argv)
     if args.input.is_dir():
         paths = sorted(p for p in args.input.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -84,7 +85,10 @@ def main(argv: list[str] | None = None) -> None:
         raise DatasetError(f"{args.input} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, cfg = load_model(args.run, device)
-    threshold = cfg["train"]["threshold"] if args.threshold is None else args.threshold
+    if args.threshold is None:  # the run's own: chosen on its validation split, or the config's
+        threshold = json.loads((args.run / "metrics.json").read_text()).get("threshold", cfg["train"]["threshold"])
+    else:
+        threshold = args.threshold
     args.output.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc="predicting", unit="image"):
         image = read_image(path)

@@ -36,7 +36,7 @@ from . import gabor, tiles
 from .augment import Augmenter
 from .config import REPO_ROOT, dataset_name, load_config
 from .dataset import TileDataset
-from .evaluate import predict_tiles, report
+from .evaluate import choose_threshold, predict_tiles, report
 from .io import write_json_atomic, write_text_atomic
 from .losses import stabilized_loss
 from .metrics import evaluate
@@ -249,15 +249,22 @@ def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed
         return run  # stopped early on purpose: resumable
 
     model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True)["model"])
+    threshold = train_cfg["threshold"]
+    if train_cfg["threshold_from_validation"]:
+        val_probabilities = predict_tiles(model, val_loader.dataset, device, tta=train_cfg["tta"])
+        threshold, curve = choose_threshold(val_probabilities, tile_set.masks[split_index["val"]])
+        write_text_atomic(run / "threshold_curve.csv", curve.to_csv(index=False))
     test_set = TileDataset(tile_set, split_index["test"], edges, model_cfg)
     probabilities = predict_tiles(model, test_set, device, tta=train_cfg["tta"])
-    summary, per_tile = report(probabilities, tile_set, split_index["test"], train_cfg["threshold"])
-    metrics = {"test": summary, "tta": train_cfg["tta"], "selected_epoch": best["epoch"],
+    summary, per_tile = report(probabilities, tile_set, split_index["test"], threshold)
+    metrics = {"test": summary, "threshold": threshold,
+               "threshold_source": "validation" if train_cfg["threshold_from_validation"] else "config",
+               "tta": train_cfg["tta"], "selected_epoch": best["epoch"],
                "selected_ema_dice": best["ema_dice"], "train_seconds": float(sum(h["seconds"] for h in history)),
                "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": weights_used}
     if train_cfg["tta"]:
         metrics["test_without_tta"], _ = report(predict_tiles(model, test_set, device, tta=False), tile_set,
-                                                split_index["test"], train_cfg["threshold"])
+                                                split_index["test"], threshold)
     np.save(run / "test_probabilities.npy", probabilities.astype(np.float16))
     write_text_atomic(run / "per_image.csv", per_tile.to_csv(index=False))
     write_json_atomic(run / "metrics.json", metrics)  # last: its presence marks the run finished

@@ -37,3 +37,13 @@ def test_roc_auc_by_hand():
     assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
     assert roc_auc(np.array([1, 1, 1]), np.array([0, 1, 1])) == pytest.approx(0.5)  # ties
     assert np.isnan(roc_auc(np.array([1, 2]), np.array([1, 1])))
+
+
+def test_threshold_is_chosen_where_validation_dice_peaks():
+    from lib.evaluate import choose_threshold
+    masks = np.zeros((2, 4, 4), bool)
+    masks[:, :2] = True
+    probabilities = np.where(masks, 0.95, 0.7)  # over-confident background: 0.5 marks everything
+    threshold, curve = choose_threshold(probabilities, masks)
+    assert 0.7 < threshold <= 0.95
+    assert curve.val_dice.max() == 1.0 and curve.set_index("threshold").val_dice[0.5] < 1.0
