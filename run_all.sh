@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
-#   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--only NN[,NN...]] [--force]
+#   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--models a,b] [--only NN[,NN...]] [--force]
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
 #   --data     dataset folder with images/ and masks/ (default: the embedded synthetic dataset)
 #   --seeds    training seeds per model (default: runs.seeds of the profile)
+#   --models   models to train and compare, comma-separated (default: runs.models of the profile)
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02
 #   --force    redo work whose results exist: re-execute notebooks and retrain runs
 #
 # Executed notebooks go to results/<dataset>/<profile>/notebooks/, trained runs to
 # results/<dataset>/<profile>/<model>/seed<k>/, figures and tables to figures/<dataset>/<profile>/.
-# 03_train runs once per model (runs.models of the profile) and seed. Stops at the first failing notebook.
+# 03_train runs once per model and seed; the later notebooks read those runs. Stops at the first failing notebook.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-profile=quick data="" only="" force=0 seeds=""
+profile=quick data="" only="" force=0 seeds="" models=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile) profile="$2"; shift 2 ;;
         --data) data="$2"; shift 2 ;;
         --only) only="$2"; shift 2 ;;
         --seeds) seeds="$2"; shift 2 ;;
+        --models) models="${2//,/ }"; shift 2 ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "error: unknown argument $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
     esac
 done
@@ -40,8 +42,9 @@ out="results/${dataset}/${profile}/notebooks"
 mkdir -p "${out}"
 echo "[run_all] profile=${profile} dataset=${dataset} -> ${out}/ and figures/${dataset}/${profile}/"
 
-models="$(python -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["runs"]["models"]))' "${config}")"
+models="${models:-$(python -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["runs"]["models"]))' "${config}")}"
 seeds="${seeds:-$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["runs"]["seeds"])' "${config}")}"
+runs_param="runs: {models: [${models// /, }], seeds: ${seeds}}"  # overrides the profile's runs section
 force_param=False
 [[ ${force} -eq 1 ]] && force_param=True
 
@@ -54,7 +57,7 @@ execute() {  # $1: notebook, $2: executed copy's name, further arguments: paperm
     fi
     echo "[run_all] ${name} ..."
     t0=$(date +%s)
-    if ! papermill --no-progress-bar --kernel python3 -f "${config}" -p data_dir "${data}" -p force "${force_param}" "$@" \
+    if ! papermill --no-progress-bar --kernel python3 -f "${config}" -p data_dir "${data}" -y "${runs_param}" -p force "${force_param}" "$@" \
             "${notebook}" "${target}.partial" > "${out}/${name%.ipynb}.log" 2>&1; then
         tail -n 30 "${out}/${name%.ipynb}.log" >&2
         echo "[run_all] FAILED: ${name} (full log: ${out}/${name%.ipynb}.log; executed copy: ${target}.partial)" >&2

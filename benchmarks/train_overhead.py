@@ -40,7 +40,7 @@ def main() -> None:
     dataset = TileDataset(tile_set, index, edges, model_cfg, Augmenter(train_cfg, 0))
     weights = complexity_weights(tile_set.masks[index], train_cfg["small_object_px"], train_cfg["small_object_weight"])
     torch.manual_seed(0)
-    model, _ = build_model("enhanced", model_cfg)
+    model, _ = build_model("enhanced", cfg)
     device = torch.device("cpu")
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr_max"], weight_decay=train_cfg["weight_decay"])
     batches = -(-len(dataset) // train_cfg["batch_size"])

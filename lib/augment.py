@@ -16,9 +16,14 @@ import numpy as np
 import torch
 
 
-def geometric_transform(train_cfg: dict[str, Any], seed: int) -> A.Compose:
-    """Flips (p 0.5), 90-degree rotations (p 0.5) and elastic deformation, applied to all channels and the mask."""
-    return A.Compose([
+def geometric_transform(train_cfg: dict[str, Any], seed: int, patch_scale: list[float] | None = None,
+                        size: int = 0) -> A.Compose:
+    """Flips (p 0.5), 90-degree rotations (p 0.5) and elastic deformation, applied to all channels and the mask;
+    with `patch_scale`, first a random square patch covering that share of the tile, resized back to `size` px
+    (the multi-scale model's patch sampling: cells appear at several scales)."""
+    patches = [] if patch_scale is None else [A.RandomResizedCrop(size=(size, size), scale=tuple(patch_scale),
+                                                                    ratio=(1.0, 1.0), p=1.0)]
+    return A.Compose(patches + [
         A.HorizontalFlip(p=0.5),
         A.VerticalFlip(p=0.5),
         A.RandomRotate90(p=0.5),
@@ -36,8 +41,8 @@ def photometric_transform(train_cfg: dict[str, Any], seed: int) -> A.Compose:
 class Augmenter:
     """Both stages, reseeded at every epoch so that a resumed run draws the same augmentations."""
 
-    def __init__(self, train_cfg: dict[str, Any], seed: int):
-        self.geometric = geometric_transform(train_cfg, seed)
+    def __init__(self, train_cfg: dict[str, Any], seed: int, patch_scale: list[float] | None = None, size: int = 0):
+        self.geometric = geometric_transform(train_cfg, seed, patch_scale, size)
         self.photometric = photometric_transform(train_cfg, seed)
 
     def reseed(self, seed: int) -> None:

@@ -13,12 +13,17 @@ METRICS = ("dice", "iou", "precision", "recall")
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 
 
-def predict_tiles(model: torch.nn.Module, dataset, device: torch.device, tta: bool, batch_size: int = 16) -> np.ndarray:
-    """Probabilities (N, H, W) float32 for every item of a dataset (no augmentation), in order."""
+def predict_tiles(model: torch.nn.Module, dataset, device: torch.device, tta: bool, batch_size: int = 16,
+                  refine=None) -> np.ndarray:
+    """Probabilities (N, H, W) float32 for every item of a dataset (no augmentation), in order;
+    `refine(probabilities, x)` post-processes each batch (the dense CRF)."""
     model.eval()
     out = []
     for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        out.append(predict_probabilities(model, x.to(device), tta)[:, 0].float().cpu().numpy())
+        probabilities = predict_probabilities(model, x.to(device), tta).float()
+        if refine is not None:
+            probabilities = refine(probabilities, x.to(device))
+        out.append(probabilities[:, 0].cpu().numpy())
     return np.concatenate(out)
 
 

@@ -175,30 +175,152 @@ def map_row(maps: dict[str, np.ndarray]) -> plt.Figure:
     return fig
 
 
-def training_curves(history: pd.DataFrame, title: str = "", targets: tuple[float, ...] = ()) -> plt.Figure:
-    """Paper Fig. 2 layout: (a) losses, (b) validation Dice raw and EMA, (c) validation IoU; selected epoch
-    marked, flagged outlier epochs crossed, optional horizontal target lines on (b) (labelled as the paper's)."""
+def training_curves(history: pd.DataFrame, title: str = "", targets: tuple[float, ...] = (),
+                    alpha: float = 0.9) -> plt.Figure:
+    """Paper Fig. 2 layout: (a) losses, (b) validation Dice, (c) validation IoU, each raw (thin) with its EMA
+    (alpha 0.9, the selection rule's); selected epoch marked, flagged outlier epochs dotted, optional horizontal
+    target lines on (b) (labelled as the paper's)."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     epochs = history["epoch"]
-    axes[0].plot(epochs, history["train_loss"], label="train")
-    axes[0].plot(epochs, history["val_loss"], label="validation")
+
+    def raw_and_ema(axis, column, label, colour):
+        axis.plot(epochs, history[column], c=colour, alpha=0.35, lw=1)
+        axis.plot(epochs, history[column].ewm(alpha=1 - alpha, adjust=False).mean(), c=colour, label=f"{label} (EMA)")
+
+    raw_and_ema(axes[0], "train_loss", "train", "tab:blue")
+    raw_and_ema(axes[0], "val_loss", "validation", "tab:orange")
     axes[0].set(title="(a) loss", xlabel="epoch")
-    axes[1].plot(epochs, history["val_dice"], alpha=0.5, label="validation Dice")
-    axes[1].plot(epochs, history["ema_dice"], label="EMA (α 0.9)")
+    raw_and_ema(axes[1], "val_dice", "validation Dice", "tab:blue")
     for target in targets:
         axes[1].axhline(target, ls=":", c="0.5", lw=1)
         axes[1].text(epochs.iloc[0], target, f"{target:.0%} (paper's target line)", fontsize=7, va="bottom")
     axes[1].set(title="(b) validation Dice", xlabel="epoch", ylim=(0, 1))
-    axes[2].plot(epochs, history["val_iou"], c="tab:green")
+    raw_and_ema(axes[2], "val_iou", "validation IoU", "tab:green")
     axes[2].set(title="(c) validation IoU", xlabel="epoch", ylim=(0, 1))
-    selected = history[history["selected"]].epoch.max() if history["selected"].any() else None
+    selected = history[history["selected"].astype(bool)].epoch.max() if history["selected"].astype(bool).any() else None
     for axis in axes:
         if selected is not None:
             axis.axvline(selected, c="tab:red", lw=1, ls="--", label=f"selected epoch {selected}")
-        for epoch in history.loc[history["outlier"], "epoch"]:
+        for epoch in history.loc[history["outlier"].astype(bool), "epoch"]:
             axis.axvline(epoch, c="k", lw=0.8, ls=":")
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def stability_curves(spread: pd.DataFrame, drop_epochs: pd.DataFrame) -> plt.Figure:
+    """Validation Dice per epoch of every seed, one panel per arm; catastrophic drops marked with a cross."""
+    arms = list(dict.fromkeys(spread.arm))
+    fig, axes = plt.subplots(1, len(arms), figsize=(6 * len(arms), 3.8), sharey=True)
+    for axis, arm in zip(np.atleast_1d(axes), arms):
+        part = spread[spread.arm == arm]
+        sns.lineplot(part, x="epoch", y="val_dice", hue="seed", palette="colorblind", marker="o", ms=3, ax=axis)
+        marks = drop_epochs[drop_epochs.arm == arm]
+        axis.scatter(marks.epoch, marks.to, marker="x", s=80, c="tab:red", zorder=5, label="catastrophic drop")
+        axis.set(title=arm, ylim=(0, 1), ylabel="validation Dice")
+        axis.legend(fontsize=7, title="seed", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def ladder_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Validation Dice per epoch of every model on one figure."""
+    fig, axis = plt.subplots(figsize=(9, 4))
+    for label, history in histories.items():
+        axis.plot(history.epoch, history.val_dice, marker="o", ms=3, label=label)
+    axis.set(xlabel="epoch", ylabel="validation Dice", ylim=(0, 1), title="validation Dice of every model")
+    axis.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def dice_distributions(frame: pd.DataFrame) -> plt.Figure:
+    """Per-tile test Dice of every model (tiles with cells), box plot with the tiles drawn over it."""
+    positive = frame[frame["cell share"] > 0]
+    fig, axis = plt.subplots(figsize=(11, 0.5 * positive.model.nunique() + 1.5))
+    sns.boxplot(positive, x="Dice", y="model", color="0.9", showfliers=False, ax=axis)
+    sns.stripplot(positive, x="Dice", y="model", size=2.5, alpha=0.5, color="tab:blue", ax=axis)
+    axis.set(xlim=(0, 1), ylabel="", title="test Dice per tile (tiles with cells)")
+    fig.tight_layout()
+    return fig
+
+
+def dice_against_cell_share(frame: pd.DataFrame) -> plt.Figure:
+    """Per-tile Dice against the share of cell pixels in the tile (log scale), one colour per model."""
+    positive = frame[frame["cell share"] > 0]
+    fig, axis = plt.subplots(figsize=(9, 4.5))
+    sns.scatterplot(positive, x="cell share", y="Dice", hue="model", s=14, alpha=0.7, ax=axis)
+    axis.set(xscale="log", ylim=(0, 1), xlabel="cell pixels in the tile (share, log)", ylabel="test Dice")
+    axis.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def model_costs_chart(costs: pd.DataFrame) -> plt.Figure:
+    """Bar charts of every column of a per-model cost table (parameters, FLOPs, ...)."""
+    fig, axes = plt.subplots(1, len(costs.columns), figsize=(5 * len(costs.columns), 0.45 * len(costs) + 1.5),
+                             sharey=True)
+    for axis, column in zip(np.atleast_1d(axes), costs.columns):
+        sns.barplot(x=costs[column], y=costs.index, color="tab:blue", ax=axis)
+        axis.set(xlabel=column, ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def active_learning_curve(curve: pd.DataFrame) -> plt.Figure:
+    """Validation and test Dice after each active-learning round against the labelled training tiles."""
+    fig, axis = plt.subplots(figsize=(6, 3.6))
+    axis.plot(curve.labelled_tiles, curve.val_dice, "o-", label="validation Dice (selection)")
+    axis.plot(curve.labelled_tiles, curve.test_dice_no_tta, "s-", label="test Dice (no TTA)")
+    axis.set(xlabel="labelled training tiles", ylabel="Dice", ylim=(0, 1), title="active learning by MC-Dropout")
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def contrast_stretch(image: np.ndarray, low: float = 1, high: float = 99) -> np.ndarray:
+    """Linear stretch of each channel between its `low` and `high` percentiles, to [0, 1]."""
+    image = np.asarray(image, np.float32)
+    lo, hi = np.percentile(image, low, axis=(0, 1)), np.percentile(image, high, axis=(0, 1))
+    return np.clip((image - lo) / np.maximum(hi - lo, 1e-6), 0, 1)
+
+
+def qualitative_cases(images, masks, probabilities, threshold: float, titles: list[str]) -> plt.Figure:
+    """Paper Fig. 3 layout, one row per case: input (linear contrast stretch), ground truth, probability heat
+    map, overlay (true positives green, false positives red, false negatives blue) and error map (probability
+    minus ground truth: red where it over-calls, blue where it misses)."""
+    fig, axes = plt.subplots(len(images), 5, figsize=(15, 3.1 * len(images)), squeeze=False)
+    for row, (image, mask, probability, title) in enumerate(zip(images, masks, probabilities, titles)):
+        mask, pred = np.asarray(mask, bool), probability >= threshold
+        overlay = contrast_stretch(image) * 0.55
+        for colour, where in (((0, 1, 0), pred & mask), ((1, 0, 0), pred & ~mask), ((0, 0.4, 1), ~pred & mask)):
+            overlay[where] = colour
+        panels = [(contrast_stretch(image), None), (mask, "gray"), (probability, "magma"), (overlay, None),
+                  (probability - mask, "coolwarm")]
+        for column, (panel, cmap) in enumerate(panels):
+            axis = axes[row, column]
+            limits = {"vmin": -1, "vmax": 1} if column == 4 else ({"vmin": 0, "vmax": 1} if cmap else {})
+            shown = axis.imshow(panel, cmap=cmap, **limits)
+            axis.set_xticks([]), axis.set_yticks([])
+            if column in (2, 4):
+                fig.colorbar(shown, ax=axis, fraction=0.046)
+        axes[row, 0].set_ylabel(title, fontsize=9)
+    for column, name in enumerate(["input (contrast stretched)", "ground truth", "probability",
+                                   "overlay: TP green, FP red, FN blue", "error: probability - truth"]):
+        axes[0, column].set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def cases_overview(table: pd.DataFrame, chosen: pd.DataFrame) -> plt.Figure:
+    """Every test tile's Dice against its cell count, coloured by ring score, the chosen cases labelled."""
+    fig, axis = plt.subplots(figsize=(7, 4))
+    shown = axis.scatter(table.cells, table.Dice, c=table["ring score"], cmap="viridis", s=18)
+    for case, row in chosen.iterrows():
+        axis.annotate(case, (row.cells, row.Dice), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    axis.set(xlabel="cells in the tile", ylabel="test Dice", ylim=(0, 1.02))
+    fig.colorbar(shown, label="ring score")
     fig.tight_layout()
     return fig

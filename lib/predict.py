@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from . import gabor
 from .augment import predict_probabilities
+from .crf import dense_crf
 from .io import IMAGE_SUFFIXES, DatasetError, read_image
-from .models import build_model, input_channels
+from .models import build_model, input_channels, model_spec
 from .plots import outline
 from .tiling import tile_grid
 
@@ -33,18 +34,20 @@ def load_model(run: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
     record = yaml.safe_load((run / "config.yaml").read_text())
     if not (run / "best.pt").is_file():
         raise FileNotFoundError(f"{run} has no best.pt: train the run first")
-    model_cfg = dict(record["config"]["model"], encoder_weights="none")  # the checkpoint holds every weight
-    model, _ = build_model(record["model"], model_cfg)
+    cfg = record["config"]
+    model, _ = build_model(record["model"], dict(cfg, model=dict(cfg["model"], encoder_weights="none")))  # the
+    # checkpoint holds every weight
     model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True)["model"])
-    return model.to(device).eval(), record["config"]
+    return model.to(device).eval(), dict(cfg, model_name=record["model"])
 
 
 def _input_tensor(tile: np.ndarray, cfg: dict) -> torch.Tensor:
+    """The network input of one tile, as in lib/dataset.py (edge map computed here: new images have no cache)."""
     model_cfg = cfg["model"]
     rgb = (tile.astype(np.float32) / 255 - np.asarray(model_cfg["input_mean"], np.float32)) / np.asarray(
         model_cfg["input_std"], np.float32)
     channels = [rgb]
-    if input_channels(model_cfg) == 4:
+    if input_channels(cfg["model_name"], cfg) == 4:
         edge = gabor.normalise(gabor.raw_edge_map(tile, cfg["gabor"]))
         channels.append(((edge - 0.5) / 0.5)[..., None])
     return torch.from_numpy(np.concatenate(channels, -1).transpose(2, 0, 1).copy())[None]
@@ -61,7 +64,11 @@ def predict_image(model: torch.nn.Module, image: np.ndarray, cfg: dict, device: 
     count = np.zeros(padded.shape[:2], np.float32)
     for y, x in tile_grid(*padded.shape[:2], tile, data_cfg["stride"]):
         crop = cv2.resize(padded[y:y + tile, x:x + tile], (size, size), interpolation=cv2.INTER_AREA)
-        probability = predict_probabilities(model, _input_tensor(crop, cfg).to(device), tta)[0, 0].cpu().numpy()
+        inputs = _input_tensor(crop, cfg).to(device)
+        probability = predict_probabilities(model, inputs, tta)
+        if model_spec(cfg["model_name"]).crf:
+            probability = dense_crf(probability, inputs[:, :3], **cfg["ladder"]["crf"])
+        probability = probability[0, 0].cpu().numpy()
         total[y:y + tile, x:x + tile] += cv2.resize(probability, (tile, tile), interpolation=cv2.INTER_LINEAR)
         count[y:y + tile, x:x + tile] += 1
     return (total / count)[:height, :width]

@@ -6,22 +6,17 @@ writes results/<dataset>/<profile>/<model>/seed<k>/: config.yaml (resolved), ver
 (per epoch), sampling_weights.csv, best.pt (the selected checkpoint), metrics.json (test scores),
 per_image.csv (per test tile) and test_probabilities.npy. While a run is unfinished, last.pt holds the full
 training state; starting the same command again resumes from it and ends with the same numbers. A finished run
-(metrics.json present) is loaded, never retrained, unless --force.
-
-Model selection: the EMA (alpha 0.9, eq. 6) of the validation Dice picks the checkpoint. An epoch whose
-validation Dice is an outlier — robust z-score |x - median| / (1.4826 MAD + 0.01) above `outlier_z` against the
-previous `outlier_window` epochs (at least 3) — is flagged and cannot be selected.
+(metrics.json present) is loaded, never retrained, unless --force. The epoch loop and model selection live in
+lib/fitting.py; the active-learning model trains in rounds (lib/active_learning.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,41 +24,22 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
-from tqdm.auto import tqdm
 
-from . import gabor, tiles
-from .augment import Augmenter
+from . import active_learning, gabor, tiles
 from .config import REPO_ROOT, dataset_name, load_config
-from .dataset import TileDataset
-from .evaluate import choose_threshold, predict_tiles, report
+from .fitting import Context, best_model, fit, test_report
 from .io import write_json_atomic, write_text_atomic
-from .losses import stabilized_loss
-from .metrics import evaluate
-from .models import build_model, input_channels
+from .models import MODEL_NAMES, input_channels, model_spec, training_loss
 from .sampling import complexity_weights
 
 RESULTS_ROOT = REPO_ROOT / "results"
 
 
-def run_directory(cfg: dict[str, Any], data_dir, model_name: str, seed: int, root: Path = RESULTS_ROOT) -> Path:
-    """results/<dataset>/<profile>/<model>/seed<k>/"""
-    return Path(root) / dataset_name(data_dir) / cfg["profile"] / model_name / f"seed{seed}"
-
-
-def ema_update(previous: float | None, value: float, alpha: float) -> float:
-    """Eq. 6: EMA_t = alpha EMA_{t-1} + (1 - alpha) value_t, starting at the first value."""
-    return value if previous is None else alpha * previous + (1 - alpha) * value
-
-
-def is_outlier(history: list[float], value: float, window: int, threshold: float) -> bool:
-    """Robust z-score of `value` against the last `window` values (needs at least 3)."""
-    recent = np.asarray(history[-window:], float)
-    if len(recent) < 3:
-        return False
-    median = np.median(recent)
-    mad = np.median(np.abs(recent - median))
-    return bool(abs(value - median) / (1.4826 * mad + 0.01) > threshold)
+def run_directory(cfg: dict[str, Any], data_dir, model_name: str, seed: int, root: Path = RESULTS_ROOT,
+                  experiment: str = "") -> Path:
+    """results/<dataset>/<profile>/<model>/seed<k>/, or .../<experiment>/<model>/seed<k>/ for runs of an
+    experiment (stability, ablations) whose config differs from the profile's."""
+    return Path(root) / dataset_name(data_dir) / cfg["profile"] / experiment / model_name / f"seed{seed}"
 
 
 def library_versions() -> dict[str, str]:
@@ -96,67 +72,23 @@ def _device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def _save_atomic(payload: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config a run depends on: all but the `runs` section (which models and seeds run_all trains)."""
+    return {key: value for key, value in cfg.items() if key != "runs"}
 
 
 def _record(cfg, data_dir, model_name: str, seed: int) -> dict[str, Any]:
     return {"model": model_name, "seed": seed, "dataset": dataset_name(data_dir),
-            "data_dir": str(Path(data_dir).resolve()) if data_dir else "", "config": cfg}
-
-
-def _validate(model, loader, device, threshold: float, bce_clamped: bool) -> dict[str, float]:
-    """Validation loss and pooled Dice, IoU, precision, recall (no TTA)."""
-    model.eval()
-    losses, preds, masks = [], [], []
-    with torch.no_grad():
-        for x, y in loader:
-            logits = model(x.to(device)).float()
-            losses.append(stabilized_loss(logits, y.to(device), bce_clamped).item() * len(x))
-            preds.append((torch.sigmoid(logits) >= threshold)[:, 0].cpu().numpy())
-            masks.append(y[:, 0].numpy().astype(bool))
-    pooled, _ = evaluate(np.concatenate(preds), np.concatenate(masks))
-    return {"val_loss": sum(losses) / len(loader.dataset), **{f"val_{k}": v for k, v in pooled.items()}}
-
-
-def train_one_epoch(model, loader, optimizer, scheduler, scaler, train_cfg: dict[str, Any],
-                    device: torch.device) -> tuple[list[float], int]:
-    """One pass over the loader with gradient accumulation, clipping and the non-finite guard (a batch with a
-    non-finite loss, or a step with non-finite gradients, is skipped and counted). Returns losses and skips."""
-    model.train()
-    use_amp = device.type == "cuda"
-    accumulation = train_cfg["accumulation_steps"]
-    losses, skipped = [], 0
-    optimizer.zero_grad(set_to_none=True)
-    for step, (x, y) in enumerate(loader):
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            logits = model(x.to(device))
-        loss = stabilized_loss(logits.float(), y.to(device), train_cfg["bce_on_clamped_logits"])
-        if torch.isfinite(loss):
-            scaler.scale(loss / accumulation).backward()
-            losses.append(loss.item())
-        else:
-            skipped += 1
-        if (step + 1) % accumulation == 0 or step + 1 == len(loader):
-            scaler.unscale_(optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["clip_norm"])
-            if torch.isfinite(norm):
-                scaler.step(optimizer)
-            else:
-                skipped += 1
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-    return losses, skipped
+            "data_dir": str(Path(data_dir).resolve()) if data_dir else "", "config": run_config(cfg)}
 
 
 def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed: int = 0, force: bool = False,
-          stop_after_epochs: int | None = None, root: Path = RESULTS_ROOT, progress: bool = True) -> Path:
+          stop_after_epochs: int | None = None, root: Path = RESULTS_ROOT, progress: bool = True,
+          experiment: str = "") -> Path:
     """Train (or resume, or load) one run; returns its folder. `stop_after_epochs` ends this call early,
-    leaving a resumable run (for time-sliced jobs)."""
-    run = run_directory(cfg, data_dir, model_name, seed, root)
+    leaving a resumable run (for time-sliced jobs); `experiment` names a sub-folder for runs of a modified config."""
+    spec = model_spec(model_name)
+    run = run_directory(cfg, data_dir, model_name, seed, root, experiment)
     record = _record(cfg, data_dir, model_name, seed)
     if (run / "metrics.json").is_file() and not force:
         return run
@@ -167,108 +99,41 @@ def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed
         raise RuntimeError(f"{run} holds an unfinished run with another config; pass --force to start it again")
     write_text_atomic(run / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
-    model_cfg, train_cfg = cfg["model"], cfg["train"]
+    train_cfg = cfg["train"]
     tile_set = tiles.prepare(cfg, data_dir)
-    edges = gabor.cached_edge_maps(tile_set, cfg["gabor"]) if input_channels(model_cfg) == 4 else None
-    split_index = {split: _subset(tile_set.indices(split), train_cfg[f"max_{'train' if split == 'train' else 'eval'}_tiles"],
-                                  cfg["seed"]) for split in ("train", "val", "test")}
+    edges = gabor.cached_edge_maps(tile_set, cfg["gabor"]) if input_channels(model_name, cfg) == 4 else None
+    limits = {"train": train_cfg["max_train_tiles"], "val": train_cfg["max_eval_tiles"],
+              "test": train_cfg["max_eval_tiles"]}
+    split_index = {split: _subset(tile_set.indices(split), limit, cfg["seed"]) for split, limit in limits.items()}
+    for split, index in split_index.items():
+        if len(index) == 0:
+            raise ValueError(f"the {split} split of {tile_set.root} is empty: no tiles to train or evaluate on")
     weights = complexity_weights(tile_set.masks[split_index["train"]], train_cfg["small_object_px"],
                                  train_cfg["small_object_weight"])
     weights.insert(0, "tile_id", tile_set.table.tile_id.to_numpy()[split_index["train"]])
     write_text_atomic(run / "sampling_weights.csv", weights.to_csv(index=False))
-
-    torch.manual_seed(seed)
-    device = _device(train_cfg["device"])
-    model, weights_used = build_model(model_name, model_cfg)
-    model.to(device)
-    versions = library_versions() | {"device": str(device), "encoder_weights": weights_used}
+    ctx = Context(cfg, model_name, seed, tile_set, edges, split_index, weights, _device(train_cfg["device"]))
+    model, weights_used = ctx.new_model()
+    parameters = sum(p.numel() for p in model.parameters())
+    versions = library_versions() | {"device": str(ctx.device), "encoder_weights": weights_used}
     write_json_atomic(run / "versions.json", versions)
 
-    augmenter = Augmenter(train_cfg, seed) if train_cfg["augment"] else None
-    train_set = TileDataset(tile_set, split_index["train"], edges, model_cfg, augmenter)
-    val_loader = DataLoader(TileDataset(tile_set, split_index["val"], edges, model_cfg), batch_size=16)
-    batches = -(-len(train_set) // train_cfg["batch_size"])
-    steps_per_epoch = -(-batches // train_cfg["accumulation_steps"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr_max"], weight_decay=train_cfg["weight_decay"])
-    initial_lr = train_cfg["lr_max"] / 25
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=train_cfg["lr_max"], total_steps=train_cfg["epochs"] * steps_per_epoch,
-        pct_start=train_cfg["warmup_fraction"], anneal_strategy="cos", div_factor=25,
-        final_div_factor=initial_lr / train_cfg["lr_final"])
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-
-    history: list[dict] = []
-    best = {"ema_dice": -1.0, "epoch": -1}
-    if (run / "last.pt").is_file():
-        state = torch.load(run / "last.pt", map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history, best = state["history"], state["best"]
-
-    epochs = range(len(history), train_cfg["epochs"])
-    bar = tqdm(epochs, desc=f"{model_name} seed {seed}", unit="epoch", initial=len(history),
-               total=train_cfg["epochs"], **({} if progress else {"disable": True}))
-    for done, epoch in enumerate(bar):
-        if stop_after_epochs is not None and done >= stop_after_epochs:
-            break
-        started = time.perf_counter()
-        epoch_seed = seed * 100_003 + epoch  # everything random in an epoch derives from this: resumable
-        torch.manual_seed(epoch_seed)
-        if augmenter is not None:
-            augmenter.reseed(epoch_seed)
-        generator = torch.Generator().manual_seed(epoch_seed)
-        sampler = (WeightedRandomSampler(weights["weight"].to_numpy().copy(), len(train_set), replacement=True,
-                                         generator=generator) if train_cfg["sampling"] == "complexity"
-                   else RandomSampler(train_set, generator=generator))
-        loader = DataLoader(train_set, batch_size=train_cfg["batch_size"], sampler=sampler)
-        losses, skipped = train_one_epoch(model, loader, optimizer, scheduler, scaler, train_cfg, device)
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-               **_validate(model, val_loader, device, train_cfg["threshold"], train_cfg["bce_on_clamped_logits"])}
-        previous = history[-1]["ema_dice"] if history else None
-        row["ema_dice"] = ema_update(previous, row["val_dice"], train_cfg["ema_alpha"])
-        row["outlier"] = is_outlier([h["val_dice"] for h in history], row["val_dice"],
-                                    train_cfg["outlier_window"], train_cfg["outlier_z"])
-        row["selected"] = not row["outlier"] and row["ema_dice"] > best["ema_dice"]
-        row.update(lr=scheduler.get_last_lr()[0], skipped_steps=skipped, seconds=time.perf_counter() - started)
-        if row["selected"]:
-            best = {"ema_dice": row["ema_dice"], "epoch": epoch + 1}
-            _save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, run / "best.pt")
-        if skipped:
-            tqdm.write(f"epoch {epoch + 1}: skipped {skipped} step(s) with a non-finite loss or gradient")
-        history.append(row)
-        write_text_atomic(run / "history.csv", pd.DataFrame(history).to_csv(index=False))
-        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                      "history": history, "best": best}, run / "last.pt")
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_dice=f"{row['val_dice']:.3f}",
-                        ema=f"{row['ema_dice']:.3f}")
-    bar.close()
-    if len(history) < train_cfg["epochs"]:
+    if spec.active_learning:
+        finished = active_learning.run_rounds(ctx, run, stop_after_epochs, progress)
+    else:
+        finished = fit(ctx, run, split_index["train"], ctx.epochs, None, stop_after_epochs, progress)
+    if not finished:
         return run  # stopped early on purpose: resumable
 
-    model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True)["model"])
-    threshold = train_cfg["threshold"]
-    if train_cfg["threshold_from_validation"]:
-        val_probabilities = predict_tiles(model, val_loader.dataset, device, tta=train_cfg["tta"])
-        threshold, curve = choose_threshold(val_probabilities, tile_set.masks[split_index["val"]])
-        write_text_atomic(run / "threshold_curve.csv", curve.to_csv(index=False))
-    test_set = TileDataset(tile_set, split_index["test"], edges, model_cfg)
-    probabilities = predict_tiles(model, test_set, device, tta=train_cfg["tta"])
-    summary, per_tile = report(probabilities, tile_set, split_index["test"], threshold)
-    metrics = {"test": summary, "threshold": threshold,
-               "threshold_source": "validation" if train_cfg["threshold_from_validation"] else "config",
-               "tta": train_cfg["tta"], "selected_epoch": best["epoch"],
-               "selected_ema_dice": best["ema_dice"], "train_seconds": float(sum(h["seconds"] for h in history)),
-               "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": weights_used}
-    if train_cfg["tta"]:
-        metrics["test_without_tta"], _ = report(predict_tiles(model, test_set, device, tta=False), tile_set,
-                                                split_index["test"], threshold)
-    np.save(run / "test_probabilities.npy", probabilities.astype(np.float16))
-    write_text_atomic(run / "per_image.csv", per_tile.to_csv(index=False))
+    model = best_model(ctx, run)
+    history = pd.read_csv(run / "history.csv")
+    selected = history[history.selected.astype(bool)].iloc[-1]
+    metrics = {**test_report(ctx, model, run), "selected_epoch": int(selected.epoch),
+               "selected_ema_dice": float(selected.ema_dice), "train_seconds": float(history.seconds.sum()),
+               "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": weights_used,
+               "loss": training_loss(model_name, cfg), "epochs": ctx.epochs, "parameters": parameters}
     write_json_atomic(run / "metrics.json", metrics)  # last: its presence marks the run finished
-    (run / "last.pt").unlink()
+    (run / "last.pt").unlink(missing_ok=True)
     return run
 
 
@@ -285,7 +150,6 @@ def load_run(run: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .models import MODEL_NAMES
     parser = argparse.ArgumentParser(prog="python -m lib.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="quick", help="profile name (smoke, quick, paper) or a YAML file")
     parser.add_argument("--model", default="enhanced", choices=MODEL_NAMES)

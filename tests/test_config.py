@@ -32,3 +32,11 @@ def test_unknown_profile_is_a_clear_error():
 def test_dataset_names():
     assert config.dataset_name("") == config.dataset_name(None) == "synthetic"
     assert config.dataset_name("/x/ucsb_breast_cancer_cells/") == "ucsb_breast_cancer_cells"
+
+
+def test_profiles_name_known_models():
+    from lib.models import MODEL_NAMES
+    for name in config.PROFILES:
+        cfg = config.load_config(name)
+        assert set(cfg["runs"]["models"]) <= set(MODEL_NAMES)
+        assert set(cfg["ladder"]["epochs"]) <= set(MODEL_NAMES)

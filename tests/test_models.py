@@ -11,14 +11,20 @@ from lib.models import build_model, input_channels
 from lib.models.enhanced import InputProjection
 from lib.models.pretrained import build_unetplusplus, lite0_imagenet_state_dict
 
-MODEL_CFG = config.load_config("smoke")["model"]
+SMOKE = config.load_config("smoke")
+MODEL_CFG = SMOKE["model"]
+
+
+def enhanced_config(**model_changes) -> dict:
+    """The smoke profile with some model settings changed."""
+    return dict(SMOKE, model=dict(MODEL_CFG, **model_changes))
 
 
 @pytest.mark.parametrize("variant,channels", [("projection", 4), ("drop", 3), ("smp4", 4)])
 def test_variants_run_forward_and_backward(variant, channels):
-    cfg = dict(MODEL_CFG, input_variant=variant)
+    cfg = enhanced_config(input_variant=variant)
     model, weights = build_model("enhanced", cfg)
-    assert input_channels(cfg) == channels and weights.startswith("ImageNet")
+    assert input_channels("enhanced", cfg) == channels and weights.startswith("ImageNet")
     x = torch.randn(2, channels, 64, 64)
     out = model(x)
     assert out.shape == (2, 1, 64, 64)
@@ -37,7 +43,7 @@ def test_projection_is_eq2():
 
 
 def test_decoder_is_unetplusplus_with_scse():
-    model, _ = build_model("enhanced", MODEL_CFG)
+    model, _ = build_model("enhanced", SMOKE)
     assert type(model.network).__name__ == "UnetPlusPlus"
     assert sum(type(m).__name__ == "SCSEModule" for m in model.modules()) >= 10
 
@@ -68,26 +74,25 @@ def test_unavailable_weights_fail_clearly_or_fall_back_on_record(monkeypatch):
             raise ConnectionError("no internet")
         return real(*args, encoder_weights=None, **kwargs)
     monkeypatch.setattr(smp, "UnetPlusPlus", offline)
-    cfg = dict(MODEL_CFG, encoder="resnet18", allow_random_init=False)
     with pytest.raises(RuntimeError, match="imagenet weights for resnet18 could not be loaded.*allow_random_init"):
-        build_model("enhanced", cfg)
+        build_model("enhanced", enhanced_config(encoder="resnet18", allow_random_init=False))
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        _, weights = build_model("enhanced", dict(cfg, allow_random_init=True))
+        _, weights = build_model("enhanced", enhanced_config(encoder="resnet18", allow_random_init=True))
     assert weights.startswith("random initialisation: imagenet weights for resnet18 could not be loaded")
 
 
 def test_unknown_model_and_variant():
     with pytest.raises(ValueError, match="unknown model 'vit'"):
-        build_model("vit", MODEL_CFG)
+        build_model("vit", SMOKE)
     with pytest.raises(ValueError, match="unknown model.input_variant 'late'"):
-        build_model("enhanced", dict(MODEL_CFG, input_variant="late"))
+        build_model("enhanced", enhanced_config(input_variant="late"))
 
 
 @pytest.mark.slow
 def test_paper_profile_b7_builds_and_takes_a_training_step_on_cpu():
-    cfg = dict(config.load_config("paper")["model"], encoder_weights="none")
-    model, weights = build_model("enhanced", cfg)
+    paper = config.load_config("paper")
+    model, weights = build_model("enhanced", dict(paper, model=dict(paper["model"], encoder_weights="none")))
     assert weights.startswith("random") and sum(p.numel() for p in model.parameters()) > 60e6
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
     from lib.losses import stabilized_loss

