@@ -23,6 +23,13 @@ def pixel_classes(mask: np.ndarray, band: float = 2.0) -> np.ndarray:
     return classes
 
 
+def boundary_labels(tile_set, index: np.ndarray):
+    """For each tile: its index, its annotated region, and which pixels of that region are boundary pixels."""
+    for i in index:
+        keep = np.asarray(tile_set.regions[i], bool)
+        yield i, keep, pixel_classes(tile_set.masks[i])[keep] == 0
+
+
 def wavelength_maps(image: np.ndarray, cfg: dict[str, Any], bank: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image normalised maps: the maximum over the orientations of each wavelength, and over the whole bank."""
     responses = gabor.responses_fft(gabor.to_gray(image, cfg["grayscale"]), bank)
@@ -38,9 +45,8 @@ def boundary_auc(tile_set, index: np.ndarray, cfg: dict[str, Any]) -> pd.DataFra
     bank = gabor.gabor_bank(cfg)
     scores: dict[str, list[np.ndarray]] = {}
     labels = []
-    for i in index:
-        keep = np.asarray(tile_set.regions[i], bool)
-        labels.append(pixel_classes(tile_set.masks[i])[keep] == 0)
+    for i, keep, is_boundary in boundary_labels(tile_set, index):
+        labels.append(is_boundary)
         for name, values in wavelength_maps(np.asarray(tile_set.images[i]), cfg, bank).items():
             scores.setdefault(name, []).append(values[keep])
     labels = np.concatenate(labels)
@@ -69,9 +75,8 @@ def values_by_class(edges: np.ndarray, masks: np.ndarray, regions: np.ndarray, p
 def map_auc(edges: np.ndarray, tile_set, index: np.ndarray) -> float:
     """ROC AUC of precomputed edge maps for boundary pixels, inside the annotated region of the given tiles."""
     labels, scores = [], []
-    for i in index:
-        keep = np.asarray(tile_set.regions[i], bool)
-        labels.append(pixel_classes(tile_set.masks[i])[keep] == 0)
+    for i, keep, is_boundary in boundary_labels(tile_set, index):
+        labels.append(is_boundary)
         scores.append(np.asarray(edges[i], np.float32)[keep])
     return roc_auc(np.concatenate(scores), np.concatenate(labels))
 

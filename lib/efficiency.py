@@ -1,12 +1,22 @@
-"""Model size and cost: parameters and floating-point operations of one forward pass (torch's FLOP counter)."""
+"""Model size and cost: parameters, floating-point operations of one forward pass (torch's FLOP counter),
+inference latency, throughput and peak memory."""
 from __future__ import annotations
 
+import multiprocessing
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
+from .augment import predict_probabilities
 from .models import MODELS, build_model, input_channels
 
 
@@ -29,3 +39,68 @@ def model_costs(cfg: dict[str, Any], models: list[str], size: int | None = None)
         rows.append({"model": MODELS[name].label, "parameters (M)": sum(p.numel() for p in model.parameters()) / 1e6,
                      f"GFLOPs per {size}px image": forward_flops(model, x) / 1e9})
     return pd.DataFrame(rows).set_index("model")
+
+
+def time_inference(model: torch.nn.Module, x: torch.Tensor, tta: bool, warmup: int, repeats: int) -> list[float]:
+    """Seconds per image of `repeats` timed predictions (after `warmup` untimed ones), synchronised on CUDA."""
+    cuda = x.device.type == "cuda"
+    times = []
+    for step in range(warmup + repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        predict_probabilities(model, x, tta)
+        if cuda:
+            torch.cuda.synchronize()
+        if step >= warmup:
+            times.append((time.perf_counter() - start) / len(x))
+    return times
+
+
+def peak_resident_bytes() -> int:
+    """This process's peak resident memory: VmHWM on Linux (reset by exec, unlike ru_maxrss, which a spawned
+    process inherits from its parent), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def _measure_model(name: str, cfg: dict[str, Any], device: str) -> list[dict[str, Any]]:
+    """Latency rows of one model (runs in a fresh process, so that its peak memory is its own)."""
+    settings = cfg["efficiency"]
+    torch.manual_seed(0)
+    model, _ = build_model(name, dict(cfg, model=dict(cfg["model"], encoder_weights="none")))
+    model = model.to(device).eval()
+    rows = []
+    for size in dict.fromkeys([cfg["data"]["input_size"], *settings["sizes"]]):
+        x = torch.randn(settings["batch_size"], input_channels(name, cfg), size, size, device=device)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        for tta in (False, True):
+            times = np.array(time_inference(model, x, tta, settings["warmup"], settings["repeats"]))
+            rows.append({"model": MODELS[name].label, "size (px)": size, "TTA": tta,
+                         "median ms per image": 1000 * np.median(times),
+                         "IQR ms": 1000 * (np.percentile(times, 75) - np.percentile(times, 25)),
+                         "images per second": 1 / np.median(times)})
+        peak = torch.cuda.max_memory_allocated() if device == "cuda" else peak_resident_bytes()
+        for row in rows[-2:]:
+            row["peak memory (MB)" if device == "cpu" else "peak VRAM (MB)"] = peak / 2 ** 20
+    return rows
+
+
+def latency_table(cfg: dict[str, Any], models: list[str], device: str = "cpu") -> pd.DataFrame:
+    """Inference cost of every model at the profile's input size and at `efficiency.sizes`, with and without
+    TTA: median and interquartile range of `repeats` timed batches after `warmup`. Each model is measured in a
+    fresh process; on CPU, peak memory is that process's peak resident set (the interpreter and libraries
+    included, so compare models with each other), on CUDA the peak allocated VRAM."""
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for name in tqdm(models, desc="timing", unit="model"):
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            rows += pool.submit(_measure_model, name, cfg, device).result()
+    return pd.DataFrame(rows)

@@ -324,3 +324,31 @@ def cases_overview(table: pd.DataFrame, chosen: pd.DataFrame) -> plt.Figure:
     fig.colorbar(shown, label="ring score")
     fig.tight_layout()
     return fig
+
+
+def throughput_chart(latency: pd.DataFrame) -> plt.Figure:
+    """Images per second of every model (log scale), one panel per input size, with and without TTA."""
+    sizes = sorted(latency["size (px)"].unique())
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 0.45 * latency.model.nunique() + 1.8),
+                             sharey=True, squeeze=False)
+    for axis, size in zip(axes[0], sizes):
+        part = latency[latency["size (px)"] == size].assign(TTA=lambda f: f.TTA.map({True: "with TTA", False: "no TTA"}))
+        sns.barplot(part, x="images per second", y="model", hue="TTA", ax=axis)
+        axis.set(xscale="log", title=f"{size} x {size} px", ylabel="")
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(tables: dict[bool, pd.DataFrame]) -> plt.Figure:
+    """Observed frequency of cell pixels against mean predicted probability per bin, with and without TTA;
+    the diagonal is perfect calibration."""
+    fig, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], c="0.6", ls=":", label="perfectly calibrated")
+    for tta, table in tables.items():
+        axis.plot(table["mean probability"], table["observed frequency"], "o-", ms=4,
+                  label="with TTA" if tta else "without TTA")
+    axis.set(xlabel="mean predicted probability", ylabel="observed share of cell pixels", xlim=(0, 1), ylim=(0, 1))
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

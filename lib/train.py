@@ -72,9 +72,13 @@ def _device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
+RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
+
+
 def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The config a run depends on: all but the `runs` section (which models and seeds run_all trains)."""
-    return {key: value for key, value in cfg.items() if key != "runs"}
+    """The part of a config a training run depends on (not `runs`, which says what run_all trains, nor the
+    sections of the notebooks that only read runs)."""
+    return {key: value for key, value in cfg.items() if key in RUN_SECTIONS}
 
 
 def _record(cfg, data_dir, model_name: str, seed: int) -> dict[str, Any]:

@@ -1,0 +1,31 @@
+"""Model cost measurements: FLOPs by hand, latency rows, peak memory."""
+import torch
+
+from lib import config
+from lib.efficiency import forward_flops, latency_table, model_costs, time_inference
+
+
+def test_flops_of_a_convolution_by_hand():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    assert forward_flops(conv, torch.zeros(1, 3, 16, 16)) == 2 * 3 * 8 * 9 * 16 * 16
+
+
+def test_latency_repeats_and_tta_costs_more():
+    model = torch.nn.Conv2d(3, 1, 3, padding=1)
+    x = torch.zeros(2, 3, 32, 32)
+    assert len(time_inference(model, x, tta=False, warmup=1, repeats=4)) == 4
+    plain = sum(time_inference(model, x, False, 1, 5))
+    with_tta = sum(time_inference(model, x, True, 1, 5))
+    assert with_tta > plain
+
+
+def test_latency_table_and_costs_for_two_models():
+    cfg = config.load_config("smoke")
+    cfg["efficiency"].update(sizes=[32], warmup=0, repeats=2)
+    table = latency_table(cfg, ["unet", "pro_unext"])
+    assert len(table) == 2 * 2 * 2  # models x sizes (64 and 32) x TTA
+    assert (table["images per second"] > 0).all() and (table["peak memory (MB)"] > 50).all()
+    # each model in its own process: its own peak (U-Net holds more weights and activations than Pro_UNeXt)
+    assert table.groupby("model")["peak memory (MB)"].max().nunique() == 2
+    costs = model_costs(cfg, ["unet", "pro_unext"])
+    assert costs.loc["U-Net", "parameters (M)"] > costs.loc["Pro_UNeXt", "parameters (M)"]
