@@ -70,6 +70,15 @@ def peak_resident_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
+def reset_peak_memory() -> None:
+    """Start a new peak-resident-memory window (Linux: writing 5 to /proc/self/clear_refs resets VmHWM), so
+    that a measurement sees the peak of what follows, not that of importing the libraries."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # elsewhere the peak stays the process's
+
+
 def _measure_model(name: str, cfg: dict[str, Any], device: str) -> list[dict[str, Any]]:
     """Latency rows of one model (runs in a fresh process, so that its peak memory is its own)."""
     settings = cfg["efficiency"]
@@ -81,6 +90,7 @@ def _measure_model(name: str, cfg: dict[str, Any], device: str) -> list[dict[str
         x = torch.randn(settings["batch_size"], input_channels(name, cfg), size, size, device=device)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
+        reset_peak_memory()
         for tta in (False, True):
             times = np.array(time_inference(model, x, tta, settings["warmup"], settings["repeats"]))
             rows.append({"model": MODELS[name].label, "size (px)": size, "TTA": tta,
@@ -96,8 +106,9 @@ def _measure_model(name: str, cfg: dict[str, Any], device: str) -> list[dict[str
 def latency_table(cfg: dict[str, Any], models: list[str], device: str = "cpu") -> pd.DataFrame:
     """Inference cost of every model at the profile's input size and at `efficiency.sizes`, with and without
     TTA: median and interquartile range of `repeats` timed batches after `warmup`. Each model is measured in a
-    fresh process; on CPU, peak memory is that process's peak resident set (the interpreter and libraries
-    included, so compare models with each other), on CUDA the peak allocated VRAM."""
+    fresh process; on CPU, peak memory is the process's peak resident set while predicting at that size (the
+    interpreter, libraries and weights included, so compare models with each other), on CUDA the peak
+    allocated VRAM."""
     context = multiprocessing.get_context("spawn")
     rows = []
     for name in tqdm(models, desc="timing", unit="model"):
