@@ -5,7 +5,7 @@ Per test tile (network input resolution): cells (connected components of the gro
 boundary distance (symmetric mean of the distances between predicted and true boundaries), and a ring score:
 1 - std(d) / mean(d), d the distances of the cell centroids to their mean; 1 = all cells on a circle.
 
-Rules, among tiles with at least `min_cells` cells, each case a different tile:
+Rules, among tiles with at least `min_cells` cells (notebook 06: 8), each case a different tile:
   best   highest Dice          worst  lowest Dice
   dense  highest density       ring   highest ring score (the paper's "sparse ring")
 """

@@ -193,7 +193,9 @@ def training_curves(history: pd.DataFrame, title: str = "", targets: tuple[float
     raw_and_ema(axes[1], "val_dice", "validation Dice", "tab:blue")
     for target in targets:
         axes[1].axhline(target, ls=":", c="0.5", lw=1)
-        axes[1].text(epochs.iloc[0], target, f"{target:.0%} (paper's target line)", fontsize=7, va="bottom")
+    if targets:
+        axes[1].text(epochs.iloc[0], max(targets), " / ".join(f"{t:.0%}" for t in targets) + " (paper's target lines)",
+                     fontsize=7, va="bottom")
     axes[1].set(title="(b) validation Dice", xlabel="epoch", ylim=(0, 1))
     raw_and_ema(axes[2], "val_iou", "validation IoU", "tab:green")
     axes[2].set(title="(c) validation IoU", xlabel="epoch", ylim=(0, 1))
