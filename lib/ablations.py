@@ -22,14 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import ndimage
 
-from . import gabor
 from .boundary import boundary, boundary_table
-from .dataset import TileDataset
-from .evaluate import predict_tiles
-from .predict import load_model
+from .predict import run_test_predictions
 from .tiling import object_areas
 from .train import load_run, train
 
@@ -69,19 +65,6 @@ def train_ablations(cfg: dict[str, Any], data_dir, force: bool = False) -> dict[
             for name in ABLATIONS}
 
 
-def test_predictions(run: dict, tile_set, tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, tile indices) of a run's test tiles; stored ones (with the run's TTA setting), or
-    recomputed from its checkpoint when `tta` asks for the other setting."""
-    position = {tile_id: i for i, tile_id in enumerate(tile_set.table.tile_id)}
-    index = np.array([position[t] for t in run["per_image"].tile_id])
-    if tta is None or tta == run["metrics"]["tta"]:
-        return np.load(run["dir"] / "test_probabilities.npy").astype(np.float32), index
-    device = torch.device("cpu")
-    model, cfg = load_model(run["dir"], device)
-    edges = gabor.cached_edge_maps(tile_set, cfg["gabor"]) if cfg["model"]["input_variant"] != "drop" else None
-    return predict_tiles(model, TileDataset(tile_set, index, edges, cfg["model"]), device, tta), index
-
-
 def small_object_hits(pred: np.ndarray, target: np.ndarray, small_px: int) -> tuple[int, int]:
     """(detected, total) true objects under `small_px` px; detected = predicted pixels cover half of it."""
     labels, count = ndimage.label(target, structure=np.ones((3, 3)))
@@ -95,7 +78,7 @@ def small_object_hits(pred: np.ndarray, target: np.ndarray, small_px: int) -> tu
 
 def per_image_measures(run: dict, tile_set, small_px: int, tta: bool | None = None) -> pd.DataFrame:
     """Per test source image: pooled Dice, mean boundary F1 and HD95 of its tiles, small objects detected."""
-    probabilities, index = test_predictions(run, tile_set, tta)
+    probabilities, index = run_test_predictions(run, tile_set, tta)
     preds, masks = probabilities >= run["metrics"]["threshold"], np.asarray(tile_set.masks[index], bool)
     per_tile = boundary_table(preds, masks)
     hits = np.array([small_object_hits(p, m, small_px) for p, m in zip(preds, masks)])

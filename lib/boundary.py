@@ -22,14 +22,20 @@ def _distances_to(target_boundary: np.ndarray, from_boundary: np.ndarray) -> np.
     return ndimage.distance_transform_edt(~target_boundary)[from_boundary]
 
 
+def symmetric_distances(pred: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """Distances from each boundary to the other, both directions pooled; None when either mask is empty."""
+    p, t = boundary(pred), boundary(target)
+    if not p.any() or not t.any():
+        return None
+    return np.concatenate([_distances_to(t, p), _distances_to(p, t)])
+
+
 def hd95(pred: np.ndarray, target: np.ndarray) -> float:
     """95th percentile of the symmetric boundary distances (both directions pooled)."""
-    p, t = boundary(pred), boundary(target)
-    if not p.any() and not t.any():
+    if not np.any(pred) and not np.any(target):
         return 0.0
-    if not p.any() or not t.any():
-        return float("nan")
-    return float(np.percentile(np.concatenate([_distances_to(t, p), _distances_to(p, t)]), 95))
+    distances = symmetric_distances(pred, target)
+    return float("nan") if distances is None else float(np.percentile(distances, 95))
 
 
 def boundary_f1(pred: np.ndarray, target: np.ndarray, tolerance: float = 2.0) -> float:

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from .boundary import boundary
+from .boundary import symmetric_distances
 from .metrics import confusion, scores
 
 RULES = {"best": ("Dice", False), "worst": ("Dice", True), "dense": ("density", False), "ring": ("ring score", False)}
@@ -45,12 +45,8 @@ def density(points: np.ndarray) -> float:
 
 
 def mean_boundary_distance(pred: np.ndarray, target: np.ndarray) -> float:
-    p, t = boundary(pred), boundary(target)
-    if not p.any() or not t.any():
-        return float("nan")
-    to_t = ndimage.distance_transform_edt(~t)[p]
-    to_p = ndimage.distance_transform_edt(~p)[t]
-    return float(np.concatenate([to_t, to_p]).mean())
+    distances = symmetric_distances(pred, target)
+    return float("nan") if distances is None else float(distances.mean())
 
 
 def case_table(probabilities: np.ndarray, masks: np.ndarray, tile_ids, threshold: float) -> pd.DataFrame:

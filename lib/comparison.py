@@ -22,6 +22,7 @@ from scipy.stats import wilcoxon
 from .boundary import boundary_table
 from .metrics import scores
 from .models import MODELS
+from .predict import run_test_predictions
 from .train import RESULTS_ROOT, load_run, run_config, run_directory
 
 # The paper's Table II, Dice in percent. FgFEU-Net and Pro_UNeXt report on other datasets: no entry.
@@ -107,13 +108,12 @@ def model_table(runs: dict[str, list[dict]], area: str = "whole_tile", draws: in
 def boundary_metrics(runs: dict[str, list[dict]], tile_set, area: str = "whole_tile",
                      tolerance: float = 2.0) -> pd.DataFrame:
     """Mean HD95 (px), tiles where it is undefined, and mean boundary F1 at `tolerance` px, over seeds."""
-    position = {tile_id: i for i, tile_id in enumerate(tile_set.table.tile_id)}
     rows = []
     for model, model_runs in runs.items():
         per_seed = []
         for run in model_runs:
-            index = np.array([position[t] for t in run["per_image"].tile_id])
-            preds = np.load(run["dir"] / "test_probabilities.npy").astype(np.float32) >= run["metrics"]["threshold"]
+            probabilities, index = run_test_predictions(run, tile_set)
+            preds = probabilities >= run["metrics"]["threshold"]
             within = np.asarray(tile_set.regions[index], bool) if area == "annotated_region" else None
             table = boundary_table(preds, np.asarray(tile_set.masks[index]), within, tolerance)
             per_seed.append({"HD95 (px)": table.hd95.mean(), "tiles without HD95": int(table.hd95.isna().sum()),

@@ -88,6 +88,11 @@ class Context:
         return model.to(self.device), weights_used
 
 
+def _mask_and_distance(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A dataset target (B, 1 or 2, H, W) as the mask and, when present, its signed distance map."""
+    return y[:, :1], (y[:, 1:] if y.shape[1] > 1 else None)
+
+
 def _validate(model, loader, device, threshold: float, loss_fn) -> dict[str, float]:
     """Validation loss and pooled Dice, IoU, precision, recall (no TTA)."""
     model.eval()
@@ -96,7 +101,7 @@ def _validate(model, loader, device, threshold: float, loss_fn) -> dict[str, flo
         for x, y in loader:
             logits = model(x.to(device)).float()
             y = y.to(device)
-            losses.append(loss_fn(logits, y[:, :1], y[:, 1:] if y.shape[1] > 1 else None).item() * len(x))
+            losses.append(loss_fn(logits, *_mask_and_distance(y)).item() * len(x))
             preds.append((torch.sigmoid(logits) >= threshold)[:, 0].cpu().numpy())
             masks.append(y[:, 0].cpu().numpy().astype(bool))
     pooled, _ = evaluate(np.concatenate(preds), np.concatenate(masks))
@@ -118,7 +123,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, train_cfg: dict
         y = y.to(device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             logits = model(x.to(device))
-        loss = loss_fn(logits.float(), y[:, :1], y[:, 1:] if y.shape[1] > 1 else None)
+        loss = loss_fn(logits.float(), *_mask_and_distance(y))
         if torch.isfinite(loss):
             scaler.scale(loss / accumulation).backward()
             losses.append(loss.item())

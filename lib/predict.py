@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 from . import gabor
 from .augment import predict_probabilities
 from .crf import dense_crf
+from .dataset import TileDataset
+from .evaluate import predict_tiles
 from .io import IMAGE_SUFFIXES, DatasetError, read_image
 from .models import build_model, input_channels, model_spec
 from .plots import outline
@@ -39,6 +41,19 @@ def load_model(run: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
     # checkpoint holds every weight
     model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True)["model"])
     return model.to(device).eval(), dict(cfg, model_name=record["model"])
+
+
+def run_test_predictions(run: dict, tile_set, tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, tile indices) of a run's test tiles; stored ones (with the run's TTA setting), or
+    recomputed from its checkpoint when `tta` asks for the other setting."""
+    position = {tile_id: i for i, tile_id in enumerate(tile_set.table.tile_id)}
+    index = np.array([position[t] for t in run["per_image"].tile_id])
+    if tta is None or tta == run["metrics"]["tta"]:
+        return np.load(run["dir"] / "test_probabilities.npy").astype(np.float32), index
+    device = torch.device("cpu")
+    model, cfg = load_model(run["dir"], device)
+    edges = gabor.cached_edge_maps(tile_set, cfg["gabor"]) if cfg["model"]["input_variant"] != "drop" else None
+    return predict_tiles(model, TileDataset(tile_set, index, edges, cfg["model"]), device, tta), index
 
 
 def _input_tensor(tile: np.ndarray, cfg: dict) -> torch.Tensor:
