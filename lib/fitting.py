@@ -61,6 +61,7 @@ class Context:
     split_index: dict[str, np.ndarray]
     weights: pd.DataFrame  # complexity sampling weights of split_index["train"], in that order
     device: torch.device
+    weights_used: str = ""  # set by new_model: ImageNet weights, or why the encoder started from random ones
 
     @property
     def spec(self):
@@ -68,8 +69,7 @@ class Context:
 
     @property
     def epochs(self) -> int:
-        """train.epochs, unless ladder.epochs gives another number for this model (a costly one on CPU)."""
-        return (self.cfg["ladder"]["epochs"] or {}).get(self.model_name) or self.cfg["train"]["epochs"]
+        return model_epochs(self.cfg, self.model_name)
 
     def dataset(self, index: np.ndarray, augmenter: Augmenter | None = None) -> TileDataset:
         needs_distance = bool({training_loss(self.model_name, self.cfg), self.spec.finetune_loss} & NEEDS_DISTANCE)
@@ -82,10 +82,16 @@ class Context:
             name = self.spec.finetune_loss
         return loss_function(name, self.cfg["train"]["bce_on_clamped_logits"])
 
-    def new_model(self) -> tuple[torch.nn.Module, str]:
+    def new_model(self) -> torch.nn.Module:
+        """The model with its seeded initial weights; what its encoder started from is kept in `weights_used`."""
         torch.manual_seed(self.seed)
-        model, weights_used = build_model(self.model_name, self.cfg)
-        return model.to(self.device), weights_used
+        model, self.weights_used = build_model(self.model_name, self.cfg)
+        return model.to(self.device)
+
+
+def model_epochs(cfg: dict[str, Any], model_name: str) -> int:
+    """train.epochs, unless ladder.epochs gives another number for this model (a costly one on CPU)."""
+    return (cfg["ladder"]["epochs"] or {}).get(model_name) or cfg["train"]["epochs"]
 
 
 def _mask_and_distance(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -148,7 +154,7 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
     epoch; writes history.csv and best.pt into `run`, and last.pt after every epoch so that the same call
     resumes where it stopped. Returns whether all epochs are done."""
     train_cfg = ctx.cfg["train"]
-    model, _ = ctx.new_model()
+    model = ctx.new_model()
     if initial_state is not None:
         model.load_state_dict(initial_state)
     patch_scale = ctx.cfg["ladder"]["patch_scale"] if ctx.spec.patch_sampling else None
@@ -226,7 +232,7 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
 
 
 def best_model(ctx: Context, run: Path) -> torch.nn.Module:
-    model, _ = ctx.new_model()
+    model = ctx.new_model()
     model.load_state_dict(torch.load(run / "best.pt", map_location=ctx.device, weights_only=True)["model"])
     return model.eval()
 

@@ -27,7 +27,7 @@ import yaml
 
 from . import active_learning, gabor, tiles
 from .config import REPO_ROOT, dataset_name, load_config
-from .fitting import Context, best_model, fit, test_report
+from .fitting import Context, best_model, fit, model_epochs, test_report
 from .io import write_json_atomic, write_text_atomic
 from .models import MODEL_NAMES, input_channels, model_spec, training_loss
 from .sampling import complexity_weights
@@ -81,6 +81,14 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in cfg.items() if key in RUN_SECTIONS}
 
 
+def model_run_config(cfg: dict[str, Any], model_name: str) -> dict[str, Any]:
+    """run_config as one model sees it: ladder.epochs resolved to this model's epochs, so that another model's
+    epoch exception does not make this model's runs stale."""
+    config = run_config(cfg)
+    ladder = {key: value for key, value in config["ladder"].items() if key != "epochs"}
+    return {**config, "ladder": ladder, "train": {**config["train"], "epochs": model_epochs(cfg, model_name)}}
+
+
 def _record(cfg, data_dir, model_name: str, seed: int) -> dict[str, Any]:
     return {"model": model_name, "seed": seed, "dataset": dataset_name(data_dir),
             "data_dir": str(Path(data_dir).resolve()) if data_dir else "", "config": run_config(cfg)}
@@ -117,10 +125,6 @@ def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed
     weights.insert(0, "tile_id", tile_set.table.tile_id.to_numpy()[split_index["train"]])
     write_text_atomic(run / "sampling_weights.csv", weights.to_csv(index=False))
     ctx = Context(cfg, model_name, seed, tile_set, edges, split_index, weights, _device(train_cfg["device"]))
-    model, weights_used = ctx.new_model()
-    parameters = sum(p.numel() for p in model.parameters())
-    versions = library_versions() | {"device": str(ctx.device), "encoder_weights": weights_used}
-    write_json_atomic(run / "versions.json", versions)
 
     if spec.active_learning:
         finished = active_learning.run_rounds(ctx, run, stop_after_epochs, progress)
@@ -130,12 +134,15 @@ def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed
         return run  # stopped early on purpose: resumable
 
     model = best_model(ctx, run)
+    write_json_atomic(run / "versions.json", library_versions() | {"device": str(ctx.device),
+                                                                    "encoder_weights": ctx.weights_used})
     history = pd.read_csv(run / "history.csv")
     selected = history[history.selected.astype(bool)].iloc[-1]
     metrics = {**test_report(ctx, model, run), "selected_epoch": int(selected.epoch),
                "selected_ema_dice": float(selected.ema_dice), "train_seconds": float(history.seconds.sum()),
-               "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": weights_used,
-               "loss": training_loss(model_name, cfg), "epochs": ctx.epochs, "parameters": parameters}
+               "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": ctx.weights_used,
+               "loss": training_loss(model_name, cfg), "epochs": ctx.epochs,
+               "parameters": sum(p.numel() for p in model.parameters())}
     write_json_atomic(run / "metrics.json", metrics)  # last: its presence marks the run finished
     (run / "last.pt").unlink(missing_ok=True)
     return run

@@ -70,3 +70,15 @@ def test_missing_runs_are_named(tmp_path):
     cfg = config.load_config("smoke")
     with pytest.raises(FileNotFoundError, match="no finished run for unet seed 0, unet seed 1"):
         comparison.find_runs(cfg, None, ["unet"], 2, root=tmp_path)
+
+
+def test_a_run_is_stale_only_for_changes_it_depends_on():
+    from lib import config, train
+    cfg = config.load_config("smoke")
+    same = train.model_run_config(cfg, "unet")
+    other_model_epochs = {**cfg, "ladder": {**cfg["ladder"], "epochs": {"fgfeu_net": 1}}}
+    assert train.model_run_config(other_model_epochs, "unet") == same
+    assert train.model_run_config(other_model_epochs, "fgfeu_net")["train"]["epochs"] == 1
+    own_epochs = {**cfg, "ladder": {**cfg["ladder"], "epochs": {"unet": cfg["train"]["epochs"] + 1}}}
+    assert train.model_run_config(own_epochs, "unet") != same
+    assert train.model_run_config({**cfg, "runs": {"models": ["unet"], "seeds": 3}}, "unet") == same
