@@ -17,7 +17,6 @@ Calibration: expected calibration error over all test pixels (`calibration_bins`
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 from scipy import ndimage
 
 from .boundary import boundary, boundary_table
+from .config import with_budget
 from .predict import run_test_predictions
 from .tiling import object_areas
 from .train import load_run, train
@@ -47,12 +47,7 @@ BOUNDARY_BAND_PX = 3
 
 
 def ablation_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    cfg = copy.deepcopy(cfg)
-    budget = cfg["ablations"]
-    if budget["max_train_tiles"] is not None:
-        cfg["train"]["max_train_tiles"] = budget["max_train_tiles"]
-    if budget["epochs"] is not None:
-        cfg["train"]["epochs"] = budget["epochs"]
+    cfg = with_budget(cfg, "ablations")
     for section, changes in ABLATIONS[name][1].items():
         cfg[section].update(changes)
     return cfg

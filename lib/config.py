@@ -43,6 +43,16 @@ def resolve(profile: str, **sections: Any) -> dict[str, Any]:
     return cfg
 
 
+def with_budget(cfg: dict[str, Any], section: str) -> dict[str, Any]:
+    """A copy of `cfg` training on `section`'s budget (its `max_train_tiles` and `epochs`; null keeps train's):
+    the experiments of notebooks 05 and 07 use one budget for all their runs."""
+    cfg = copy.deepcopy(cfg)
+    for key in ("max_train_tiles", "epochs"):
+        if cfg[section][key] is not None:
+            cfg["train"][key] = cfg[section][key]
+    return cfg
+
+
 def dataset_name(data_dir: str | Path | None) -> str:
     """`synthetic` for the embedded dataset, else the data folder's name (used in result paths)."""
     if data_dir in (None, "", SYNTHETIC):

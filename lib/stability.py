@@ -9,11 +9,11 @@ A catastrophic drop is a fall of more than `stability.drop_points` of validation
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pandas as pd
 
+from .config import with_budget
 from .models import MODELS
 from .train import load_run, run_directory, train
 
@@ -22,10 +22,9 @@ EXPERIMENT = "stability"
 
 
 def experiment_config(cfg: dict[str, Any], learning_rate: float | None = None) -> dict[str, Any]:
-    """The profile's config with the experiment's training subset (and another unstabilized learning rate)."""
-    cfg = copy.deepcopy(cfg)
-    if cfg["stability"]["max_train_tiles"] is not None:
-        cfg["train"]["max_train_tiles"] = cfg["stability"]["max_train_tiles"]
+    """The profile's config with the experiment's budget (training subset, epochs) and another unstabilized
+    learning rate if given."""
+    cfg = with_budget(cfg, "stability")
     if learning_rate is not None:
         cfg["stability"]["learning_rate"] = learning_rate
     return cfg

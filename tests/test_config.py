@@ -40,3 +40,14 @@ def test_profiles_name_known_models():
         cfg = config.load_config(name)
         assert set(cfg["runs"]["models"]) <= set(MODEL_NAMES)
         assert set(cfg["ladder"]["epochs"]) <= set(MODEL_NAMES)
+
+
+def test_an_experiment_budget_overrides_training_only_where_set():
+    cfg = config.load_config("quick")
+    cfg["stability"].update(max_train_tiles=150, epochs=None)
+    budget = config.with_budget(cfg, "stability")
+    assert budget["train"]["max_train_tiles"] == 150
+    assert budget["train"]["epochs"] == cfg["train"]["epochs"]       # null keeps train's
+    cfg["stability"]["epochs"] = cfg["train"]["epochs"] + 4
+    assert config.with_budget(cfg, "stability")["train"]["epochs"] == cfg["train"]["epochs"] + 4
+    assert cfg["train"]["max_train_tiles"] is None                    # the profile itself is untouched
