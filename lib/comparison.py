@@ -23,7 +23,7 @@ from .boundary import boundary_table
 from .metrics import scores
 from .models import MODELS
 from .predict import run_test_predictions
-from .train import RESULTS_ROOT, load_run, model_run_config, run_directory
+from .train import RESULTS_ROOT, changed_settings, load_run, run_directory
 
 # The paper's Table II, Dice in percent. FgFEU-Net and Pro_UNeXt report on other datasets: no entry.
 PAPER_DICE = {"unet": 78.2, "attention_unet": 82.4, "attention_unet_hybrid": 87.1, "attention_unet_al": 85.3,
@@ -44,8 +44,9 @@ def find_runs(cfg: dict[str, Any], data_dir, models: list[str], seeds: int,
                 missing.append(f"{model} seed {seed}")
                 continue
             run = load_run(folder)
-            if model_run_config(run["record"]["config"], model) != model_run_config(cfg, model):
-                stale.append(str(folder))
+            changed = changed_settings(run["record"]["config"], cfg, model)
+            if changed:
+                stale.append(f"{folder} ({', '.join(changed)})")
             runs.setdefault(model, []).append(run)
     if missing:
         raise FileNotFoundError(f"no finished run for {', '.join(missing)} under {root}; train them first "

@@ -82,11 +82,26 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_run_config(cfg: dict[str, Any], model_name: str) -> dict[str, Any]:
-    """run_config as one model sees it: ladder.epochs resolved to this model's epochs, so that another model's
-    epoch exception does not make this model's runs stale."""
+    """run_config as one model's training reads it: ladder.epochs resolved to this model's epochs, and the
+    `stability` section only where it sets the learning rate (the unstabilized arm), so that another model's
+    epoch exception or notebook 05's budget does not make this model's runs stale."""
     config = run_config(cfg)
     ladder = {key: value for key, value in config["ladder"].items() if key != "epochs"}
-    return {**config, "ladder": ladder, "train": {**config["train"], "epochs": model_epochs(cfg, model_name)}}
+    stability = {} if model_spec(model_name).stabilized else {"learning_rate": config["stability"]["learning_rate"]}
+    return {**config, "ladder": ladder, "stability": stability,
+            "train": {**config["train"], "epochs": model_epochs(cfg, model_name)}}
+
+
+def changed_settings(recorded: dict[str, Any], cfg: dict[str, Any], model_name: str) -> list[str]:
+    """The dotted config keys whose values a run recorded with `recorded` would train with differently
+    under `cfg` (empty: the run is this config's)."""
+    def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        for key, value in config.items():
+            items.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return items
+    before, after = flat(model_run_config(recorded, model_name)), flat(model_run_config(cfg, model_name))
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
 def _record(cfg, data_dir, model_name: str, seed: int) -> dict[str, Any]:
@@ -102,13 +117,17 @@ def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed
     spec = model_spec(model_name)
     run = run_directory(cfg, data_dir, model_name, seed, root, experiment)
     record = _record(cfg, data_dir, model_name, seed)
-    if (run / "metrics.json").is_file() and not force:
-        return run
     if force and run.exists():
         shutil.rmtree(run)
+    if (run / "config.yaml").is_file():
+        changed = changed_settings(yaml.safe_load((run / "config.yaml").read_text())["config"], cfg, model_name)
+        if changed:
+            state = "a finished" if (run / "metrics.json").is_file() else "an unfinished"
+            raise RuntimeError(f"{run} holds {state} run of another config (changed: {', '.join(changed)}); "
+                               "pass --force to train it again")
+    if (run / "metrics.json").is_file():
+        return run
     run.mkdir(parents=True, exist_ok=True)
-    if (run / "config.yaml").is_file() and yaml.safe_load((run / "config.yaml").read_text()) != record:
-        raise RuntimeError(f"{run} holds an unfinished run with another config; pass --force to start it again")
     write_text_atomic(run / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     train_cfg = cfg["train"]

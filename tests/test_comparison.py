@@ -82,3 +82,7 @@ def test_a_run_is_stale_only_for_changes_it_depends_on():
     own_epochs = {**cfg, "ladder": {**cfg["ladder"], "epochs": {"unet": cfg["train"]["epochs"] + 1}}}
     assert train.model_run_config(own_epochs, "unet") != same
     assert train.model_run_config({**cfg, "runs": {"models": ["unet"], "seeds": 3}}, "unet") == same
+    faster = {**cfg, "stability": {**cfg["stability"], "learning_rate": 0.1, "epochs": 40}}
+    assert train.changed_settings(cfg, faster, "unet") == []
+    assert train.changed_settings(cfg, faster, "enhanced_unstabilized") == ["stability.learning_rate"]
+    assert train.changed_settings(cfg, own_epochs, "unet") == ["train.epochs"]

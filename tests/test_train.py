@@ -61,14 +61,21 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     assert len(list(out.glob("*_probability.png"))) == 10 and len(list(out.glob("*_overlay.png"))) == 10
 
 
-def test_unfinished_run_with_another_config_is_not_mixed(tiny_dataset, tiny_run_config, tmp_path):
+def test_a_run_of_another_config_is_neither_mixed_nor_silently_reused(tiny_dataset, tiny_run_config, tmp_path):
     run = train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, stop_after_epochs=1, progress=False)
     tiny_run_config["train"]["lr_max"] = 1e-3
-    with pytest.raises(RuntimeError, match="unfinished run with another config; pass --force"):
+    with pytest.raises(RuntimeError, match=r"unfinished run of another config \(changed: train.lr_max\); pass --force"):
         train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False)
     forced = train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, force=True, stop_after_epochs=1,
                          progress=False)
     assert forced == run and len(pd.read_csv(run / "history.csv")) == 1
+    assert train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False) == run  # finished
+    tiny_run_config["train"]["epochs"] += 1
+    with pytest.raises(RuntimeError, match=r"a finished run of another config \(changed: train.epochs\)"):
+        train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False)
+    tiny_run_config["train"]["epochs"] -= 1
+    tiny_run_config["stability"]["seeds"] += 1                 # notebook 05's settings do not touch this run
+    assert train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False) == run
 
 
 def test_non_finite_batches_are_skipped_and_counted():
