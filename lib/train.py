@@ -120,7 +120,9 @@ def train(cfg: dict[str, Any], data_dir=None, model_name: str = "enhanced", seed
     if force and run.exists():
         shutil.rmtree(run)
     if (run / "config.yaml").is_file():
-        changed = changed_settings(yaml.safe_load((run / "config.yaml").read_text())["config"], cfg, model_name)
+        recorded = yaml.safe_load((run / "config.yaml").read_text())
+        changed = changed_settings(recorded["config"], cfg, model_name)
+        changed += ["data_dir"] if recorded["data_dir"] != record["data_dir"] else []
         if changed:
             state = "a finished" if (run / "metrics.json").is_file() else "an unfinished"
             raise RuntimeError(f"{run} holds {state} run of another config (changed: {', '.join(changed)}); "

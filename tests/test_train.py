@@ -1,6 +1,7 @@
 """Training runs: results layout, resume gives the same numbers, finished runs are kept, selection rules."""
 import functools
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,10 @@ def test_a_run_of_another_config_is_neither_mixed_nor_silently_reused(tiny_datas
     tiny_run_config["train"]["epochs"] -= 1
     tiny_run_config["stability"]["seeds"] += 1                 # notebook 05's settings do not touch this run
     assert train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False) == run
+    moved = tmp_path / "moved" / tiny_dataset.name                 # the same dataset name in another folder
+    shutil.copytree(tiny_dataset, moved)
+    with pytest.raises(RuntimeError, match=r"a finished run of another config \(changed: data_dir\)"):
+        train.train(tiny_run_config, moved, seed=0, root=tmp_path, progress=False)
 
 
 def test_non_finite_batches_are_skipped_and_counted():
