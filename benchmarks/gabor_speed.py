@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib import config, gabor
-from lib.io import write_text_atomic
+from lib import config, paths
+from lib.edges import gabor
+from lib.files import write_text_atomic
 
 
 def time_call(function, repeats: int) -> np.ndarray:
@@ -42,13 +43,13 @@ def main() -> None:
         image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
         for implementation in gabor.IMPLEMENTATIONS:
             settings = dict(cfg, implementation=implementation)
-            ms = time_call(lambda: gabor.raw_edge_map(image, settings, bank), args.repeats)
+            ms = time_call(lambda image=image, settings=settings: gabor.raw_edge_map(image, settings, bank), args.repeats)
             rows.append({"tile": f"{size}x{size}", "implementation": implementation, "device": "cpu",
                          "median_ms": np.median(ms), "min_ms": ms.min(), "max_ms": ms.max()})
         if torch.cuda.is_available():
             gray = torch.from_numpy(gabor.to_gray(image, cfg["grayscale"]))[None, None].cuda()
 
-            def on_gpu():
+            def on_gpu(gray=gray):
                 gabor.responses_torch(gray, bank).amax(1)
                 torch.cuda.synchronize()
             ms = time_call(on_gpu, args.repeats)
@@ -61,7 +62,7 @@ def main() -> None:
                f"({torch.get_num_threads()} threads), kernel {cfg['kernel_size']} px, 24 filters")
     print(machine)
     print(table.round(1).to_string(index=False))
-    folder = config.REPO_ROOT / "figures" / "benchmarks"
+    folder = paths.REPO_ROOT / "figures" / "benchmarks"
     write_text_atomic(folder / "gabor_speed.csv", table.to_csv(index=False))
     write_text_atomic(folder / "gabor_speed.md", f"{machine}\n\n{table.round(1).to_markdown(index=False)}\n")
 

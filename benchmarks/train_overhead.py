@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_overhead.py [--profile quick] [--tiles 64] [--repeats 3]
 
-Times `lib.train.train_one_epoch` (data loading with augmentation and the Gabor channel, weighted sampling,
+Times `lib.training.loop.train_one_epoch` (data loading with augmentation and the Gabor channel, weighted sampling,
 stabilized loss, accumulation, clipping, guard, OneCycle step) on `--tiles` training tiles, against a bare loop
 of forward + backward over the same model, batch size and number of batches with tensors already in memory.
 Reports the median of the repeats and the ratio bare / pipeline. Writes figures/benchmarks/train_overhead.md.
@@ -16,14 +16,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from lib import config, gabor, tiles
-from lib.augment import Augmenter
-from lib.dataset import TileDataset
-from lib.io import write_text_atomic
-from lib.losses import stabilized_loss
+from lib import config, paths
+from lib.data import tiles
+from lib.data.geometry import source_area_to_input
+from lib.files import write_text_atomic
+from lib.inference.inputs import tile_edges
 from lib.models import build_model
-from lib.sampling import complexity_weights
-from lib.train import train_one_epoch
+from lib.training.augment import Augmenter
+from lib.training.dataset import TileDataset
+from lib.training.loop import train_one_epoch
+from lib.training.losses import loss_function, stabilized_loss
+from lib.training.recipe import build_recipe
+from lib.training.sampling import complexity_weights
 
 
 def main() -> None:
@@ -35,25 +39,23 @@ def main() -> None:
     cfg = config.load_config(args.profile)
     train_cfg, model_cfg = cfg["train"], cfg["model"]
     tile_set = tiles.prepare(cfg, None)
-    edges = gabor.cached_edge_maps(tile_set, cfg["gabor"])
+    edges, _ = tile_edges(tile_set, "enhanced", cfg)
     index = tile_set.indices("train")[: args.tiles]
     dataset = TileDataset(tile_set, index, edges, model_cfg, Augmenter(train_cfg, 0))
-    weights = complexity_weights(tile_set.masks[index], train_cfg["small_object_px"], train_cfg["small_object_weight"])
+    weights = complexity_weights(tile_set.masks[index], source_area_to_input(train_cfg["small_object_source_px"],
+                                                                             cfg["data"]), train_cfg["small_object_weight"])
     torch.manual_seed(0)
     model, _ = build_model("enhanced", cfg)
     device = torch.device("cpu")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr_max"], weight_decay=train_cfg["weight_decay"])
     batches = -(-len(dataset) // train_cfg["batch_size"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train_cfg["lr_max"],
-                                                    total_steps=(args.repeats + 1) * batches)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    recipe = build_recipe(model, cfg, stabilized=True, total_steps=(args.repeats + 1) * batches, device=device)
     x_shape = (train_cfg["batch_size"], *dataset[0][0].shape)
     bare_batches = [(torch.randn(x_shape), torch.zeros(x_shape[0], 1, *x_shape[2:])) for _ in range(batches)]
 
     def pipeline():
         sampler = WeightedRandomSampler(weights["weight"].to_numpy().copy(), len(dataset), replacement=True)
-        train_one_epoch(model, DataLoader(dataset, batch_size=train_cfg["batch_size"], sampler=sampler),
-                        optimizer, scheduler, scaler, train_cfg, device)
+        train_one_epoch(model, DataLoader(dataset, batch_size=train_cfg["batch_size"], sampler=sampler), recipe,
+                        train_cfg["accumulation_steps"], device, loss_function("stabilized"))
 
     def bare():
         model.train()
@@ -75,7 +77,7 @@ def main() -> None:
              *(f"{name}: {1000 * value:.0f} ms per batch (median of {args.repeats})" for name, value in median.items()),
              f"forward+backward share of a training step: {100 * ratio:.1f}%"]
     print("\n".join(lines))
-    write_text_atomic(config.REPO_ROOT / "figures" / "benchmarks" / "train_overhead.md", "\n\n".join(lines) + "\n")
+    write_text_atomic(paths.FIGURES_ROOT / "benchmarks" / "train_overhead.md", "\n\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

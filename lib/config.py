@@ -1,34 +1,88 @@
-"""Run configuration: the profile files in `configs/` (smoke, quick, paper) and where results go."""
+"""Run configuration: the profile files in `configs/` (smoke, quick, paper), checked against one schema.
+
+The three profiles have the same keys; only values differ. The schema is what they hold together: every key
+of a config must exist in the profiles, every profile key must be set, and a value must have a type that some
+profile gives it (an int is accepted where a float is, null only where a profile has null). A config that
+breaks this is refused with the dotted key named. Mappings whose keys are model names (`ladder.epochs`) are
+free-form.
+"""
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO_ROOT / "configs"
+from .paths import CONFIG_DIR
+
 PROFILES = ("smoke", "quick", "paper")
-SYNTHETIC = "synthetic"
+FREE_FORM = {"ladder.epochs"}  # keyed by model name
 
 
 class ConfigError(ValueError):
     """A profile file or a parameter is missing or malformed."""
 
 
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+    if not isinstance(cfg, dict) or "profile" not in cfg:
+        raise ConfigError(f"config file {path} must be a mapping with a 'profile' key")
+    return cfg
+
+
+def _types(tree: dict[str, Any], prefix: str = "") -> dict[str, set[type]]:
+    types: dict[str, set[type]] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        types.setdefault(name, set()).add(type(value))
+        if isinstance(value, dict) and name not in FREE_FORM:
+            for inner, found in _types(value, f"{name}.").items():
+                types.setdefault(inner, set()).update(found)
+    return types
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, frozenset[type]]:
+    """Every dotted key of the profiles and the value types they use for it."""
+    merged: dict[str, set[type]] = {}
+    for name in PROFILES:
+        for key, found in _types(_read(CONFIG_DIR / f"{name}.yaml")).items():
+            merged.setdefault(key, set()).update(found)
+    return {key: frozenset(found | ({int} if float in found else set())) for key, found in merged.items()}
+
+
+def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """`cfg` itself when it fits the schema; else ConfigError naming the first wrong key."""
+    expected, found = schema(), _types(cfg)
+    for key in sorted(found.keys() - expected.keys()):
+        if not any(key.startswith(f"{free}.") for free in FREE_FORM):
+            raise ConfigError(f"{source}: unknown key {key!r}")
+    for key in sorted(expected.keys() - found.keys()):
+        if not any(key.startswith(f"{free}.") for free in FREE_FORM):
+            raise ConfigError(f"{source}: missing key {key!r}")
+    for key in sorted(found.keys() & expected.keys()):
+        wrong = found[key] - expected[key]
+        if wrong:
+            allowed = " or ".join(sorted("null" if t is type(None) else t.__name__ for t in expected[key]))
+            shown = next(iter(wrong))
+            raise ConfigError(f"{source}: {key} must be {allowed}, not "
+                              f"{'null' if shown is type(None) else shown.__name__}")
+    return cfg
+
+
 def load_config(profile_or_path: str | Path) -> dict[str, Any]:
-    """Read a profile by name (`quick`) or a YAML file by path; the result is a plain nested dict."""
+    """Read a profile by name (`quick`) or a YAML file by path, checked against the schema."""
     path = Path(profile_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = CONFIG_DIR / f"{profile_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist (profiles: {', '.join(PROFILES)})")
-    with open(path) as handle:
-        cfg = yaml.safe_load(handle)
-    if not isinstance(cfg, dict) or "profile" not in cfg:
-        raise ConfigError(f"config file {path} must be a mapping with a 'profile' key")
-    return cfg
+    return validate(_read(path), str(path))
 
 
 def resolve(profile: str, **sections: Any) -> dict[str, Any]:
@@ -40,7 +94,7 @@ def resolve(profile: str, **sections: Any) -> dict[str, Any]:
             if name not in cfg:
                 raise ConfigError(f"unknown config section {name!r} for profile {profile!r}")
             cfg[name] = copy.deepcopy(value)
-    return cfg
+    return validate(cfg, f"profile {profile!r} with the notebook's parameters")
 
 
 def with_budget(cfg: dict[str, Any], section: str) -> dict[str, Any]:
@@ -51,17 +105,3 @@ def with_budget(cfg: dict[str, Any], section: str) -> dict[str, Any]:
         if cfg[section][key] is not None:
             cfg["train"][key] = cfg[section][key]
     return cfg
-
-
-def dataset_name(data_dir: str | Path | None) -> str:
-    """`synthetic` for the embedded dataset, else the data folder's name (used in result paths)."""
-    if data_dir in (None, "", SYNTHETIC):
-        return SYNTHETIC
-    return Path(data_dir).resolve().name
-
-
-def figures_dir(cfg: dict[str, Any], data_dir: str | Path | None) -> Path:
-    """`figures/<dataset>/<profile>/`, created on demand."""
-    path = REPO_ROOT / "figures" / dataset_name(data_dir) / cfg["profile"]
-    path.mkdir(parents=True, exist_ok=True)
-    return path

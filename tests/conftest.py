@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib import config
+from lib import config, paths
 
-UCSB = config.REPO_ROOT.parent / "shared" / "data" / "ucsb_breast_cancer_cells"
+UCSB = paths.REPO_ROOT.parent / "shared" / "data" / "ucsb_breast_cancer_cells"
 
 
 def write_pair(root: Path, stem: str, size=(96, 128), seed=0, image_ext=".png", mask_ext=".png") -> None:

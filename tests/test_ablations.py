@@ -1,11 +1,11 @@
-"""Ablation statistics, failure analysis and calibration, by hand."""
+"""Ablation variants, failure analysis and calibration, by hand."""
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from lib import ablations, config
+from lib import config
+from lib.experiments import ablations, calibration, failures
 
 
 def test_ablation_configs_change_one_thing_under_the_budget():
@@ -16,6 +16,20 @@ def test_ablation_configs_change_one_thing_under_the_budget():
     drop = ablations.ablation_config(cfg, "drop")
     changed = {(s, k) for s in drop if isinstance(drop[s], dict) for k in drop[s] if drop[s][k] != base[s][k]}
     assert changed == {("model", "input_variant")} and cfg["model"]["input_variant"] == "projection"
+    for name in ablations.ABLATIONS:  # every variant is a valid config and changes exactly what it says
+        variant = ablations.ablation_config(cfg, name)
+        config.validate(variant)
+        assert {(s, k) for s in variant if isinstance(variant[s], dict) for k in variant[s]
+                if variant[s][k] != base[s][k]} == {(s, k) for s, c in ablations.ABLATIONS[name][1].items() for k in c}
+
+
+def test_every_claim_and_protocol_row_names_existing_arms():
+    arms = set(ablations.ABLATIONS) | {ablations.TTA, ablations.NO_TTA}
+    assert all({ours, reference} <= arms for _, _, ours, reference, _ in ablations.CLAIMS)
+    assert all({ours, reference} <= arms for _, ours, reference in ablations.PROTOCOL)
+    # the Gabor channel's effect and the projection's are measured apart (projection_blank between them)
+    assert ("baseline", "projection_blank", "boundary F1") in {(o, r, m) for _, _, o, r, m in ablations.CLAIMS}
+    assert ("projection_blank", "drop", "Dice") in {(o, r, m) for _, _, o, r, m in ablations.CLAIMS}
 
 
 def test_small_object_detection_rule():
@@ -30,18 +44,10 @@ def test_small_object_detection_rule():
     assert ablations.small_object_hits(pred, target, small_px=5) == (1, 2)  # the 6-px object is not small
 
 
-def test_paired_effect_and_verdicts():
-    ours, reference = pd.Series([0.8, 0.7, 0.9, 0.6]), pd.Series([0.6, 0.5, 0.8, 0.5])
-    effect = ablations.paired_effect(ours, reference, draws=500)
-    assert effect["effect"] == pytest.approx(0.15) and effect["CI low"] > 0 and effect["images"] == 4
-    assert ablations.verdict(effect["CI low"], effect["CI high"]) == "supported"
-    assert ablations.verdict(-0.2, -0.1) == "not supported" and ablations.verdict(-0.1, 0.1) == "inconclusive"
-
-
 def test_calibration_error_by_hand():
     probabilities = np.array([0.1, 0.1, 0.9, 0.9])
     masks = np.array([0, 1, 1, 1], bool)  # bin 0.1: observed 0.5; bin 0.9: observed 1.0
-    ece, table = ablations.calibration(probabilities, masks, bins=10)
+    ece, table = calibration.calibration(probabilities, masks, bins=10)
     assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
     assert table.pixels.tolist() == [2, 2]
 
@@ -54,8 +60,25 @@ def test_error_breakdown_attributes_errors():
     probability[0, 30, 30] = 1.0        # one isolated false pixel: a small object
     images = np.full((1, 32, 32, 3), 128, np.uint8)
     tile_set = SimpleNamespace(images=images, masks=mask)
-    settings = {"low_contrast_percentile": 25, "artifact_distance_px": 5}
-    table = ablations.error_breakdown(probability, np.array([0]), tile_set, 0.5, settings, small_px=50)
+    settings = {"low_contrast_percentile": 25, "artifact_distance_px": 5, "glass_gray": 0.95}
+    table = failures.error_breakdown(probability, np.array([0]), tile_set, 0.5, settings, small_px=50)
     shares = table["share of error pixels (%)"]
     assert shares["boundary"] == pytest.approx(100 * 16 / 17) and shares["small objects"] == pytest.approx(100 / 17)
     assert table.loc["boundary", "paper (%)"] == 40
+    assert table.loc["(glass: share of all test pixels)", "share of error pixels (%)"] == 0  # gray 0.5 is tissue
+
+
+def test_low_contrast_is_measured_within_tissue_not_on_glass():
+    images = np.full((1, 32, 32, 3), 250, np.uint8)             # glass on the right
+    rng = np.random.default_rng(0)
+    images[0, :, :16] = rng.integers(60, 200, (32, 16, 3))       # textured tissue on the left
+    images[0, 8:16, 4:12] = 120                                   # a flat, low-contrast patch in the tissue
+    mask = np.zeros((1, 32, 32), bool)
+    probability = np.zeros((1, 32, 32), np.float32)
+    probability[0, 9:15, 5:11] = 1.0                             # a false positive in the flat patch
+    probability[0, 9:15, 22:28] = 1.0                            # and one on the glass
+    settings = {"low_contrast_percentile": 25, "artifact_distance_px": 0, "glass_gray": 0.95}
+    table = failures.error_breakdown(probability, np.array([0]), SimpleNamespace(images=images, masks=mask), 0.5,
+                                     settings, small_px=5)
+    assert 40 < table.loc["low contrast", "share of error pixels (%)"] <= 50  # the patch (most of it), not the glass
+    assert 40 < table.loc["(glass: share of all test pixels)", "share of error pixels (%)"] <= 50  # the right half

@@ -3,7 +3,8 @@ import numpy as np
 import torch
 
 from lib import config
-from lib.augment import TTA_TRANSFORMS, Augmenter, predict_probabilities
+from lib.inference.tta import TTA_TRANSFORMS, predict_probabilities
+from lib.training.augment import Augmenter
 
 TRAIN_CFG = config.load_config("smoke")["train"]
 

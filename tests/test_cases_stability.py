@@ -1,9 +1,12 @@
 """Fig. 3 case rules and the stability experiment's statistics, on hand-made data."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib import cases, config, stability
+from lib import config
+from lib.experiments import cases, stability
 
 
 def _disc_mask(centres, size=64, radius=2):
@@ -26,18 +29,33 @@ def test_cases_follow_the_rules_and_are_distinct():
     ring = [(int(32 + 20 * np.sin(a)), int(32 + 20 * np.cos(a))) for a in angles]
     dense = [(26 + 6 * i, 26 + 6 * j) for i in range(3) for j in range(3)]
     line = [(10, 10), (10, 25), (10, 40), (10, 55)]  # neither dense (no hull) nor ring-like
-    masks = np.stack([_disc_mask(ring), _disc_mask(dense), _disc_mask(line), _disc_mask(line)])
+    masks = np.stack([_disc_mask(ring), _disc_mask(dense), _disc_mask(line), _disc_mask(line), _disc_mask(dense)])
     probabilities = masks.astype(np.float32)
     probabilities[0][56:] = probabilities[1][56:] = 1.0  # ring and dense tiles over-call a band
-    probabilities[3] = 0.0                                # every cell of the last tile is missed
-    table = cases.case_table(probabilities, masks, ["ring", "dense", "perfect", "missed"], threshold=0.5)
-    assert table.cells.tolist() == [8, 9, 4, 4]
-    chosen = cases.choose_cases(table, min_cells=3)
+    probabilities[3] = 0.0                                # every cell of the fourth tile is missed
+    regions = np.ones_like(masks)
+    regions[4, :, 40:] = False                            # the last tile is mostly outside the annotated region
+    probabilities[4] = 0.0                                # (it would be the worst, but it is not eligible)
+    table = cases.case_table(probabilities, masks, regions, ["ring", "dense", "perfect", "missed", "partial"],
+                             threshold=0.5)
+    assert table.cells.tolist() == [8, 9, 4, 4, 9] and table["region share"][4] == pytest.approx(40 / 64)
+    chosen = cases.choose_cases(table, min_cells=3, min_region_share=0.7)
     assert chosen.tile_id.to_dict() == {"best": "perfect", "worst": "missed", "dense": "dense", "ring": "ring"}
-    assert "lowest Dice" in chosen.loc["worst", "why"]
-    assert "Dice 0.000" in cases.describe("worst", chosen.loc["worst"])
+    assert "lowest Dice" in chosen.loc["worst", "why"] and "covers at least 70%" in chosen.loc["worst", "why"]
+    caption = cases.describe("worst", chosen.loc["worst"], 0.35)
+    assert "Dice 0.000" in caption and "threshold 0.35" in caption
     with pytest.raises(ValueError, match="no test tile has 20 or more cells"):
-        cases.choose_cases(table, min_cells=20)
+        cases.choose_cases(table, min_cells=20, min_region_share=0.5)
+
+
+def test_false_positives_outside_the_annotated_region_are_not_errors():
+    mask = _disc_mask([(20, 20)])
+    probability = mask.astype(np.float32)
+    probability[50:, 50:] = 1.0                          # an unannotated nucleus found outside the region
+    region = np.zeros_like(mask)
+    region[:40, :40] = True
+    table = cases.case_table(probability[None], mask[None], region[None], ["t"], threshold=0.5)
+    assert table.Dice[0] == 1.0 and table["false positive px"][0] == 0
 
 
 def _history(val_dice, skipped=0):
@@ -49,9 +67,9 @@ def test_drops_and_summary_by_hand():
     found = stability.drops(history, 0.30)
     assert found.epoch.tolist() == [3] and found["from"].tolist() == [0.9] and found.to.tolist() == [0.4]
     metrics = {"test": {"whole_tile": {"pooled": {"dice": 0.7}}}}
-    runs = {"stabilized": [{"history": _history([0.5, 0.6, 0.7]), "metrics": metrics}] * 2,
-            "unstabilized": [{"history": history.assign(skipped_steps=1), "metrics": metrics},
-                             {"history": _history([0.5, 0.6, 0.7]), "metrics": metrics}]}
+    runs = {"stabilized": [SimpleNamespace(history=_history([0.5, 0.6, 0.7]), metrics=metrics)] * 2,
+            "unstabilized": [SimpleNamespace(history=history.assign(skipped_steps=1), metrics=metrics),
+                             SimpleNamespace(history=_history([0.5, 0.6, 0.7]), metrics=metrics)]}
     table = stability.summary(runs, 0.30)
     assert table.loc["unstabilized", "catastrophic drops"] == 1 and table.loc["stabilized", "catastrophic drops"] == 0
     assert table.loc["unstabilized", "largest drop"] == pytest.approx(0.5)

@@ -1,7 +1,7 @@
 """Profiles: same keys everywhere, only values differ; notebooks' injected sections win."""
 import pytest
 
-from lib import config
+from lib import config, paths
 
 
 def _keys(tree, prefix=""):
@@ -29,9 +29,40 @@ def test_unknown_profile_is_a_clear_error():
         config.load_config("fast")
 
 
-def test_dataset_names():
-    assert config.dataset_name("") == config.dataset_name(None) == "synthetic"
-    assert config.dataset_name("/x/ucsb_breast_cancer_cells/") == "ucsb_breast_cancer_cells"
+def test_dataset_names_and_relative_data_folders(tmp_path, monkeypatch):
+    assert paths.dataset_name("") == paths.dataset_name(None) == "synthetic"
+    assert paths.dataset_name("/x/ucsb_breast_cancer_cells/") == "ucsb_breast_cancer_cells"
+    monkeypatch.chdir(tmp_path)                               # e.g. notebooks/: `configs` is not here
+    assert paths.data_folder("configs") == paths.CONFIG_DIR   # so it is the repository's
+    (tmp_path / "configs").mkdir()
+    assert paths.data_folder("configs") == tmp_path / "configs"  # the working directory's wins when it exists
+
+
+def test_a_config_with_a_missing_unknown_or_mistyped_key_is_refused_with_the_key_named(tmp_path):
+    cfg = config.load_config("quick")
+    del cfg["train"]["epochs"]
+    with pytest.raises(config.ConfigError, match="missing key 'train.epochs'"):
+        config.validate(cfg)
+    cfg = config.load_config("quick")
+    cfg["train"]["epoch"] = 3
+    with pytest.raises(config.ConfigError, match="unknown key 'train.epoch'"):
+        config.validate(cfg)
+    cfg = config.load_config("quick")
+    cfg["train"]["epochs"] = "eight"
+    with pytest.raises(config.ConfigError, match="train.epochs must be int, not str"):
+        config.validate(cfg)
+    cfg = config.load_config("quick")
+    cfg["train"]["lr_max"] = 1                                # an int where a float is expected is fine
+    cfg["ladder"]["epochs"] = {"unet": 2}                     # keyed by model: free-form
+    assert config.validate(cfg) is cfg
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("profile: quick\ntrain: [1, 2\n")
+    with pytest.raises(config.ConfigError, match="broken.yaml is not valid YAML"):
+        config.load_config(broken)
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("profile: quick\nseed: 0\n")
+    with pytest.raises(config.ConfigError, match="partial.yaml: missing key 'ablations'"):
+        config.load_config(partial)
 
 
 def test_profiles_name_known_models():

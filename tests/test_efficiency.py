@@ -2,8 +2,14 @@
 import torch
 
 from lib import config
-from lib.efficiency import (forward_flops, latency_table, model_costs, peak_resident_bytes, reset_peak_memory,
-                            time_inference)
+from lib.experiments.efficiency import (
+    forward_flops,
+    latency_table,
+    model_costs,
+    peak_resident_bytes,
+    reset_peak_memory,
+    time_inference,
+)
 
 
 def test_flops_of_a_convolution_by_hand():

@@ -1,7 +1,7 @@
 """The conda file and the pip requirements pin the same versions."""
 import yaml
 
-from lib.config import REPO_ROOT
+from lib.paths import REPO_ROOT
 
 
 def test_environment_yml_mirrors_requirements():

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lib import config, gabor, synthetic, tiles
+from lib import config
+from lib.data import synthetic, tiles
+from lib.edges import gabor
 from tests.conftest import UCSB
 
 CFG = config.load_config("smoke")["gabor"]
@@ -41,7 +43,7 @@ def _real_tiles() -> list[np.ndarray]:
     plans = synthetic.plan_tiles([10, 3, 3], 0.4, [0.044, 0.043, 0.045], 0)
     found = [synthetic.render_tile(next(p for p in plans if p.cell_share > 0), 192, 0, 1.5)[0]]
     if UCSB.is_dir():
-        from lib.io import read_image
+        from lib.data.reading import read_image
         found.append(read_image(sorted((UCSB / "images").iterdir())[0])[100:292, 200:456])
     return found
 
@@ -98,18 +100,18 @@ def test_normalisation_per_image_and_per_dataset():
 
 def test_edge_maps_are_cached_and_keyed_by_parameters_and_pixels(tiny_dataset, tiny_config, tmp_path, monkeypatch):
     tile_set = tiles.prepare(tiny_config, tiny_dataset, root=tmp_path / "prepared")
-    first = gabor.cached_edge_maps(tile_set, CFG)
-    assert first.shape == tile_set.masks.shape and first.dtype == np.float16
+    first, bounds = gabor.cached_edge_maps(tile_set, CFG)
+    assert first.shape == tile_set.masks.shape and first.dtype == np.float16 and bounds == {}
     calls = []
     monkeypatch.setattr(gabor, "edge_maps", lambda *a, **k: calls.append(1))
-    again = gabor.cached_edge_maps(tile_set, dict(CFG, implementation="torch"))  # same maps, any implementation
+    again, _ = gabor.cached_edge_maps(tile_set, dict(CFG, implementation="torch"))  # same maps, any implementation
     assert np.array_equal(first, again) and calls == []
     assert gabor.cache_key(CFG, tile_set.root / "images.npy") != gabor.cache_key(dict(CFG, sigma=4.0),
                                                                                  tile_set.root / "images.npy")
 
 
 def test_pixel_classes_and_boundary_auc_on_a_disc():
-    from lib.edge_stats import pixel_classes
+    from lib.data.geometry import pixel_classes
     yy, xx = np.mgrid[0:40, 0:40]
     mask = (yy - 20) ** 2 + (xx - 20) ** 2 < 10 ** 2
     classes = pixel_classes(mask, band=2)

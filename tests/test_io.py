@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib.io import DatasetError, find_pairs, load_pair, read_mask, write_json_atomic
+from lib.data.reading import DatasetError, find_pairs, load_pair, read_mask
+from lib.files import write_json_atomic
 from tests.conftest import write_pair
 
 

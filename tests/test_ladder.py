@@ -8,10 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import active_learning, config, tiles, train
-from lib.crf import dense_crf
-from lib.losses import LOSSES, boundary_loss, hausdorff_loss, loss_function, signed_distance
+from lib import config
+from lib.data import tiles
+from lib.inference.crf import dense_crf
 from lib.models import MODEL_NAMES, MODELS, build_model, input_channels
+from lib.training import active_learning, train
+from lib.training.losses import LOSSES, boundary_loss, hausdorff_loss, loss_function, signed_distance
+from lib.training.recipe import steps_per_epoch
 
 SMOKE = config.load_config("smoke")
 
@@ -96,6 +99,11 @@ def test_crf_removes_an_isolated_false_pixel_and_keeps_a_cell():
     assert (refined[0, 0, :4, :4] < 0.5).all()
 
 
+def test_active_learning_splits_the_epochs_over_its_rounds():
+    assert active_learning.round_epochs(8, 3) == [3, 3, 2] and active_learning.round_epochs(3, 3) == [1, 1, 1]
+    assert sum(active_learning.round_epochs(200, 3)) == 200
+
+
 def test_mc_dropout_variance_needs_dropout_and_shares_add_up():
     dataset = [(torch.randn(3, 16, 16), torch.zeros(1, 16, 16)) for _ in range(3)]
     with_dropout = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Dropout2d(0.5),
@@ -121,6 +129,8 @@ def test_every_ladder_model_trains_end_to_end(name, tiny_dataset, tiny_config, t
     run = train.train(tiny_config, tiny_dataset, name, seed=0, root=tmp_path / "results", progress=False)
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 <= metrics["test"]["whole_tile"]["pooled"]["dice"] <= 1
+    # every rung, active learning included, takes the same optimiser steps
+    assert metrics["optimizer_steps"] == 3 * steps_per_epoch(metrics["n_tiles"]["train"], tiny_config["train"])
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 3 and history.selected.any()
     if name == "attention_unet_al":

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from lib.losses import adaptive_pos_weight, stabilized_loss, stabilized_loss_terms
+from lib.training.losses import adaptive_pos_weight, stabilized_loss, stabilized_loss_terms
 
 
 def _sigmoid(x):

@@ -20,8 +20,9 @@ def enhanced_config(**model_changes) -> dict:
     return dict(SMOKE, model=dict(MODEL_CFG, **model_changes))
 
 
-@pytest.mark.parametrize("variant,channels", [("projection", 4), ("drop", 3), ("smp4", 4)])
-def test_variants_run_forward_and_backward(variant, channels):
+@pytest.mark.parametrize("variant,channels,first_conv_channels",
+                         [("projection", 4, 4), ("projection_blank", 3, 4), ("drop", 3, 3), ("smp4", 4, 4)])
+def test_variants_run_forward_and_backward(variant, channels, first_conv_channels):
     cfg = enhanced_config(input_variant=variant)
     model, weights = build_model("enhanced", cfg)
     assert input_channels("enhanced", cfg) == channels and weights.startswith("ImageNet")
@@ -30,9 +31,17 @@ def test_variants_run_forward_and_backward(variant, channels):
     assert out.shape == (2, 1, 64, 64)
     out.mean().backward()
     first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    assert first_conv.in_channels == channels and first_conv.weight.grad is not None  # the gradient reaches the input
+    assert first_conv.in_channels == first_conv_channels and first_conv.weight.grad is not None  # reaches the input
     assert model.network.segmentation_head[0].weight.grad is not None
-    assert (model.projection is not None) == (variant == "projection")
+    assert (model.projection is not None) == variant.startswith("projection")
+
+
+def test_the_blank_variant_sees_no_edge_information():
+    model, _ = build_model("enhanced", enhanced_config(input_variant="projection_blank"))
+    seen = []
+    model.projection.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    model.eval()(torch.randn(1, 3, 64, 64))
+    assert seen[0].shape[1] == 4 and seen[0][:, 3].abs().max() == 0  # a constant fourth channel
 
 
 def test_projection_is_eq2():
@@ -95,7 +104,7 @@ def test_paper_profile_b7_builds_and_takes_a_training_step_on_cpu():
     model, weights = build_model("enhanced", dict(paper, model=dict(paper["model"], encoder_weights="none")))
     assert weights.startswith("random") and sum(p.numel() for p in model.parameters()) > 60e6
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    from lib.losses import stabilized_loss
+    from lib.training.losses import stabilized_loss
     loss = stabilized_loss(model(torch.randn(2, 4, 64, 64)), torch.zeros(2, 1, 64, 64))
     loss.backward()
     optimizer.step()

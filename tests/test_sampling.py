@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lib.sampling import complexity_weights
+from lib.training.sampling import complexity_weights
 
 
 def test_weights_rank_complex_tiles_higher_and_boost_small_objects():

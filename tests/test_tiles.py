@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from lib import tiles
-from lib.io import DatasetError
+from lib.data import tiles
+from lib.data.reading import DatasetError
 from tests.conftest import UCSB, write_pair
 
 
@@ -36,36 +36,38 @@ def test_changed_data_or_config_gets_a_new_preparation(tiny_dataset, tiny_config
     assert tiles.preparation_key(tiny_config, tiny_dataset) != key
 
 
-def test_leaky_protocol_is_explicit(tiny_dataset, tiny_config, tmp_path):
-    tiny_config["data"]["split_protocol"] = "random_tile_leaky"
-    table = tiles.prepare(tiny_config, tiny_dataset, root=tmp_path / "prepared").table
-    assert table.groupby("source").split.nunique().max() > 1
-    tiny_config["data"]["split_protocol"] = "by_magic"
-    with pytest.raises(DatasetError, match="unknown split_protocol 'by_magic'"):
-        tiles.prepare(tiny_config, tiny_dataset, root=tmp_path / "prepared")
+def test_grouping_by_slide_keeps_a_slide_in_one_split(tmp_path, tiny_config):
+    for slide in range(5):
+        for i in range(2):
+            write_pair(tmp_path / "slides", f"tma{slide}_01_{'benign' if i else 'malignant'}{i}", seed=slide * 2 + i)
+    tiny_config["data"].update(group_by="slide", split_proportions=[3, 1, 1])
+    table = tiles.prepare(tiny_config, tmp_path / "slides", root=tmp_path / "prepared").table
+    assert table.slide.nunique() == 5 and (table.group == table.slide).all()
+    assert table.groupby("slide").split.nunique().max() == 1
+    assert table.drop_duplicates("slide").split.value_counts().to_dict() == {"train": 3, "val": 1, "test": 1}
 
 
-def test_too_few_sources_for_a_group_split(tmp_path, tiny_config):
+def test_too_few_groups_for_a_split(tmp_path, tiny_config):
     for i in range(2):
         write_pair(tmp_path / "two", f"s{i}", seed=i)
-    with pytest.raises(DatasetError, match="2 source image.*cannot fill train, val and test"):
+    with pytest.raises(DatasetError, match=r"2 group\(s\) of source images \(data.group_by: image\) cannot fill"):
         tiles.prepare(tiny_config, tmp_path / "two", root=tmp_path / "prepared")
     assert not (tmp_path / "prepared" / "two").exists() or not any((tmp_path / "prepared" / "two").iterdir())
 
 
-def test_a_zero_proportion_still_gets_a_tile(tiny_dataset, tiny_config, tmp_path):
-    tiny_config["data"]["split_proportions"] = [1, 1, 0]
-    tiny_config["data"]["split_protocol"] = "random_tile_leaky"
-    tiny_config["data"]["tile_size"] = 96  # 2 tiles per image, 20 in all: 10/10/0 would leave test empty
+def test_a_zero_proportion_still_gets_a_group(tiny_dataset, tiny_config, tmp_path):
+    tiny_config["data"]["split_proportions"] = [1, 1, 0]  # 5/5/0 of the images would leave test empty
     table = tiles.prepare(tiny_config, tiny_dataset, root=tmp_path / "prepared").table
-    assert (table.split == "test").sum() >= 1  # split_counts refills an empty split from the largest
+    assert table.drop_duplicates("source").split.value_counts()["test"] >= 1  # refilled from the largest
 
 
-def test_empty_split_is_an_error(tmp_path, tiny_config):
-    write_pair(tmp_path / "one", "only", size=(64, 64))
-    tiny_config["data"]["split_protocol"] = "random_tile_leaky"  # one tile cannot fill three splits
-    with pytest.raises(DatasetError, match="split 'val' of dataset 'one' is empty"):
-        tiles.prepare(tiny_config, tmp_path / "one", root=tmp_path / "prepared")
+def test_a_dataset_without_any_cell_is_refused(tmp_path, tiny_config):
+    from PIL import Image
+    for i in range(4):
+        write_pair(tmp_path / "empty", f"s{i}", seed=i)
+        Image.fromarray(np.zeros((96, 128), np.uint8)).save(tmp_path / "empty" / "masks" / f"s{i}.png")
+    with pytest.raises(DatasetError, match=r"empty/masks: no mask holds a single foreground pixel"):
+        tiles.prepare(tiny_config, tmp_path / "empty", root=tmp_path / "prepared")
 
 
 def test_image_smaller_than_a_tile(tiny_dataset, tiny_config, tmp_path):

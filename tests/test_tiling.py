@@ -3,8 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.tiling import (annotated_region, group_split, object_areas, random_tile_split, split_counts,
-                        tile_grid, tile_origins)
+from lib.data.geometry import object_areas
+from lib.data.tiling import (
+    annotated_region,
+    group_labels,
+    group_of,
+    group_split,
+    slide_of,
+    split_counts,
+    tile_grid,
+    tile_origins,
+)
 
 
 def test_tile_origins_cover_the_image_and_snap_to_the_edge():
@@ -38,10 +47,18 @@ def test_group_split_is_stratified_deterministic_and_seeded():
         assert abs(counts[part, "benign"] - expected) <= 1
 
 
-def test_random_tile_split_mixes_sources():
-    names = random_tile_split(100, [6, 2, 2], seed=0)
-    assert sorted(set(names)) == ["test", "train", "val"] and (names == "train").sum() == 60
-    assert not (names[:60] == "train").all()
+def test_slides_group_images_and_unmatched_stems_stand_alone():
+    pattern = "^([^_]+_[^_]+)_"
+    assert slide_of("ytma49_042403_benign1", pattern) == "ytma49_042403"
+    assert slide_of("synthetic_0001", pattern) == "synthetic_0001"  # no match: its own slide
+    stems = pd.Series(["ytma10_010704_benign1", "ytma10_010704_malignant1", "ytma12_010804_benign2"])
+    data_cfg = {"group_by": "slide", "slide_pattern": pattern}
+    assert group_of(stems, data_cfg).tolist() == ["ytma10_010704", "ytma10_010704", "ytma12_010804"]
+    assert group_of(stems, dict(data_cfg, group_by="image")).equals(stems)
+    labels = group_labels(group_of(stems, data_cfg), pd.Series(["benign", "malignant", "benign"]))
+    assert labels.set_index("group").label.to_dict() == {"ytma10_010704": "mixed", "ytma12_010804": "benign"}
+    with pytest.raises(ValueError, match="unknown data.group_by 'patient'"):
+        group_of(stems, dict(data_cfg, group_by="patient"))
 
 
 def test_annotated_region_holds_the_cells_and_their_hull():

@@ -1,4 +1,5 @@
-"""Training runs: results layout, resume gives the same numbers, finished runs are kept, selection rules."""
+"""Training runs: results layout, resume gives the same numbers, finished runs are kept, the one rule for
+reusing a run, the training pools of the leakage measurements."""
 import functools
 import json
 import shutil
@@ -7,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import fitting, predict, tiles, train
+from lib import config
+from lib.data import tiles
+from lib.experiments import stability
+from lib.inference import __main__ as predict_cli
+from lib.training import loop, recipe, runs, train
 
 
 @pytest.fixture
@@ -19,11 +24,17 @@ def tiny_run_config(tiny_config, tmp_path, monkeypatch):
 
 
 def test_ema_and_outlier_rules():
-    assert fitting.ema_update(None, 0.5, 0.9) == 0.5
-    assert fitting.ema_update(0.5, 1.0, 0.9) == pytest.approx(0.55)
-    assert not fitting.is_outlier([0.5, 0.52], 0.9, 5, 3.5)            # fewer than 3 epochs: never
-    assert fitting.is_outlier([0.50, 0.51, 0.52, 0.51], 0.90, 5, 3.5)  # a jump far outside the recent spread
-    assert not fitting.is_outlier([0.50, 0.55, 0.45, 0.52], 0.56, 5, 3.5)
+    assert loop.ema_update(None, 0.5, 0.9) == 0.5
+    assert loop.ema_update(0.5, 1.0, 0.9) == pytest.approx(0.55)
+    assert not loop.is_outlier([0.5, 0.52], 0.9, 5, 3.5)            # fewer than 3 epochs: never
+    assert loop.is_outlier([0.50, 0.51, 0.52, 0.51], 0.90, 5, 3.5)  # a jump far outside the recent spread
+    assert not loop.is_outlier([0.50, 0.55, 0.45, 0.52], 0.56, 5, 3.5)
+
+
+def test_steps_per_epoch_and_the_dropped_batch_of_one():
+    train_cfg = {"batch_size": 4, "accumulation_steps": 2}
+    assert recipe.steps_per_epoch(504, train_cfg) == 63 and recipe.steps_per_epoch(9, train_cfg) == 1
+    assert recipe.drops_last_batch(9, 4) and not recipe.drops_last_batch(10, 4)
 
 
 @pytest.mark.slow
@@ -32,12 +43,14 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     whole = train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "a", progress=False)
     files = {p.name for p in whole.iterdir()}
     assert {"config.yaml", "versions.json", "history.csv", "sampling_weights.csv", "best.pt", "metrics.json",
-            "per_image.csv", "test_probabilities.npy"} <= files and "last.pt" not in files
+            "per_tile.csv", "test_probabilities-tta.npy", "test_probabilities-no_tta.npy"} <= files
+    assert "last.pt" not in files
     history = pd.read_csv(whole / "history.csv")
     assert history.columns[:8].tolist() == ["epoch", "train_loss", "val_loss", "val_dice", "val_iou",
                                             "val_precision", "val_recall", "ema_dice"]
     metrics = json.loads((whole / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"whole_tile", "annotated_region"} and "test_without_tta" in metrics
+    assert set(metrics["test"]) == {"whole_tile", "annotated_region"} and set(metrics["arms"]) == {"tta", "no_tta"}
+    assert metrics["optimizer_steps"] == history.optimizer_steps.sum() > 0
     assert json.loads((whole / "versions.json").read_text())["encoder_weights"].startswith("ImageNet")
 
     interrupted = train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "b", stop_after_epochs=2,
@@ -47,8 +60,10 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     resumed = train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "b", progress=False)
     resumed_history = pd.read_csv(resumed / "history.csv")
     pd.testing.assert_frame_equal(resumed_history.drop(columns="seconds"), history.drop(columns="seconds"))
-    assert json.loads((resumed / "metrics.json").read_text())["test"] == metrics["test"]
-    assert np.array_equal(np.load(resumed / "test_probabilities.npy"), np.load(whole / "test_probabilities.npy"))
+    assert json.loads((resumed / "metrics.json").read_text())["arms"] == metrics["arms"]
+    for arm in ("tta", "no_tta"):
+        assert np.array_equal(np.load(resumed / f"test_probabilities-{arm}.npy"),
+                              np.load(whole / f"test_probabilities-{arm}.npy"))
 
     stamp = (whole / "metrics.json").stat().st_mtime_ns
     assert train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "a", progress=False) == whole
@@ -58,43 +73,108 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     assert not pd.read_csv(other_seed / "history.csv").train_loss.equals(history.train_loss)
 
     out = tmp_path / "predicted"
-    predict.main(["--run", str(whole), "--input", str(tiny_dataset / "images"), "--output", str(out), "--tta"])
+    predict_cli.main(["--run", str(whole), "--input", str(tiny_dataset / "images"), "--output", str(out), "--tta"])
     assert len(list(out.glob("*_probability.png"))) == 10 and len(list(out.glob("*_overlay.png"))) == 10
+
+
+@pytest.mark.slow
+def test_a_three_channel_model_predicts_with_and_without_tta(tiny_dataset, tiny_run_config, tmp_path):
+    folder = train.train(tiny_run_config, tiny_dataset, "unet", seed=0, root=tmp_path / "results", progress=False)
+    run = runs.read_run(folder)
+    assert run.test_probabilities(True).shape == run.test_probabilities(False).shape == (len(run.per_tile), 32, 32)
+    assert not np.array_equal(run.test_probabilities(True), run.test_probabilities(False))
+    for flags in (["--tta"], []):
+        out = tmp_path / f"predicted{len(flags)}"
+        predict_cli.main(["--run", str(folder), "--input", str(tiny_dataset / "images"), "--output", str(out), *flags])
+        assert len(list(out.glob("*_mask.png"))) == 10
 
 
 def test_a_run_of_another_config_is_neither_mixed_nor_silently_reused(tiny_dataset, tiny_run_config, tmp_path):
     run = train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, stop_after_epochs=1, progress=False)
     tiny_run_config["train"]["lr_max"] = 1e-3
-    with pytest.raises(RuntimeError, match=r"unfinished run of another config \(changed: train.lr_max\); pass --force"):
+    with pytest.raises(runs.StaleRunError, match=r"unfinished run of another config \(changed: train.lr_max\); pass --force"):
         train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False)
     forced = train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, force=True, stop_after_epochs=1,
                          progress=False)
     assert forced == run and len(pd.read_csv(run / "history.csv")) == 1
     assert train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False) == run  # finished
     tiny_run_config["train"]["epochs"] += 1
-    with pytest.raises(RuntimeError, match=r"a finished run of another config \(changed: train.epochs\)"):
+    with pytest.raises(runs.StaleRunError, match=r"a finished run of another config \(changed: train.epochs\)"):
         train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False)
     tiny_run_config["train"]["epochs"] -= 1
     tiny_run_config["stability"]["seeds"] += 1                 # notebook 05's settings do not touch this run
     assert train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False) == run
+
+
+def test_a_run_from_another_data_folder_is_refused_by_every_consumer(tiny_dataset, tiny_run_config, tmp_path):
+    train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False)
+    assert runs.open_run(tiny_run_config, tiny_dataset, "enhanced", 0, root=tmp_path).seed == 0
     moved = tmp_path / "moved" / tiny_dataset.name                 # the same dataset name in another folder
     shutil.copytree(tiny_dataset, moved)
-    with pytest.raises(RuntimeError, match=r"a finished run of another config \(changed: data_dir\)"):
-        train.train(tiny_run_config, moved, seed=0, root=tmp_path, progress=False)
+    stale = r"a finished run of another config \(changed: data_dir\)"
+    with pytest.raises(runs.StaleRunError, match=stale):
+        train.train(tiny_run_config, moved, seed=0, root=tmp_path, progress=False)       # training (notebook 03)
+    with pytest.raises(runs.StaleRunError, match=stale):
+        runs.open_run(tiny_run_config, moved, "enhanced", 0, root=tmp_path)             # notebooks 05, 06
+    with pytest.raises(runs.StaleRunError, match=stale):
+        runs.open_runs(tiny_run_config, moved, ["enhanced"], 1, root=tmp_path)          # notebook 04
+    with pytest.raises(runs.MissingRunError, match="no finished run for unet seed 0"):
+        runs.open_runs(tiny_run_config, tiny_dataset, ["enhanced", "unet"], 1, root=tmp_path)
+
+
+def test_the_stability_notebook_refuses_a_stale_ladder_run(tiny_dataset, tiny_run_config, tmp_path):
+    train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, progress=False)
+    found = stability.ladder_histories(tiny_run_config, tiny_dataset, ["enhanced", "unet"], root=tmp_path)
+    assert list(found) == ["Enhanced (paper)"]                                  # unet is not trained: skipped
+    tiny_run_config["train"]["lr_max"] = 1e-3
+    with pytest.raises(runs.StaleRunError, match="changed: train.lr_max"):
+        stability.ladder_histories(tiny_run_config, tiny_dataset, ["enhanced"], root=tmp_path)
+
+
+def test_leakage_pools_keep_the_budget_and_the_test_tiles(tiny_dataset, tiny_run_config):
+    tiny_run_config["train"]["max_train_tiles"] = 20
+    tile_set = tiles.prepare(tiny_run_config, tiny_dataset)
+    standard = train.split_indices(tile_set, tiny_run_config)
+    leaky = train.split_indices(tile_set, dict(tiny_run_config, train=dict(tiny_run_config["train"],
+                                                                           training_pool="with_test_image_tiles")))
+    assert len(leaky["train"]) == len(standard["train"]) == 20                  # the same budget
+    leaked = np.setdiff1d(leaky["train"], standard["train"])
+    assert set(tile_set.table.split.iloc[leaked]) == {"test"} and len(leaked) == 6  # half of 2 images x 6 tiles
+    assert np.array_equal(leaky["test"], np.setdiff1d(standard["test"], leaked))
+    assert not set(leaky["test"]) & set(leaky["train"])
+    table = tile_set.table.assign(slide=[s.split("_")[0][-1] for s in tile_set.table.source])  # 10 slides
+    tile_set.table = table.assign(slide=np.where(table.split == "test", "shared", table.slide))
+    tile_set.table.loc[tile_set.indices("train")[:6], "slide"] = "shared"       # one training image on a test slide
+    apart = train.split_indices(tile_set, dict(tiny_run_config, train=dict(tiny_run_config["train"],
+                                                                            training_pool="without_test_slides")))
+    assert len(apart["train"]) == 20 and "shared" not in set(tile_set.table.slide.iloc[apart["train"]])
+    assert np.array_equal(apart["test"], standard["test"])
 
 
 def test_non_finite_batches_are_skipped_and_counted():
     import torch
-    from lib import config
-    train_cfg = dict(config.load_config("smoke")["train"], accumulation_steps=1)
+    cfg = config.load_config("smoke")
     model = torch.nn.Conv2d(4, 1, 1)
     x = torch.randn(3, 2, 4, 8, 8)
     x[1, 0, 0, 0, 0] = float("nan")  # the second batch poisons its loss
     loader = [(x[i], torch.zeros(2, 1, 8, 8)) for i in range(3)]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
-    losses, skipped = fitting.train_one_epoch(model, loader, optimizer, scheduler, scaler, train_cfg,
-                                            torch.device("cpu"))
-    assert skipped == 1 and len(losses) == 2
+    plan = recipe.build_recipe(model, cfg, stabilized=True, total_steps=3, device=torch.device("cpu"))
+    loss_fn = loop.loss_function("stabilized")
+    losses, skipped, steps = loop.train_one_epoch(model, loader, plan, 1, torch.device("cpu"), loss_fn)
+    assert skipped == 1 and len(losses) == 2 and steps == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_run_is_stale_only_for_changes_it_depends_on():
+    cfg = config.load_config("smoke")
+    same = runs.model_run_config(cfg, "unet")
+    other_model_epochs = {**cfg, "ladder": {**cfg["ladder"], "epochs": {"fgfeu_net": 1}}}
+    assert runs.model_run_config(other_model_epochs, "unet") == same
+    assert runs.model_run_config(other_model_epochs, "fgfeu_net")["train"]["epochs"] == 1
+    own_epochs = {**cfg, "ladder": {**cfg["ladder"], "epochs": {"unet": cfg["train"]["epochs"] + 1}}}
+    assert runs.model_run_config(own_epochs, "unet") != same
+    assert runs.model_run_config({**cfg, "runs": {"models": ["unet"], "seeds": 3}}, "unet") == same
+    faster = {**cfg, "stability": {**cfg["stability"], "learning_rate": 0.1, "epochs": 40}}
+    assert runs.changed_settings(cfg, faster, "unet") == []
+    assert runs.changed_settings(cfg, faster, "enhanced_unstabilized") == ["stability.learning_rate"]
+    assert runs.changed_settings(cfg, own_epochs, "unet") == ["train.epochs"]

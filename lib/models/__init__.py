@@ -5,12 +5,13 @@ Table II is a ladder: each rung keeps what the one before added, so the active-l
 train with the hybrid loss of the rung before them (the paper does not say otherwise)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch.nn as nn
 
-from .enhanced import build_enhanced
+from .enhanced import EDGE_VARIANTS, build_enhanced
 from .fgfeu import build_fgfeu
 from .unets import UNet
 from .unext import ProUNeXt
@@ -27,6 +28,7 @@ class ModelSpec:
     active_learning: bool = False       # MC-Dropout acquisition rounds (lib/active_learning.py)
     stabilized: bool = True             # False: constant learning rate (stability.learning_rate), no gradient
     #                                     clipping, the last epoch instead of EMA selection (notebook 05)
+    edge_channel: bool = False          # takes the Gabor edge map when model.input_variant has one
 
 
 def _unet(attention: bool = False, aspp: bool = False, mc_dropout: bool = False):
@@ -49,16 +51,17 @@ MODELS: dict[str, ModelSpec] = {
                                    active_learning=True),
     "multiscale_attention_unet": ModelSpec("Multi-scale Att-UNet", _unet(attention=True, aspp=True), "hybrid",
                                            patch_sampling=True, crf=True),
-    "enhanced": ModelSpec("Enhanced (paper)", lambda cfg: build_enhanced(cfg["model"]), "config"),
+    "enhanced": ModelSpec("Enhanced (paper)", lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True),
     "fgfeu_net": ModelSpec("FgFEU-Net", lambda cfg: build_fgfeu(cfg["model"]), "combo"),
     "enhanced_unstabilized": ModelSpec("Enhanced, unstabilized", lambda cfg: build_enhanced(cfg["model"]),
-                                       "unstabilized", stabilized=False),
+                                       "unstabilized", stabilized=False, edge_channel=True),
     "pro_unext": ModelSpec("Pro_UNeXt", _unext, "focal_dice", finetune_loss="focal_dice_hausdorff"),
 }
 MODEL_NAMES = tuple(MODELS)
 
 
 def model_spec(name: str) -> ModelSpec:
+    """The registry entry of a model, or a clear error naming the models there are."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return MODELS[name]
@@ -69,12 +72,19 @@ def build_model(name: str, cfg: dict[str, Any]) -> tuple[nn.Module, str]:
     return model_spec(name).build(cfg)
 
 
+def build_untrained(name: str, cfg: dict[str, Any]) -> nn.Module:
+    """The model without downloading or loading pretrained weights (a checkpoint or a cost measurement
+    supplies or does not need them)."""
+    return build_model(name, dict(cfg, model=dict(cfg["model"], encoder_weights="none")))[0]
+
+
 def input_channels(name: str, cfg: dict[str, Any]) -> int:
-    """4 (RGB + Gabor edge map) for the Enhanced model unless its input variant drops the edge channel; the
-    other models see RGB, as in their papers."""
-    return 4 if name.startswith("enhanced") and cfg["model"]["input_variant"] != "drop" else 3
+    """The one rule for which models see the edge channel: 4 (RGB + Gabor edge map) for the Enhanced family when
+    its input variant feeds the edge map, else 3; the other models see RGB, as in their papers."""
+    return 4 if model_spec(name).edge_channel and cfg["model"]["input_variant"] in EDGE_VARIANTS else 3
 
 
 def training_loss(name: str, cfg: dict[str, Any]) -> str:
+    """The loss a model trains with (`train.loss` for the Enhanced model, its paper's loss for the others)."""
     spec = model_spec(name)
     return cfg["train"]["loss"] if spec.loss == "config" else spec.loss

@@ -3,6 +3,9 @@ ImageNet-pretrained EfficientNet encoder and a UNet++ decoder with SCSE attentio
 
 Input variants, for the ablations:
 - `projection`: RGB + edge map -> Conv1x1(ReLU(BN(Conv3x3(x)))) -> 3 channels -> pretrained encoder (the paper);
+- `projection_blank`: the same projection fed RGB and a constant fourth channel (0, the centred mid-grey edge
+  value): the projection's layers without the edge information, so that the Gabor channel's effect and the
+  projection's effect are measured apart;
 - `drop`: RGB only, the edge channel is not used ("naive channel dropping");
 - `smp4`: 4 channels straight into the encoder, whose first convolution smp widens by cycling the RGB filters.
 """
@@ -15,6 +18,9 @@ import torch.nn as nn
 from segmentation_models_pytorch.encoders._utils import patch_first_conv
 
 from .pretrained import build_unetplusplus
+
+VARIANTS = ("projection", "projection_blank", "drop", "smp4")
+EDGE_VARIANTS = ("projection", "smp4")  # the variants that read the edge map
 
 
 class InputProjection(nn.Module):
@@ -30,14 +36,18 @@ class InputProjection(nn.Module):
 
 
 class EnhancedModel(nn.Module):
-    """Optional input projection followed by smp's UNet++."""
+    """Optional input projection followed by smp's UNet++; `blank_edge` appends a constant fourth channel to an
+    RGB input before the projection."""
 
-    def __init__(self, network: nn.Module, projection: nn.Module | None):
+    def __init__(self, network: nn.Module, projection: nn.Module | None, blank_edge: bool = False):
         super().__init__()
         self.projection = projection
         self.network = network
+        self.blank_edge = blank_edge
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.blank_edge:
+            x = torch.cat([x, torch.zeros_like(x[:, :1])], dim=1)
         return self.network(self.projection(x) if self.projection is not None else x)
 
 
@@ -45,12 +55,13 @@ def build_enhanced(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
     """The Enhanced model for the configured input variant, and a note on its encoder weights."""
     variant = model_cfg["input_variant"]
     network, weights = build_unetplusplus(model_cfg, in_channels=3)
-    if variant == "projection":
-        return EnhancedModel(network, InputProjection(4, model_cfg["projection_channels"], 3)), weights
+    if variant in ("projection", "projection_blank"):
+        projection = InputProjection(4, model_cfg["projection_channels"], 3)
+        return EnhancedModel(network, projection, blank_edge=variant == "projection_blank"), weights
     if variant == "drop":
         return EnhancedModel(network, None), weights
     if variant == "smp4":
         pretrained = not weights.startswith("random")
         patch_first_conv(network.encoder, new_in_channels=4, pretrained=pretrained)
         return EnhancedModel(network, None), weights
-    raise ValueError(f"unknown model.input_variant {variant!r} (projection, drop or smp4)")
+    raise ValueError(f"unknown model.input_variant {variant!r} ({', '.join(VARIANTS)})")

@@ -8,6 +8,7 @@ espresso). Other encoders (the paper's EfficientNet-B7) download their weights t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import segmentation_models_pytorch as smp
@@ -36,7 +37,8 @@ def load_lite0_into_encoder(encoder: nn.Module) -> None:
         raise RuntimeError(f"Lite0 weights left {len(missing)} encoder tensors unset, e.g. {missing[:3]}")
 
 
-def with_fallback(load, random_init, what: str, allow_random_init: bool) -> tuple[nn.Module, str]:
+def with_fallback(load: Callable[[], nn.Module], random_init: Callable[[], nn.Module], what: str,
+                  allow_random_init: bool) -> tuple[nn.Module, str]:
     """`load()` a model with downloaded weights; if that fails, stop with a clear message, or (when the config
     allows it) warn and return `random_init()` with the reason, which the run records."""
     try:

@@ -1,0 +1,1 @@
+"""Data: reading and validation, mask geometry, tiling and splits, synthetic data, prepared tiles, Table I."""

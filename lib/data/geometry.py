@@ -1,0 +1,75 @@
+"""What a cell is and where its boundary lies: one definition for Table I, sampling, metrics, cases and plots.
+
+- A cell (object) is a connected component of a binary mask under 8-connectivity: pixels touching at a corner
+  belong to the same object (Table I's objects are Fig. 3's cells).
+- A mask's boundary is the set of mask pixels with a 4-neighbour outside the mask. The tile edge is not a
+  boundary: a cell cut by the tile continues beyond it.
+- The boundary band of width w holds every pixel within w px (Euclidean) of a boundary pixel, on either side.
+- Sizes in source-image pixels convert to the network input by the squared ratio of input size to tile size.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+EIGHT_CONNECTED = np.ones((3, 3), bool)
+FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
+PIXEL_CLASSES = ("boundary", "interior", "background")
+
+
+def label_objects(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected components (8-connectivity): an integer label image (0 = background) and their count."""
+    return ndimage.label(np.asarray(mask, bool), structure=EIGHT_CONNECTED)
+
+
+def object_areas(mask: np.ndarray) -> np.ndarray:
+    """Pixel areas of the objects of a binary mask, in label order."""
+    labels, count = label_objects(mask)
+    return np.bincount(labels.ravel(), minlength=count + 1)[1:]
+
+
+def centroids(mask: np.ndarray) -> np.ndarray:
+    """(row, column) centre of mass of every object, (n, 2)."""
+    labels, count = label_objects(mask)
+    return np.array(ndimage.center_of_mass(np.asarray(mask, bool), labels, range(1, count + 1))).reshape(-1, 2)
+
+
+def small_object_mask(mask: np.ndarray, small_px: float) -> np.ndarray:
+    """The pixels of the objects smaller than `small_px` px."""
+    labels, _ = label_objects(mask)
+    areas = np.concatenate([[0], object_areas(mask)])
+    return (labels > 0) & (areas[labels] < small_px)
+
+
+def mask_boundary(mask: np.ndarray) -> np.ndarray:
+    """Mask pixels with a 4-neighbour outside the mask (the tile edge does not count)."""
+    mask = np.asarray(mask, bool)
+    return mask & ~ndimage.binary_erosion(mask, structure=FOUR_CONNECTED, border_value=1)
+
+
+def distance_to_boundary(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (px) of every pixel to the nearest boundary pixel; infinite without a boundary."""
+    edge = mask_boundary(mask)
+    if not edge.any():
+        return np.full(edge.shape, np.inf)
+    return ndimage.distance_transform_edt(~edge)
+
+
+def boundary_band(mask: np.ndarray, width: float) -> np.ndarray:
+    """Pixels within `width` px of the mask's boundary, inside or outside the mask."""
+    return distance_to_boundary(mask) <= width
+
+
+def pixel_classes(mask: np.ndarray, band: float) -> np.ndarray:
+    """0 = boundary band (`band` px), 1 = cell interior beyond it, 2 = background beyond it."""
+    mask = np.asarray(mask, bool)
+    classes = np.where(mask, 1, 2)
+    classes[boundary_band(mask, band)] = 0
+    return classes
+
+
+def source_area_to_input(area_px: float, data_cfg: dict[str, Any]) -> float:
+    """An area in source-image pixels at the network input (tiles of `tile_size` px resized to `input_size`)."""
+    return area_px * (data_cfg["input_size"] / data_cfg["tile_size"]) ** 2

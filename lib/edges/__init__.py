@@ -1,0 +1,1 @@
+"""The "quantum-inspired" edge channel: the Gabor bank (paper §III-D, eq. 4) and its analysis."""

@@ -1,0 +1,1 @@
+"""Evaluation: counts and scores, boundary metrics, scoring a split, baselines, statistics."""

@@ -1,0 +1,195 @@
+"""Ablations of the Enhanced model: the paper's claims (§IV) and the split protocol, each tested against a
+variant retrained with one thing changed (notebook 07).
+
+Every variant trains the Enhanced model on the same data, seeds and budget (`ablations.max_train_tiles`,
+`ablations.epochs`: the same tiles, epochs and optimiser steps), in results/<dataset>/<profile>/ablation-<name>/.
+
+Measures are taken per test source image and inside the annotated region (on UCSB only one region per image is
+annotated, and whole-tile scores would count correct detections of unlabeled nuclei as errors; on the synthetic
+data the region is the whole tile); every row names its area. Dice: the image's counts pooled; boundary F1 at
+2 px: mean over the image's tiles with a true boundary (`lib.evaluation.boundary`); small-object recall: the true
+objects under `train.small_object_source_px` source pixels (converted to the input) that the prediction covers
+at least half of. Each arm is cut at its own validation-chosen threshold (the TTA and no-TTA arms too).
+
+An effect is the mean over images (and seeds) of ours - reference, with its sign-flip interval and p-value
+(`lib.evaluation.statistics`). The p-values of one table are Holm-adjusted and the verdict follows from the
+adjusted p-value: `supported` (better, p < 0.05), `contradicted` (worse, p < 0.05) or `inconclusive`.
+
+The split protocol is measured paired, on the same test tiles and under the same budget: (1) half of every
+test image's tiles train (the leaky split: they replace as many training tiles and leave the test set; both arms
+are scored on the other half); (2) training images that share a slide with a test image are left out of
+training (the same number of training tiles, drawn from the other slides).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import with_budget
+from ..data.geometry import label_objects, source_area_to_input
+from ..data.tiles import TileSet
+from ..evaluation.boundary import boundary_table
+from ..evaluation.metrics import count_table, per_group
+from ..evaluation.statistics import holm, paired_comparison, verdict
+from ..report.paper import CLAIM_EFFECTS
+from ..training.runs import Run, open_run
+from ..training.train import train
+
+BASELINE = "baseline"
+# name: (what changes, config changes as {section: {key: value}})
+ABLATIONS = {
+    BASELINE: ("nothing (the Enhanced model under the ablation budget)", {}),
+    "projection_blank": ("the projection fed a constant fourth channel: no edge information",
+                         {"model": {"input_variant": "projection_blank"}}),
+    "drop": ("no edge channel and no projection: RGB only (naive channel dropping)", {"model": {"input_variant": "drop"}}),
+    "smp4": ("edge channel through smp's 4-channel first convolution", {"model": {"input_variant": "smp4"}}),
+    "uniform_sampling": ("uniform instead of complexity-weighted sampling", {"train": {"sampling": "uniform"}}),
+    "loss_dice": ("Dice loss instead of the stabilized loss", {"train": {"loss": "dice"}}),
+    "loss_bce": ("BCE loss", {"train": {"loss": "bce"}}),
+    "loss_tversky": ("Tversky loss", {"train": {"loss": "tversky"}}),
+    "loss_combo": ("Dice + BCE loss", {"train": {"loss": "combo"}}),
+    "leaky_tiles": ("half of each test image's tiles train, replacing as many training tiles (leaky split)",
+                    {"train": {"training_pool": "with_test_image_tiles"}}),
+    "no_test_slides": ("training tiles only from slides that hold no test image",
+                       {"train": {"training_pool": "without_test_slides"}}),
+}
+TTA, NO_TTA = "tta", "no_tta"  # the baseline's two arms of test-time augmentation
+# (claim, the paper's effect, ours, reference, measure): "ours is better than the reference by the effect"
+CLAIMS = [
+    ("Gabor channel + projection beat RGB only (the paper's comparison)", CLAIM_EFFECTS["projection_vs_drop"],
+     BASELINE, "drop", "Dice"),
+    ("The Gabor edge channel improves boundary accuracy", CLAIM_EFFECTS["gabor_boundary"], BASELINE,
+     "projection_blank", "boundary F1"),
+    ("The learnable projection itself beats channel dropping", "not stated", "projection_blank", "drop", "Dice"),
+    ("Learnable projection beats smp's 4-channel patch", "not stated", BASELINE, "smp4", "Dice"),
+    ("Complexity-weighted sampling finds small lesions", CLAIM_EFFECTS["sampling_small_lesions"], BASELINE,
+     "uniform_sampling", "small-object recall"),
+    ("The stabilized loss beats Dice loss", "not stated", BASELINE, "loss_dice", "Dice"),
+    ("The stabilized loss beats BCE", "not stated", BASELINE, "loss_bce", "Dice"),
+    ("The stabilized loss beats Tversky loss", "not stated", BASELINE, "loss_tversky", "Dice"),
+    ("The stabilized loss beats Dice + BCE", "not stated", BASELINE, "loss_combo", "Dice"),
+    ("Test-time augmentation helps", "not stated", TTA, NO_TTA, "Dice"),
+]
+# (question, ours, reference): "ours scores higher than the reference" = the protocol leaks
+PROTOCOL = [
+    ("Tiles of the test images in training inflate test Dice (leaky split)", "leaky_tiles", BASELINE),
+    ("Training images on the test images' slides inflate test Dice", BASELINE, "no_test_slides"),
+]
+
+
+def ablation_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The profile's config under the ablation budget with the variant's one change."""
+    cfg = with_budget(cfg, "ablations")
+    for section, changes in ABLATIONS[name][1].items():
+        cfg[section].update(changes)
+    return cfg
+
+
+def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None, force: bool = False) -> dict[str, list[Run]]:
+    """Every variant for every seed (trained, or loaded when it exists)."""
+    runs = {}
+    for name in ABLATIONS:
+        variant, experiment = ablation_config(cfg, name), f"ablation-{name}"
+        runs[name] = []
+        for seed in range(cfg["ablations"]["seeds"]):
+            train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment)
+            runs[name].append(open_run(variant, data_dir, "enhanced", seed, experiment))
+    return runs
+
+
+def small_object_hits(pred: np.ndarray, target: np.ndarray, small_px: float) -> tuple[int, int]:
+    """(detected, total) true objects under `small_px` px; detected = predicted pixels cover half of it."""
+    labels, count = label_objects(target)
+    if count == 0:
+        return 0, 0
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    covered = np.bincount(labels.ravel(), weights=np.asarray(pred, float).ravel(), minlength=count + 1)
+    small = np.flatnonzero(areas[1:] < small_px) + 1
+    return int((covered[small] >= areas[small] / 2).sum()), len(small)
+
+
+def per_image_measures(run: Run, tile_set: TileSet, small_px: float, tta: bool | None = None,
+                       tiles: pd.Index | None = None) -> pd.DataFrame:
+    """Per test source image, inside the annotated region: pooled Dice, mean boundary F1 of its tiles, and the
+    recall of small objects; only the test tiles named in `tiles` when given (paired protocol arms)."""
+    keep = np.ones(len(run.per_tile), bool) if tiles is None else run.per_tile.tile_id.isin(tiles).to_numpy()
+    index = run.test_index(tile_set)[keep]
+    preds = run.test_probabilities(tta)[keep] >= run.threshold(tta)
+    masks, regions = np.asarray(tile_set.masks[index], bool), np.asarray(tile_set.regions[index], bool)
+    sources = run.per_tile.source.to_numpy()[keep]
+    hits = np.array([small_object_hits(p, m & r, small_px) for p, m, r in zip(preds, masks, regions, strict=True)])
+    per_tile = boundary_table(preds, masks, regions).assign(source=sources, small_detected=hits[:, 0],
+                                                            small_total=hits[:, 1])
+    grouped = per_tile.groupby("source")
+    small = grouped[["small_detected", "small_total"]].sum()
+    return pd.DataFrame({
+        "Dice": per_group(count_table(preds, masks, regions), sources)["dice"],
+        "boundary F1": grouped.boundary_f1.mean(),
+        "small-object recall": (small.small_detected / small.small_total.where(small.small_total > 0)),
+    })
+
+
+def measures_over_seeds(runs: list[Run], tile_set: TileSet, small_px: float, tta: bool | None = None,
+                        tiles: pd.Index | None = None) -> pd.DataFrame:
+    """`per_image_measures` averaged over the seeds."""
+    return sum(per_image_measures(run, tile_set, small_px, tta, tiles) for run in runs) / len(runs)
+
+
+def _tested(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    table["Holm p"] = holm(table["p"].to_numpy())
+    table["verdict"] = [verdict(d, p) for d, p in zip(table["effect"], table["Holm p"], strict=True)]
+    return table
+
+
+def claims_table(runs: dict[str, list[Run]], tile_set: TileSet, cfg: dict[str, Any]) -> pd.DataFrame:
+    """Each claim, the paper's effect, our paired effect with its interval, the Holm-adjusted p-value and the
+    verdict, measured inside the annotated region."""
+    small_px = source_area_to_input(cfg["train"]["small_object_source_px"], cfg["data"])
+    measures = {name: measures_over_seeds(runs[name], tile_set, small_px) for name in runs}
+    measures[TTA] = measures_over_seeds(runs[BASELINE], tile_set, small_px, tta=True)
+    measures[NO_TTA] = measures_over_seeds(runs[BASELINE], tile_set, small_px, tta=False)
+    rows = []
+    for claim, paper, ours, reference, measure in CLAIMS:
+        test = paired_comparison((measures[ours][measure] - measures[reference][measure]).to_numpy())
+        rows.append({"claim": claim, "paper": paper, "measure": measure, "area": "annotated region",
+                     "ours": ours, "vs": reference, "effect": test["difference"], "CI low": test["CI low"],
+                     "CI high": test["CI high"], "p": test["p"], "images": test["units"]})
+    return _tested(rows).set_index("claim")
+
+
+def protocol_table(runs: dict[str, list[Run]], tile_set: TileSet, cfg: dict[str, Any]) -> pd.DataFrame:
+    """The split protocol's leakage, paired over test images on the tiles both arms are tested on (Dice inside
+    the annotated region), Holm-adjusted over its rows."""
+    small_px = source_area_to_input(cfg["train"]["small_object_source_px"], cfg["data"])
+    rows = []
+    for question, ours, reference in PROTOCOL:
+        shared = pd.Index(runs[ours][0].per_tile.tile_id).intersection(pd.Index(runs[reference][0].per_tile.tile_id))
+        difference = (measures_over_seeds(runs[ours], tile_set, small_px, tiles=shared)["Dice"]
+                      - measures_over_seeds(runs[reference], tile_set, small_px, tiles=shared)["Dice"])
+        test = paired_comparison(difference.to_numpy())
+        rows.append({"question": question, "measure": "Dice", "area": "annotated region", "ours": ours,
+                     "vs": reference, "test tiles": len(shared), "effect": test["difference"],
+                     "CI low": test["CI low"], "CI high": test["CI high"], "p": test["p"], "images": test["units"]})
+    return _tested(rows).set_index("question")
+
+
+def area_table(runs: list[Run]) -> pd.DataFrame:
+    """Baseline test scores on whole tiles and inside the annotated region (pooled, mean over seeds)."""
+    return pd.DataFrame({area.replace("_", " "): pd.DataFrame([run.metrics["test"][area]["pooled"]
+                                                              for run in runs]).mean()
+                         for area in ("whole_tile", "annotated_region")}).T
+
+
+def overview(runs: dict[str, list[Run]]) -> pd.DataFrame:
+    """What each variant changes, its test tiles and optimiser steps, and its pooled test Dice per area."""
+    return pd.DataFrame({
+        name: {"changes": ABLATIONS[name][0], "test tiles": len(found[0].per_tile),
+               "optimizer steps": found[0].metrics["optimizer_steps"],
+               **{f"test Dice, {area.replace('_', ' ')} (pooled, seed mean)":
+                  np.mean([run.metrics["test"][area]["pooled"]["dice"] for run in found])
+                  for area in ("whole_tile", "annotated_region")}}
+        for name, found in runs.items()}).T

@@ -1,0 +1,64 @@
+"""Saving what the README shows: figures as PNG, tables as CSV (full precision: the README copies from these)
+and Markdown (rounded, for reading), under `figures/<dataset>/<profile>/`, named after their notebook.
+
+The Markdown is for people: an interval stands in one column beside its value (`0.557 [0.414, 0.647]`), an
+undefined or absent value is a dash, and a multi-level index reads as one label."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ..files import write_text_atomic
+
+
+def save_figure(fig: plt.Figure, folder: Path, name: str) -> Path:
+    """PNG at 120 dpi, written atomically; the notebook still shows the figure inline."""
+    path = Path(folder) / f"{name}.png"
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def _with_intervals(frame: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Each `<x> CI low` / `<x> CI high` pair folded into the column before it as `value [low, high]`."""
+    columns, out = list(frame.columns), {}
+    skip = set()
+    for i, column in enumerate(columns):
+        if column in skip:
+            continue
+        low = columns[i + 1] if i + 1 < len(columns) else None
+        high = columns[i + 2] if i + 2 < len(columns) else None
+        if low is not None and high is not None and str(low).endswith("CI low") and str(high).endswith("CI high"):
+            label = str(low)[: -len("low")].strip()
+            label = label[len(str(column)):].strip() if label.startswith(str(column)) else label
+            out[f"{column} [{label}]"] = [
+                "—" if pd.isna(v) else f"{v:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]"
+                for v, a, b in zip(frame[column], frame[low], frame[high], strict=True)]
+            skip |= {low, high}
+        else:
+            out[column] = frame[column]
+    return pd.DataFrame(out, index=frame.index)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """The table as Markdown for reading (module docstring)."""
+    shown = frame.copy()
+    if isinstance(shown.index, pd.MultiIndex):
+        shown.index = [" · ".join(str(level) for level in key) for key in shown.index]
+    numeric = shown.select_dtypes("number").columns
+    shown[numeric] = shown[numeric].round(digits)
+    shown = _with_intervals(shown, digits)
+    shown = shown.astype(object).where(shown.notna(), "—")
+    return shown.to_markdown(floatfmt=f".{digits}f").replace(" nan ", " — ") + "\n"
+
+
+def save_table(frame: pd.DataFrame, folder: Path, name: str, digits: int = 2) -> Path:
+    """The table as CSV (full precision) and Markdown (`markdown_table`), written atomically."""
+    base = Path(folder) / name
+    write_text_atomic(base.with_suffix(".csv"), frame.to_csv())
+    write_text_atomic(base.with_suffix(".md"), markdown_table(frame, digits))
+    return base.with_suffix(".csv")

@@ -1,0 +1,60 @@
+"""Training augmentation (paper §III-H), with the edge channel (test-time augmentation: lib.inference.tta).
+
+The Gabor edge map is cached per tile, not recomputed. Geometric transforms (flips, 90-degree rotations,
+elastic deformation) move the RGB channels, the edge channel and the mask together: the bank holds every
+orientation t with 180 - t and t + 90, so the map of a flipped or rotated tile is the flipped or rotated map
+(tests/test_gabor.py checks this). Brightness/contrast changes touch only RGB: the edge map is normalised per
+tile, which makes it nearly blind to them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+
+
+def geometric_transform(train_cfg: dict[str, Any], seed: int, patch_scale: list[float] | None = None,
+                        size: int = 0) -> A.Compose:
+    """Flips (p 0.5), 90-degree rotations (p 0.5) and elastic deformation, applied to all channels and the mask;
+    with `patch_scale`, first a random square patch covering that share of the tile, resized back to `size` px
+    (the multi-scale model's patch sampling: cells appear at several scales)."""
+    patches = [] if patch_scale is None else [A.RandomResizedCrop(size=(size, size), scale=tuple(patch_scale),
+                                                                    ratio=(1.0, 1.0), p=1.0)]
+    return A.Compose(patches + [
+        A.HorizontalFlip(p=0.5),
+        A.VerticalFlip(p=0.5),
+        A.RandomRotate90(p=0.5),
+        A.ElasticTransform(alpha=train_cfg["elastic_alpha"], sigma=train_cfg["elastic_sigma"],
+                           border_mode=cv2.BORDER_REFLECT_101, p=train_cfg["elastic_p"]),
+    ], seed=seed)
+
+
+def photometric_transform(train_cfg: dict[str, Any], seed: int) -> A.Compose:
+    """Brightness and contrast (+-0.2, p 0.5) on the RGB channels only."""
+    limit = train_cfg["brightness_contrast"]
+    return A.Compose([A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=limit, p=0.5)], seed=seed)
+
+
+class Augmenter:
+    """Both stages, reseeded at every epoch so that a resumed run draws the same augmentations."""
+
+    def __init__(self, train_cfg: dict[str, Any], seed: int, patch_scale: list[float] | None = None, size: int = 0):
+        self.geometric = geometric_transform(train_cfg, seed, patch_scale, size)
+        self.photometric = photometric_transform(train_cfg, seed)
+
+    def reseed(self, seed: int) -> None:
+        self.geometric.set_random_seed(seed)
+        self.photometric.set_random_seed(seed + 1)
+
+    def __call__(self, rgb: np.ndarray, edge: np.ndarray | None,
+                 mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """uint8 RGB (H, W, 3), float edge (H, W) or None, mask (H, W) -> the same, transformed."""
+        stacked = rgb.astype(np.float32) / 255
+        if edge is not None:
+            stacked = np.concatenate([stacked, edge[..., None].astype(np.float32)], axis=-1)
+        moved = self.geometric(image=stacked, mask=mask)
+        stacked, mask = moved["image"], moved["mask"]
+        rgb = self.photometric(image=np.ascontiguousarray(stacked[..., :3]))["image"]
+        return np.clip(rgb, 0, 1), (stacked[..., 3] if edge is not None else None), mask

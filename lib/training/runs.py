@@ -1,0 +1,188 @@
+"""A training run's folder and records, and the one rule for which run may be reused.
+
+results/<dataset>/<profile>/[<experiment>/]<model>/seed<k>/ holds config.yaml (the record: model, seed, dataset,
+data folder and the config sections training reads), versions.json, history.csv (per epoch),
+sampling_weights.csv, best.pt (the selected checkpoint), per_tile.csv (the test tiles' counts and scores),
+test_probabilities-tta.npy and test_probabilities-no_tta.npy, and metrics.json, written last: its presence marks
+the run finished. While a run is unfinished, last.pt holds the full training state.
+
+A run may be resumed or read only when it was recorded from the same data folder and the settings its training
+reads are unchanged (`changed_settings`: another model's `ladder.epochs` entry, or a setting only notebook 05
+reads, is not such a setting). Training (`lib.training.train`) and every notebook go through this check
+(`check_current`, `open_run`, `open_runs`); a stale run is refused with the changed keys named.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from ..data.tiles import TileSet
+from ..models import model_spec
+from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, run_directory
+from .recipe import model_epochs
+
+RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
+ARMS = {True: "tta", False: "no_tta"}  # test-time augmentation on / off
+
+
+class StaleRunError(RuntimeError):
+    """A run on disk was recorded with another config or data folder than the one asked for."""
+
+
+class MissingRunError(FileNotFoundError):
+    """A run that a table or notebook needs has not been trained (or not finished)."""
+
+
+def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The part of a config a training run depends on (not `runs`, which says what run_all trains, nor the
+    sections of the notebooks that only read runs)."""
+    return {key: value for key, value in cfg.items() if key in RUN_SECTIONS}
+
+
+def model_run_config(cfg: dict[str, Any], model_name: str) -> dict[str, Any]:
+    """run_config as one model's training reads it: ladder.epochs resolved to this model's epochs, and the
+    `stability` section only where it sets the learning rate (the unstabilized arm)."""
+    config = run_config(cfg)
+    ladder = {key: value for key, value in config["ladder"].items() if key != "epochs"}
+    stability = {} if model_spec(model_name).stabilized else {"learning_rate": config["stability"]["learning_rate"]}
+    return {**config, "ladder": ladder, "stability": stability,
+            "train": {**config["train"], "epochs": model_epochs(cfg, model_name)}}
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    items: dict[str, Any] = {}
+    for key, value in config.items():
+        items.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return items
+
+
+def changed_settings(recorded: dict[str, Any], cfg: dict[str, Any], model_name: str) -> list[str]:
+    """The dotted config keys whose values a run recorded with `recorded` would train with differently under
+    `cfg` (empty: the run is this config's)."""
+    before, after = _flat(model_run_config(recorded, model_name)), _flat(model_run_config(cfg, model_name))
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+
+
+def run_record(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int) -> dict[str, Any]:
+    """What config.yaml records about a run."""
+    folder = data_folder(data_dir)
+    return {"model": model_name, "seed": seed, "dataset": dataset_name(data_dir),
+            "data_dir": "" if folder is None else str(folder), "config": run_config(cfg)}
+
+
+def check_current(run: Path, cfg: dict[str, Any], data_dir: str | Path | None, model_name: str) -> None:
+    """Refuse (StaleRunError) a run folder recorded with another config or data folder; nothing recorded is fine."""
+    if not (run / "config.yaml").is_file():
+        return
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    changed = changed_settings(recorded["config"], cfg, model_name)
+    changed += ["data_dir"] if recorded["data_dir"] != run_record(cfg, data_dir, model_name, 0)["data_dir"] else []
+    if changed:
+        state = "a finished" if (run / "metrics.json").is_file() else "an unfinished"
+        raise StaleRunError(f"{run} holds {state} run of another config (changed: {', '.join(changed)}); "
+                            "pass --force to train it again")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of what the numbers depend on, and the code's git commit when there is one."""
+    import albumentations
+    import cv2
+    import segmentation_models_pytorch
+    import timm
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
+            "segmentation_models_pytorch": segmentation_models_pytorch.__version__, "timm": timm.__version__,
+            "albumentations": albumentations.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
+            "git_commit": commit}
+
+
+@dataclass
+class Run:
+    """A finished run's records, read from its folder."""
+    folder: Path
+    record: dict[str, Any]
+    versions: dict[str, Any]
+    history: pd.DataFrame
+    metrics: dict[str, Any]
+    per_tile: pd.DataFrame
+    weights: pd.DataFrame
+
+    @property
+    def model(self) -> str:
+        return self.record["model"]
+
+    @property
+    def seed(self) -> int:
+        return self.record["seed"]
+
+    def threshold(self, tta: bool | None = None) -> float:
+        """The test threshold of an arm (None: the run's own TTA setting), chosen on its validation split."""
+        return self.metrics["arms"][ARMS[self.metrics["tta"] if tta is None else tta]]["threshold"]
+
+    def test_probabilities(self, tta: bool | None = None) -> np.ndarray:
+        """Test-tile probabilities (N, H, W) float32 of an arm, in the order of `per_tile`."""
+        arm = ARMS[self.metrics["tta"] if tta is None else tta]
+        return np.load(self.folder / f"test_probabilities-{arm}.npy").astype(np.float32)
+
+    def test_index(self, tile_set: TileSet) -> np.ndarray:
+        """Rows of `tile_set` of the run's test tiles, in the order of `per_tile`."""
+        position = {tile_id: i for i, tile_id in enumerate(tile_set.table.tile_id)}
+        return np.array([position[tile_id] for tile_id in self.per_tile.tile_id])
+
+
+def read_run(run: Path) -> Run:
+    """A finished run's records, without checking which config it belongs to (use `open_run` for that)."""
+    run = Path(run)
+    if not (run / "metrics.json").is_file():
+        raise MissingRunError(f"{run} is not a finished run (no metrics.json); train it first")
+    return Run(run, yaml.safe_load((run / "config.yaml").read_text()),
+               json.loads((run / "versions.json").read_text()), pd.read_csv(run / "history.csv"),
+               json.loads((run / "metrics.json").read_text()), pd.read_csv(run / "per_tile.csv"),
+               pd.read_csv(run / "sampling_weights.csv"))
+
+
+def open_run(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str = "",
+             root: Path = RESULTS_ROOT) -> Run:
+    """The finished run of this config, data folder, model and seed: MissingRunError if there is none,
+    StaleRunError if the one there was trained otherwise."""
+    folder = run_directory(cfg, data_dir, model_name, seed, root, experiment)
+    if not (folder / "metrics.json").is_file():
+        raise MissingRunError(f"no finished run of {model_name} seed {seed} in {folder}; train it first "
+                              f"(./run_all.sh --profile {cfg['profile']} --only 03, or python -m lib.training)")
+    check_current(folder, cfg, data_dir, model_name)
+    return read_run(folder)
+
+
+def open_runs(cfg: dict[str, Any], data_dir: str | Path | None, models: list[str], seeds: int,
+              root: Path = RESULTS_ROOT) -> dict[str, list[Run]]:
+    """`open_run` for every model and seed, naming every missing and every stale run in one error."""
+    runs: dict[str, list[Run]] = {}
+    missing, stale = [], []
+    for model in models:
+        for seed in range(seeds):
+            try:
+                runs.setdefault(model, []).append(open_run(cfg, data_dir, model, seed, root=root))
+            except MissingRunError:
+                missing.append(f"{model} seed {seed}")
+            except StaleRunError as error:
+                stale.append(str(error))
+    if missing:
+        raise MissingRunError(f"no finished run for {', '.join(missing)} under {root}; train them first "
+                              f"(./run_all.sh --profile {cfg['profile']} --only 03, or python -m lib.training)")
+    if stale:
+        raise StaleRunError("; ".join(stale) + " (or run the notebook with the runs' profile and data folder)")
+    return runs

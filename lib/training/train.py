@@ -1,0 +1,153 @@
+"""Training one run (paper §III-E..H): prepare the tiles, choose the training tiles, train (or resume, or load),
+evaluate the selected checkpoint on the test split, and record everything next to the result
+(`lib.training.runs` describes the folder). Same seed, same numbers on the CPU.
+
+Which tiles train (`train.training_pool`; the split itself is `lib.data.tiling`'s):
+- `train_split`: the training split, or a seeded subset of `train.max_train_tiles` tiles of it;
+- `with_test_image_tiles` (leakage measurement): a seeded half of every test image's tiles replaces as many
+  training tiles and leaves the test set; the other half is the test set, shared with `train_split` runs;
+- `without_test_slides` (slide-leakage measurement): the same number of training tiles, drawn only from
+  training images on slides (`data.slide_pattern`) that hold no test image.
+Validation and test use every tile of their split unless `train.max_eval_tiles` takes a seeded subset.
+Both arms of the test evaluation are kept: with the 7-transform TTA and without, each at the threshold with
+the best pooled Dice on the validation tiles for that arm (`train.threshold_from_validation`); `train.tta` says
+which arm is the run's result.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from ..data import tiles
+from ..data.geometry import source_area_to_input
+from ..data.reading import DatasetError
+from ..device import select_device
+from ..evaluation.scoring import choose_threshold, score_split
+from ..files import write_json_atomic, write_text_atomic
+from ..inference.inputs import tile_edges
+from ..inference.predict import predict_tiles, refiner
+from ..models import model_spec, training_loss
+from ..paths import RESULTS_ROOT, run_directory
+from . import active_learning
+from .loop import Context, best_model, fit
+from .runs import ARMS, check_current, library_versions, run_record
+from .sampling import complexity_weights
+
+POOLS = ("train_split", "with_test_image_tiles", "without_test_slides")
+LEAK_SHARE = 0.5  # share of each test image's tiles that the leaky pool trains on
+
+
+def subset(index: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """All of `index`, or a seeded random subset of `limit` tiles, in tile order."""
+    if limit is None or limit >= len(index):
+        return index
+    return np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
+
+
+def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Tiles of each split a run trains, selects and is tested on (module docstring)."""
+    train_cfg, seed, table = cfg["train"], cfg["seed"], tile_set.table
+    chosen = {"train": subset(tile_set.indices("train"), train_cfg["max_train_tiles"], seed),
+              "val": subset(tile_set.indices("val"), train_cfg["max_eval_tiles"], seed),
+              "test": subset(tile_set.indices("test"), train_cfg["max_eval_tiles"], seed)}
+    pool, rng = train_cfg["training_pool"], np.random.default_rng([seed, 1])
+    if pool == "with_test_image_tiles":
+        test = table.iloc[chosen["test"]]
+        leaked = np.sort(np.concatenate([rng.choice(part.index.to_numpy(), int(LEAK_SHARE * len(part)), replace=False)
+                                         for _, part in test.groupby("source", sort=True)]))
+        if len(leaked) >= len(chosen["train"]):
+            raise ValueError(f"the leaky pool would replace all {len(chosen['train'])} training tiles")
+        kept = np.sort(rng.choice(chosen["train"], len(chosen["train"]) - len(leaked), replace=False))
+        chosen["train"] = np.sort(np.concatenate([kept, leaked]))
+        chosen["test"] = np.setdiff1d(chosen["test"], leaked)
+    elif pool == "without_test_slides":
+        test_slides = set(table.slide.iloc[chosen["test"]])
+        candidates = tile_set.indices("train")[~table.slide.iloc[tile_set.indices("train")].isin(test_slides).to_numpy()]
+        if len(candidates) < len(chosen["train"]):
+            raise ValueError(f"only {len(candidates)} training tiles lie on slides without a test image; the "
+                             f"budget needs {len(chosen['train'])} (lower train.max_train_tiles)")
+        chosen["train"] = subset(candidates, len(chosen["train"]), seed)
+    elif pool != "train_split":
+        raise ValueError(f"unknown train.training_pool {pool!r} ({', '.join(POOLS)})")
+    return chosen
+
+
+def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path) -> dict[str, Any]:
+    """Test scores of both arms (with and without TTA), each at its own validation-chosen threshold; writes
+    test_probabilities-<arm>.npy and threshold_curve-<arm>.csv, and per_tile.csv of the run's own arm."""
+    train_cfg, refine = ctx.cfg["train"], refiner(ctx.model_name, ctx.cfg)
+    val, test = ctx.split_index["val"], ctx.split_index["test"]
+    arms = {}
+    for tta, arm in ARMS.items():
+        threshold, source = train_cfg["threshold"], "config"
+        if train_cfg["threshold_from_validation"]:
+            threshold, curve = choose_threshold(predict_tiles(model, ctx.dataset(val), ctx.device, tta, refine),
+                                                ctx.tile_set.masks[val])
+            source = "validation"
+            write_text_atomic(run / f"threshold_curve-{arm}.csv", curve.to_csv(index=False))
+        probabilities = predict_tiles(model, ctx.dataset(test), ctx.device, tta, refine)
+        summary, per_tile = score_split(probabilities, ctx.tile_set, test, threshold)
+        np.save(run / f"test_probabilities-{arm}.npy", probabilities.astype(np.float16))
+        if tta == train_cfg["tta"]:
+            write_text_atomic(run / "per_tile.csv", per_tile.to_csv(index=False))
+        arms[arm] = {"threshold": threshold, "threshold_source": source, "test": summary}
+    own = arms[ARMS[train_cfg["tta"]]]
+    return {"tta": train_cfg["tta"], "threshold": own["threshold"], "test": own["test"], "arms": arms}
+
+
+def train(cfg: dict[str, Any], data_dir: str | Path | None = None, model_name: str = "enhanced", seed: int = 0,
+          force: bool = False, stop_after_epochs: int | None = None, root: Path = RESULTS_ROOT,
+          progress: bool = True, experiment: str = "") -> Path:
+    """Train (or resume, or load) one run; returns its folder. `stop_after_epochs` ends this call early, leaving
+    a resumable run (time-sliced jobs); `experiment` names a sub-folder for runs of a modified config."""
+    spec = model_spec(model_name)
+    run = run_directory(cfg, data_dir, model_name, seed, root, experiment)
+    if force and run.exists():
+        shutil.rmtree(run)
+    check_current(run, cfg, data_dir, model_name)
+    if (run / "metrics.json").is_file():
+        return run
+    run.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run / "config.yaml", yaml.safe_dump(run_record(cfg, data_dir, model_name, seed), sort_keys=False))
+
+    train_cfg = cfg["train"]
+    tile_set = tiles.prepare(cfg, data_dir)
+    edges, bounds = tile_edges(tile_set, model_name, cfg)
+    split_index = split_indices(tile_set, cfg)
+    for split, index in split_index.items():
+        if not np.asarray(tile_set.masks[index]).any():
+            raise DatasetError(f"the {split} tiles of {tile_set.root} hold no cell pixel: nothing to "
+                               f"{'learn' if split == 'train' else 'score'} (check the split or max_*_tiles)")
+    small_px = source_area_to_input(train_cfg["small_object_source_px"], cfg["data"])
+    weights = complexity_weights(tile_set.masks[split_index["train"]], small_px, train_cfg["small_object_weight"])
+    weights.insert(0, "tile_id", tile_set.table.tile_id.to_numpy()[split_index["train"]])
+    write_text_atomic(run / "sampling_weights.csv", weights.to_csv(index=False))
+    ctx = Context(cfg, model_name, seed, tile_set, edges, split_index, weights, select_device(train_cfg["device"]))
+
+    if spec.active_learning:
+        finished = active_learning.run_rounds(ctx, run, stop_after_epochs, progress)
+    else:
+        finished = fit(ctx, run, split_index["train"], ctx.epochs, None, stop_after_epochs, progress)
+    if not finished:
+        return run  # stopped early on purpose: resumable
+
+    model = best_model(ctx, run)
+    write_json_atomic(run / "versions.json", library_versions() | {"device": str(ctx.device),
+                                                                    "encoder_weights": ctx.weights_used})
+    history = pd.read_csv(run / "history.csv")
+    selected = history[history.selected.astype(bool)].iloc[-1]
+    metrics = {**evaluate_run(ctx, model, run), "selected_epoch": int(selected.epoch),
+               "selected_ema_dice": float(selected.ema_dice), "train_seconds": float(history.seconds.sum()),
+               "optimizer_steps": int(history.optimizer_steps.sum()),
+               "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": ctx.weights_used,
+               "loss": training_loss(model_name, cfg), "epochs": ctx.epochs, "edge_bounds": bounds,
+               "parameters": sum(p.numel() for p in model.parameters())}
+    write_json_atomic(run / "metrics.json", metrics)  # last: its presence marks the run finished
+    (run / "last.pt").unlink(missing_ok=True)
+    return run

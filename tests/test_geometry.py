@@ -1,0 +1,48 @@
+"""One definition of a cell and of a boundary, used everywhere."""
+import numpy as np
+
+from lib.data import geometry
+from lib.data.tiles import _tile_rows
+from lib.experiments.cases import case_table
+from lib.training.sampling import mask_statistics
+
+
+def _diagonal_cells() -> np.ndarray:
+    mask = np.zeros((32, 32), bool)
+    mask[4, 4] = mask[5, 5] = True      # touching at a corner: one cell under 8-connectivity, two under 4
+    mask[10:14, 10:14] = True
+    mask[20:22, 25:28] = True
+    return mask
+
+
+def test_table1_fig3_and_sampling_count_the_same_cells_on_the_same_mask():
+    mask = _diagonal_cells()
+    rows, objects = _tile_rows(mask[None], min_cell_pixels=1)
+    fig3 = case_table(mask[None].astype(np.float32), mask[None], np.ones_like(mask)[None], ["t"], threshold=0.5)
+    assert rows[0]["n_objects"] == len(objects) == int(fig3.cells[0]) == mask_statistics(mask[None]).objects[0] == 3
+    assert sorted(geometry.object_areas(mask).tolist()) == [2, 6, 16]
+
+
+def test_the_tile_edge_is_not_a_boundary():
+    mask = np.zeros((8, 8), bool)
+    mask[:, :4] = True                   # a cell cut by the tile's left edge
+    boundary = geometry.mask_boundary(mask)
+    assert boundary[:, 3].all() and not boundary[:, 0].any() and boundary.sum() == 8
+    assert not geometry.mask_boundary(np.ones((8, 8), bool)).any()
+
+
+def test_boundary_band_and_pixel_classes():
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    band = geometry.boundary_band(mask, 2)
+    assert band[5, 10] and band[7, 10] and not band[8, 10] and band[3, 10] and not band[2, 10]
+    classes = geometry.pixel_classes(mask, 2)
+    assert classes[10, 10] == 1 and classes[0, 0] == 2 and classes[5, 10] == 0
+    assert not geometry.boundary_band(np.zeros((4, 4), bool), 3).any()
+
+
+def test_small_objects_and_source_areas():
+    mask = _diagonal_cells()
+    small = geometry.small_object_mask(mask, 7)
+    assert small.sum() == 2 + 6 and not small[10:14, 10:14].any()
+    assert geometry.source_area_to_input(50, {"tile_size": 256, "input_size": 128}) == 12.5

@@ -1,0 +1,77 @@
+"""The model table and the boundary metrics, on hand-made numbers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.evaluation.boundary import boundary_f1, boundary_table, hd95
+from lib.experiments import ladder
+
+
+def _square(size=16, lo=4, hi=12):
+    mask = np.zeros((size, size), bool)
+    mask[lo:hi, lo:hi] = True
+    return mask
+
+
+def test_hd95_and_boundary_f1_by_hand():
+    target = _square()
+    assert hd95(target, target) == 0 and boundary_f1(target, target) == 1
+    shifted = np.roll(target, 3, axis=1)  # every boundary pixel moves 3 px: matched at 3 px, not at 2 px
+    assert hd95(shifted, target) == pytest.approx(3.0)
+    assert boundary_f1(shifted, target, tolerance=3) == 1 and boundary_f1(shifted, target, tolerance=2) < 0.7
+    empty = np.zeros_like(target)
+    assert np.isnan(hd95(empty, empty)) and np.isnan(boundary_f1(empty, empty))   # nothing to measure
+    assert np.isnan(hd95(empty, target)) and boundary_f1(empty, target) == 0       # cells missed
+    assert np.isnan(boundary_f1(target, empty))                                    # no true boundary
+
+
+def test_boundary_table_measures_only_tiles_with_a_true_boundary_in_the_area():
+    target, empty = _square(), np.zeros((16, 16), bool)
+    inside = np.ones((16, 16), bool)
+    outside = np.zeros((16, 16), bool)
+    table = boundary_table(np.stack([target, empty, target, target]), np.stack([target, target, empty, target]),
+                           np.stack([inside, inside, inside, outside]))
+    assert table.measured.tolist() == [True, True, False, False]
+    assert table.boundary_f1[:2].tolist() == [1.0, 0.0] and table.hd95.isna().tolist() == [False, True, True, True]
+
+
+def _per_tile(tp, fp, fn, sources):
+    frame = pd.DataFrame({"tile_id": [f"t{i}" for i in range(len(tp))], "source": sources})
+    for area in ("whole_tile", "annotated_region"):
+        frame = frame.assign(**{f"{area}_tp": tp, f"{area}_fp": fp, f"{area}_fn": fn})
+    return frame
+
+
+def test_model_table_rows_seeds_intervals_and_holm():
+    sources = ["a", "a", "b", "c", "d", "e", "f", "g"]
+    weak = _per_tile([5] * 8, [5] * 8, [5] * 8, sources)
+    strong = _per_tile([9] * 8, [1] * 8, [1] * 8, sources)
+    slightly = _per_tile([6] * 8, [5] * 8, [4] * 8, sources)
+    entries = {"unet": ladder.Entry("unet", "U-Net", [weak], [], 3, 30),
+               "enhanced": ladder.Entry("enhanced", "Enhanced (paper)", [strong, strong], [], 3, 30),
+               "attention_unet": ladder.Entry("attention_unet", "Attention U-Net", [slightly], [], 3, 30)}
+    table = ladder.model_table(entries)
+    assert list(table.index) == ["U-Net", "Enhanced (paper)", "Attention U-Net"]
+    row = table.loc["Enhanced (paper)"]
+    assert row.seeds == 2 and row.Dice == pytest.approx(0.9) and row["Dice sd over seeds"] == 0
+    assert row["Dice 95% CI low"] == pytest.approx(0.9) == row["Dice 95% CI high"]  # no spread between images
+    assert row["paper Dice (%)"] == 95.5 and row["image Dice - U-Net"] == pytest.approx(0.4)
+    assert row["p vs U-Net"] == pytest.approx(2 / 128)             # 7 images, all better: the smallest p
+    assert row["Holm p vs U-Net"] == pytest.approx(2 * 2 / 128)    # two comparisons
+    assert row["verdict vs U-Net"] == "supported" and row["optimizer steps"] == 30
+    assert np.isnan(table.loc["U-Net", "Dice sd over seeds"]) and np.isnan(table.loc["U-Net", "p vs U-Net"])
+    text = ladder.describe_ladder({"whole_tile": table, "annotated_region": table})
+    assert "+0.400 against the U-Net" in text and "Enhanced (paper) (better)" in text
+
+
+def test_boundary_metrics_average_every_model_over_the_same_tiles():
+    from types import SimpleNamespace
+    target = _square()
+    masks = np.stack([target, target, np.zeros_like(target)])
+    tile_set = SimpleNamespace(masks=masks, regions=np.ones_like(masks))
+    perfect = ladder.Entry("a", "A", [], [masks.copy()])
+    misses_one = ladder.Entry("b", "B", [], [np.stack([target, np.zeros_like(target), target])])
+    table = ladder.boundary_metrics({"a": perfect, "b": misses_one}, tile_set, np.arange(3), "annotated_region")
+    assert table["tiles measured"].tolist() == [2, 2] and table["tiles in the HD95 mean"].tolist() == [1, 1]
+    assert table.loc["A", "boundary F1 @2px"] == 1.0 and table.loc["B", "boundary F1 @2px"] == 0.5
+    assert table.loc["B", "tiles without a predicted boundary (mean over seeds)"] == 1
