@@ -1,34 +1,43 @@
 #!/usr/bin/env bash
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
-#   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--models a,b] [--only NN[,NN...]] [--force]
+#   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--folds K] [--models a,b]
+#                [--only NN[,NN...]] [--force] [--debug]
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
 #   --data     dataset folder with images/ and masks/ (default: the embedded synthetic dataset)
 #   --seeds    training seeds per model (default: runs.seeds of the profile)
+#   --folds    K-fold cross-validation by source image (default: data.folds of the profile, 1 = its single split);
+#              every source image is tested once; runs, notebooks and figures go to <profile>-cv<K>/
 #   --models   models to train and compare, comma-separated (default: runs.models of the profile)
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02 (or 1,2)
 #   --force    redo work whose results exist: re-execute notebooks and retrain runs
+#   --debug    on a failure, show the end of the notebook's log (the traceback) instead of one line
 #
-# Executed notebooks go to results/<dataset>/<profile>/notebooks/ (with a log each), trained runs to
-# results/<dataset>/<profile>/<model>/seed<k>/, figures and tables to figures/<dataset>/<profile>/, and each
-# notebook's wall time to figures/<dataset>/<profile>/run_times.csv, beside this machine's reference step time.
-# 03_train runs once per model and seed; the later notebooks read those runs. Stops at the first failing notebook.
+# Executed notebooks go to results/<dataset>/<setting>/notebooks/ (with a log each), trained runs to
+# results/<dataset>/<setting>/<model>/seed<k>/[fold<f>/], figures and tables to figures/<dataset>/<setting>/, and
+# each notebook's wall time to figures/<dataset>/<setting>/run_times.csv, beside this machine's reference step
+# time; the setting is the profile's name, or <profile>-cv<K> with K folds.
+# 03_train runs once per model and seed; the later notebooks read those runs. Progress (epochs, batches, evaluation,
+# ablation variants) is printed as it happens, and kept in the logs and executed copies. Stops at the first
+# failing notebook: a problem with the data, config or runs is one line `error: ...` (exit status 2).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
-profile=quick data="" only="" force=0 seeds="" models=""
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+profile=quick data="" only="" force=0 seeds="" folds="" models="" debug=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --profile|--data|--only|--seeds|--models)
+        --profile|--data|--only|--seeds|--folds|--models)
             [[ $# -ge 2 ]] || { echo "error: $1 needs a value (see ./run_all.sh --help)" >&2; exit 2; } ;;&
         --profile) profile="$2"; shift 2 ;;
         --data) data="$2"; shift 2 ;;
         --only) only="$2"; shift 2 ;;
         --seeds) seeds="$2"; shift 2 ;;
+        --folds) folds="$2"; shift 2 ;;
         --models) models="${2//,/ }"; shift 2 ;;
         --force) force=1; shift ;;
+        --debug) debug=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
     esac
@@ -40,6 +49,7 @@ if [[ -n "${data}" ]]; then
     data="$(cd "${data}" && pwd)"
 fi
 [[ -z "${seeds}" || "${seeds}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --seeds takes a positive number, not '${seeds}'" >&2; exit 2; }
+[[ -z "${folds}" || "${folds}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --folds takes a positive number, not '${folds}'" >&2; exit 2; }
 numbers=""
 for number in ${only//,/ }; do  # 3 and 03 both mean notebooks/03_*.ipynb; a number without a notebook is refused
     [[ "${number}" =~ ^[0-9]{1,2}$ ]] || { echo "error: --only takes notebook numbers such as 01,03, not '${number}'" >&2; exit 2; }
@@ -50,11 +60,21 @@ done
 only="${numbers}"
 
 source scripts/ensure_env.sh
+# Notebooks executed here write text progress and publish their figures to figures/ (lib/progress.py, lib/paths.py).
+export REPRO_PROGRESS=text REPRO_PUBLISH_FIGURES=1 TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
 dataset="$(python -c 'import sys; from lib.paths import dataset_name; print(dataset_name(sys.argv[1]))' "${data}")"
-out="results/${dataset}/${profile}/notebooks"
-figures="figures/${dataset}/${profile}"
+folds="${folds:-$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["folds"])' "${config}")}"
+setting="${profile}"
+[[ ${folds} -gt 1 ]] && setting="${profile}-cv${folds}"
+out="results/${dataset}/${setting}/notebooks"
+figures="figures/${dataset}/${setting}"
 mkdir -p "${out}" "${figures}"
-echo "[run_all] profile=${profile} dataset=${dataset} -> ${out}/ and ${figures}/"
+if [[ ${folds} -gt 1 ]]; then  # the profile with data.folds set: notebooks read it with -f like the profile
+    python -c 'import sys, yaml; cfg = yaml.safe_load(open(sys.argv[1])); cfg["data"]["folds"] = int(sys.argv[2]); yaml.safe_dump(cfg, open(sys.argv[3], "w"), sort_keys=False)' \
+        "${config}" "${folds}" "results/${dataset}/${setting}/config.yaml"
+    config="results/${dataset}/${setting}/config.yaml"
+fi
+echo "[run_all] profile=${profile} dataset=${dataset} folds=${folds} -> ${out}/ and ${figures}/"
 
 models="${models:-$(python -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["runs"]["models"]))' "${config}")}"
 seeds="${seeds:-$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["runs"]["seeds"])' "${config}")}"
@@ -74,6 +94,18 @@ record_time() {  # $1: executed notebook's name, $2: seconds; one row per notebo
     mv "${tmp}" "${table}"
 }
 
+failed() {  # $1: executed notebook's name, $2: its log. A user's problem is one line (exit 2), a bug its traceback.
+    local found
+    found="$(sed 's/\x1b\[[0-9;]*m//g' "$2" | grep -E '^[A-Za-z_.]*(Error|Exception): ' | tail -n 1)"
+    if [[ ${debug} -eq 0 && "${found}" =~ ^(lib\.[a-z_.]+\.)?(DatasetError|ConfigError|StaleRunError|MissingRunError|FileNotFoundError|ValueError):\ (.*)$ ]]; then
+        echo "error: ${BASH_REMATCH[3]} (in ${1}; full log: $2, --debug shows the traceback)" >&2
+        exit 2
+    fi
+    tail -n 40 "$2" >&2
+    echo "[run_all] FAILED: $1 (full log: $2; executed copy: ${out}/$1.partial)" >&2
+    exit 1
+}
+
 execute() {  # $1: notebook, $2: executed copy's name, further arguments: papermill parameters
     local notebook="$1" name="$2" target="${out}/$2" t0
     shift 2
@@ -83,12 +115,14 @@ execute() {  # $1: notebook, $2: executed copy's name, further arguments: paperm
     fi
     echo "[run_all] ${name} ..."
     t0=$(date +%s)
-    if ! papermill --no-progress-bar --kernel python3 -f "${config}" -p data_dir "${data}" -y "${runs_param}" -p force "${force_param}" "$@" \
-            "${notebook}" "${target}.partial" > "${out}/${name%.ipynb}.log" 2>&1; then
-        tail -n 30 "${out}/${name%.ipynb}.log" >&2
-        echo "[run_all] FAILED: ${name} (full log: ${out}/${name%.ipynb}.log; executed copy: ${target}.partial)" >&2
-        exit 1
-    fi
+    local log="${out}/${name%.ipynb}.log" status
+    set +e  # the log keeps everything; the terminal shows the progress lines
+    papermill --log-output --no-progress-bar --kernel python3 -f "${config}" -p data_dir "${data}" -y "${runs_param}" \
+            -p force "${force_param}" "$@" "${notebook}" "${target}.partial" 2>&1 | tee "${log}" \
+        | sed -u 's/\r/\n/g' | grep --line-buffered -E '(epoch [0-9]+/[0-9]+:|[0-9]+%\|)' | sed -u 's/^/    /'
+    status=${PIPESTATUS[0]}
+    set -e
+    [[ ${status} -eq 0 ]] || failed "${name}" "${log}"
     mv "${target}.partial" "${target}"
     record_time "${name%.ipynb}" "$(( $(date +%s) - t0 ))"
     echo "[run_all] ${name}: $(( $(date +%s) - t0 )) s"
@@ -102,7 +136,14 @@ for notebook in notebooks/[0-9][0-9]_*.ipynb; do
     if [[ "${name}" == 03_train.ipynb ]]; then
         for model in ${models}; do
             for ((seed = 0; seed < seeds; seed++)); do
-                execute "${notebook}" "03_train-${model}-seed${seed}.ipynb" -p model_name "${model}" -p train_seed "${seed}"
+                if [[ ${folds} -eq 1 ]]; then
+                    execute "${notebook}" "03_train-${model}-seed${seed}.ipynb" -p model_name "${model}" -p train_seed "${seed}"
+                else
+                    for ((fold = 0; fold < folds; fold++)); do
+                        execute "${notebook}" "03_train-${model}-seed${seed}-fold${fold}.ipynb" -p model_name "${model}" \
+                            -p train_seed "${seed}" -p train_fold "${fold}"
+                    done
+                fi
             done
         done
     else

@@ -15,7 +15,7 @@ unit_only=0
 for argument in "$@"; do
     case "${argument}" in
         --unit-only) unit_only=1 ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "error: unknown argument ${argument} (see ./run_tests.sh --help)" >&2; exit 2 ;;
     esac
 done
@@ -40,6 +40,9 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
     done
     python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
         --nbval-sanitize-with tests/nbval_sanitize.cfg "${executed[@]}"
+    # the study's job list (lib/experiments/study.py) names exactly the runs the notebooks trained
+    [[ -z "${only}" ]] && python -m lib.experiments.study --profile smoke --data "${data}" --check
+    return 0
 }
 if [[ -d "${ucsb}" ]]; then
     check_notebooks "$(cd "${ucsb}" && pwd)" ""

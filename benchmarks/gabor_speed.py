@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
 import pandas as pd
@@ -18,17 +17,8 @@ import torch
 
 from lib import config, paths
 from lib.edges import gabor
+from lib.experiments.efficiency import timed_ms
 from lib.files import write_text_atomic
-
-
-def time_call(function, repeats: int) -> np.ndarray:
-    function()  # warm-up: plans, caches, thread pools
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000 * np.array(times)
 
 
 def main() -> None:
@@ -43,7 +33,7 @@ def main() -> None:
         image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
         for implementation in gabor.IMPLEMENTATIONS:
             settings = dict(cfg, implementation=implementation)
-            ms = time_call(lambda image=image, settings=settings: gabor.raw_edge_map(image, settings, bank), args.repeats)
+            ms = timed_ms(lambda image=image, settings=settings: gabor.raw_edge_map(image, settings, bank), args.repeats)
             rows.append({"tile": f"{size}x{size}", "implementation": implementation, "device": "cpu",
                          "median_ms": np.median(ms), "min_ms": ms.min(), "max_ms": ms.max()})
         if torch.cuda.is_available():
@@ -52,7 +42,7 @@ def main() -> None:
             def on_gpu(gray=gray):
                 gabor.responses_torch(gray, bank).amax(1)
                 torch.cuda.synchronize()
-            ms = time_call(on_gpu, args.repeats)
+            ms = timed_ms(on_gpu, args.repeats)
             rows.append({"tile": f"{size}x{size}", "implementation": "torch", "device": "cuda",
                          "median_ms": np.median(ms), "min_ms": ms.min(), "max_ms": ms.max()})
     table = pd.DataFrame(rows)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from lib import config, paths
 from lib.data import tiles
 from lib.data.geometry import source_area_to_input
+from lib.device import select_precision
 from lib.files import write_text_atomic
 from lib.inference.inputs import tile_edges
 from lib.models import build_model
@@ -48,14 +49,15 @@ def main() -> None:
     model, _ = build_model("enhanced", cfg)
     device = torch.device("cpu")
     batches = -(-len(dataset) // train_cfg["batch_size"])
-    recipe = build_recipe(model, cfg, stabilized=True, total_steps=(args.repeats + 1) * batches, device=device)
+    precision = select_precision("fp32", device)
+    recipe = build_recipe(model, cfg, stabilized=True, total_steps=(args.repeats + 1) * batches, precision=precision)
     x_shape = (train_cfg["batch_size"], *dataset[0][0].shape)
     bare_batches = [(torch.randn(x_shape), torch.zeros(x_shape[0], 1, *x_shape[2:])) for _ in range(batches)]
 
     def pipeline():
         sampler = WeightedRandomSampler(weights["weight"].to_numpy().copy(), len(dataset), replacement=True)
         train_one_epoch(model, DataLoader(dataset, batch_size=train_cfg["batch_size"], sampler=sampler), recipe,
-                        train_cfg["accumulation_steps"], device, loss_function("stabilized"))
+                        train_cfg["accumulation_steps"], device, loss_function("stabilized"), precision)
 
     def bare():
         model.train()

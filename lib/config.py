@@ -97,6 +97,26 @@ def resolve(profile: str, **sections: Any) -> dict[str, Any]:
     return validate(cfg, f"profile {profile!r} with the notebook's parameters")
 
 
+def apply_changes(cfg: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `cfg` with `section.key` settings replaced (the command lines' `--set`), checked against the
+    schema."""
+    cfg = copy.deepcopy(cfg)
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition(".")
+        if section not in cfg or not isinstance(cfg[section], dict) or not key:
+            raise ConfigError(f"{dotted}: not a setting (name one as section.key, e.g. train.epochs)")
+        cfg[section][key] = value
+    return validate(cfg, f"the config with {', '.join(changes)} set" if changes else "the config")
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """`section.key=value` (the value read as YAML: 8, 3e-4, true, null, [a, b]) as (dotted key, value)."""
+    key, separator, value = text.partition("=")
+    if not separator:
+        raise ConfigError(f"--set {text}: expected section.key=value")
+    return key.strip(), yaml.safe_load(value)
+
+
 def with_budget(cfg: dict[str, Any], section: str) -> dict[str, Any]:
     """A copy of `cfg` training on `section`'s budget (its `max_train_tiles` and `epochs`; null keeps train's):
     the experiments of notebooks 05 and 07 use one budget for all their runs."""

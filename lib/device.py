@@ -1,9 +1,24 @@
-"""The device a model runs on: one rule for training, evaluation, prediction and timing (`train.device`)."""
+"""The device a model runs on and the precision it computes in: one rule for training, evaluation, prediction and
+timing (`train.device`, `train.precision`).
+
+Precision (`train.precision`):
+- `fp32`: full precision, channels-first (the CPU profiles' default; what every run recorded before the setting
+  existed did on the CPU);
+- `bf16`: bfloat16 autocast and channels-last memory on the CPU or a GPU (bf16 keeps fp32's exponent range, so
+  no loss scaling is needed);
+- `fp16`: float16 autocast with a gradient scaler, on a GPU only;
+- `auto`: fp16 on a GPU; on a CPU bf16 where it has native bfloat16 arithmetic (AVX-512 BF16 or AMX), else fp32.
+Losses, metrics and optimiser state stay in fp32 in every mode.
+"""
 from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
 
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def select_device(setting: str) -> torch.device:
@@ -15,3 +30,44 @@ def select_device(setting: str) -> torch.device:
     if setting == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but torch sees no GPU here")
     return torch.device(setting)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX tiles)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a model computes on one device: autocast type (None: fp32), memory format, gradient scaling."""
+    name: str
+    device_type: str
+    dtype: torch.dtype | None = None
+    channels_last: bool = False
+    scaler: bool = False
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of this precision (a no-op for fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def prepare(self, tensor_or_model: torch.Tensor | torch.nn.Module) -> torch.Tensor | torch.nn.Module:
+        """A model or a (B, C, H, W) batch in this precision's memory format."""
+        return tensor_or_model.to(memory_format=torch.channels_last) if self.channels_last else tensor_or_model
+
+
+def select_precision(setting: str, device: torch.device) -> Precision:
+    """The precision `setting` means on `device` (module docstring)."""
+    if setting not in PRECISIONS:
+        raise ValueError(f"unknown precision {setting!r} (choose {', '.join(PRECISIONS)})")
+    cuda = device.type == "cuda"
+    if setting == "auto":
+        setting = "fp16" if cuda else ("bf16" if cpu_has_fast_bf16() else "fp32")
+    if setting == "fp16" and not cuda:
+        raise ValueError("precision fp16 needs a GPU; on a CPU use bf16 or fp32")
+    if setting == "fp32":
+        return Precision("fp32", device.type)
+    if setting == "bf16":
+        return Precision("bf16", device.type, torch.bfloat16, channels_last=True)
+    return Precision("fp16", device.type, torch.float16, scaler=True)

@@ -1,13 +1,19 @@
 """Where everything lives: profiles, prepared tiles, runs, executed notebooks and figures.
 
     configs/<profile>.yaml                                  the profiles
-    data/prepared/<dataset>/<key>/                          prepared tiles (lib.data.prepare)
-    results/<dataset>/<profile>/[<experiment>/]<model>/seed<k>/    one training run (lib.training)
-    results/<dataset>/<profile>/notebooks/                  executed notebooks and their logs (run_all.sh)
-    figures/<dataset>/<profile>/                            figures and tables, named after their notebook
+    data/prepared/<dataset>/<key>/                          prepared tiles (lib.data.tiles)
+    results/<dataset>/<setting>/[<experiment>/]<model>/seed<k>/[fold<f>/]   one training run (lib.training)
+    results/<dataset>/<setting>/notebooks/                  executed notebooks and their logs (run_all.sh)
+    figures/<dataset>/<setting>/                            figures and tables, named after their notebook
+                                                            (run_all.sh; a notebook run by hand writes them to
+                                                            results/<dataset>/<setting>/figures/ instead)
+
+The setting is the profile's name (`quick`), or `quick-cv5` for a 5-fold cross-validation, whose runs (one
+folder per fold), notebooks and figures live apart from the single split's.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +43,27 @@ def dataset_name(data_dir: str | Path | None) -> str:
     return SYNTHETIC if folder is None else folder.name
 
 
+def setting_name(cfg: dict[str, Any]) -> str:
+    """The profile's name, with `-cv<K>` for a K-fold cross-validation (`data.folds`)."""
+    folds = cfg["data"]["folds"]
+    return cfg["profile"] if folds == 1 else f"{cfg['profile']}-cv{folds}"
+
+
 def figures_dir(cfg: dict[str, Any], data_dir: str | Path | None) -> Path:
-    """`figures/<dataset>/<profile>/`, created on demand."""
-    path = FIGURES_ROOT / dataset_name(data_dir) / cfg["profile"]
+    """Where a notebook saves its figures and tables, created on demand: `figures/<dataset>/<profile>/` when
+    run_all.sh executes it (REPRO_PUBLISH_FIGURES=1: the committed figures change only through run_all.sh), else
+    `results/<dataset>/<profile>/figures/`, ignored by git, so that a notebook run by hand leaves the tree clean."""
+    if os.environ.get("REPRO_PUBLISH_FIGURES") == "1":
+        path = FIGURES_ROOT / dataset_name(data_dir) / setting_name(cfg)
+    else:
+        path = RESULTS_ROOT / dataset_name(data_dir) / setting_name(cfg) / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def run_directory(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int,
-                  root: Path = RESULTS_ROOT, experiment: str = "") -> Path:
-    """results/<dataset>/<profile>/[<experiment>/]<model>/seed<k>/ (experiments: stability, ablations, whose
-    config differs from the profile's)."""
-    return Path(root) / dataset_name(data_dir) / cfg["profile"] / experiment / model_name / f"seed{seed}"
+                  root: Path = RESULTS_ROOT, experiment: str = "", fold: int | None = None) -> Path:
+    """results/<dataset>/<setting>/[<experiment>/]<model>/seed<k>/[fold<f>/] (experiments: stability, ablations,
+    whose config differs from the profile's; folds: the runs of a cross-validation)."""
+    folder = Path(root) / dataset_name(data_dir) / setting_name(cfg) / experiment / model_name / f"seed{seed}"
+    return folder if fold is None else folder / f"fold{fold}"

@@ -61,7 +61,7 @@ def test_error_breakdown_attributes_errors():
     images = np.full((1, 32, 32, 3), 128, np.uint8)
     tile_set = SimpleNamespace(images=images, masks=mask)
     settings = {"low_contrast_percentile": 25, "artifact_distance_px": 5, "glass_gray": 0.95}
-    table = failures.error_breakdown(probability, np.array([0]), tile_set, 0.5, settings, small_px=50)
+    table = failures.error_breakdown(probability >= 0.5, np.array([0]), tile_set, settings, small_px=50)
     shares = table["share of error pixels (%)"]
     assert shares["boundary"] == pytest.approx(100 * 16 / 17) and shares["small objects"] == pytest.approx(100 / 17)
     assert table.loc["boundary", "paper (%)"] == 40
@@ -78,7 +78,7 @@ def test_low_contrast_is_measured_within_tissue_not_on_glass():
     probability[0, 9:15, 5:11] = 1.0                             # a false positive in the flat patch
     probability[0, 9:15, 22:28] = 1.0                            # and one on the glass
     settings = {"low_contrast_percentile": 25, "artifact_distance_px": 0, "glass_gray": 0.95}
-    table = failures.error_breakdown(probability, np.array([0]), SimpleNamespace(images=images, masks=mask), 0.5,
+    table = failures.error_breakdown(probability >= 0.5, np.array([0]), SimpleNamespace(images=images, masks=mask),
                                      settings, small_px=5)
     assert 40 < table.loc["low contrast", "share of error pixels (%)"] <= 50  # the patch (most of it), not the glass
     assert 40 < table.loc["(glass: share of all test pixels)", "share of error pixels (%)"] <= 50  # the right half

@@ -32,9 +32,9 @@ def test_geometric_transforms_move_edge_and_mask_with_the_image():
     augmenter = Augmenter(dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0), seed=0)
     for epoch in range(8):
         augmenter.reseed(epoch)
-        out_rgb, out_edge, out_mask = augmenter(rgb, edge, mask)
+        out_rgb, out_edge, out_mask, out_region = augmenter(rgb, edge, mask, mask.copy())
         assert out_rgb.shape == (32, 32, 3) and out_edge.shape == (32, 32)
-        assert np.array_equal(out_edge > 0.5, out_mask > 0)
+        assert np.array_equal(out_edge > 0.5, out_mask > 0) and np.array_equal(out_region, out_mask)
         assert np.array_equal(out_rgb[..., 0] < 0.5, out_mask > 0)
 
 

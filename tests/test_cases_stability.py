@@ -36,8 +36,7 @@ def test_cases_follow_the_rules_and_are_distinct():
     regions = np.ones_like(masks)
     regions[4, :, 40:] = False                            # the last tile is mostly outside the annotated region
     probabilities[4] = 0.0                                # (it would be the worst, but it is not eligible)
-    table = cases.case_table(probabilities, masks, regions, ["ring", "dense", "perfect", "missed", "partial"],
-                             threshold=0.5)
+    table = cases.case_table(probabilities >= 0.5, masks, regions, ["ring", "dense", "perfect", "missed", "partial"])
     assert table.cells.tolist() == [8, 9, 4, 4, 9] and table["region share"][4] == pytest.approx(40 / 64)
     chosen = cases.choose_cases(table, min_cells=3, min_region_share=0.7)
     assert chosen.tile_id.to_dict() == {"best": "perfect", "worst": "missed", "dense": "dense", "ring": "ring"}
@@ -54,7 +53,7 @@ def test_false_positives_outside_the_annotated_region_are_not_errors():
     probability[50:, 50:] = 1.0                          # an unannotated nucleus found outside the region
     region = np.zeros_like(mask)
     region[:40, :40] = True
-    table = cases.case_table(probability[None], mask[None], region[None], ["t"], threshold=0.5)
+    table = cases.case_table(probability[None] >= 0.5, mask[None], region[None], ["t"])
     assert table.Dice[0] == 1.0 and table["false positive px"][0] == 0
 
 
@@ -66,10 +65,10 @@ def test_drops_and_summary_by_hand():
     history = _history([0.5, 0.9, 0.4, 0.85, 0.80])
     found = stability.drops(history, 0.30)
     assert found.epoch.tolist() == [3] and found["from"].tolist() == [0.9] and found.to.tolist() == [0.4]
-    metrics = {"test": {"whole_tile": {"pooled": {"dice": 0.7}}}}
-    runs = {"stabilized": [SimpleNamespace(history=_history([0.5, 0.6, 0.7]), metrics=metrics)] * 2,
-            "unstabilized": [SimpleNamespace(history=history.assign(skipped_steps=1), metrics=metrics),
-                             SimpleNamespace(history=_history([0.5, 0.6, 0.7]), metrics=metrics)]}
+    def run(history: pd.DataFrame) -> SimpleNamespace:
+        return SimpleNamespace(history=history, pooled_scores=lambda area: {"dice": 0.7})
+    runs = {"stabilized": [run(_history([0.5, 0.6, 0.7]))] * 2,
+            "unstabilized": [run(history.assign(skipped_steps=1)), run(_history([0.5, 0.6, 0.7]))]}
     table = stability.summary(runs, 0.30)
     assert table.loc["unstabilized", "catastrophic drops"] == 1 and table.loc["stabilized", "catastrophic drops"] == 0
     assert table.loc["unstabilized", "largest drop"] == pytest.approx(0.5)

@@ -1,6 +1,7 @@
 """The stabilized loss against values computed by hand (Algorithm 1)."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,3 +63,31 @@ def test_raw_logits_keep_the_bce_gradient_of_confidently_wrong_pixels():
     clamped = torch.full((1, 1, 2, 2), 15.0, requires_grad=True)
     stabilized_loss(clamped, target, bce_on_clamped_logits=True).backward()
     assert clamped.grad[0, 0, 1, 1] == 0
+
+
+@pytest.mark.parametrize("name", ["stabilized", "unstabilized", "dice", "bce", "tversky", "combo", "hybrid",
+                                  "focal_dice", "focal_dice_hausdorff"])
+def test_a_pixel_outside_the_annotated_region_changes_no_gradient(name):
+    from lib.training.losses import loss_function, signed_distance
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 8, 8, requires_grad=True)
+    target = (torch.rand(2, 1, 8, 8) > 0.7).float()
+    valid = torch.zeros(2, 1, 8, 8)
+    valid[..., :4, :] = 1                                   # the region: the top half of each tile
+    distance = torch.from_numpy(np.stack([signed_distance(t[0].numpy().astype(bool)) for t in target]))[:, None]
+    loss = loss_function(name)(logits, target, distance, valid)
+    loss.backward()
+    assert torch.isfinite(loss) and logits.grad[..., 4:, :].abs().max() == 0       # outside: no gradient
+    assert logits.grad[..., :4, :].abs().max() > 0                                  # inside: supervision
+    changed = target.clone()
+    changed[..., 4:, :] = 1 - changed[..., 4:, :]           # any label outside the region
+    assert torch.allclose(loss_function(name)(logits, changed, distance, valid), loss)
+
+
+def test_without_a_region_the_losses_are_the_whole_tile_losses():
+    from lib.training.losses import loss_function
+    torch.manual_seed(1)
+    logits, target = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) > 0.7).float()
+    for name in ("stabilized", "dice", "focal_dice"):
+        everywhere = loss_function(name)(logits, target, None, torch.ones_like(target))
+        assert torch.allclose(loss_function(name)(logits, target, None, None), everywhere, atol=1e-6)

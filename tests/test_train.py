@@ -10,6 +10,7 @@ import pytest
 
 from lib import config
 from lib.data import tiles
+from lib.device import select_precision
 from lib.experiments import stability
 from lib.inference import __main__ as predict_cli
 from lib.training import loop, recipe, runs, train
@@ -155,14 +156,29 @@ def test_non_finite_batches_are_skipped_and_counted():
     import torch
     cfg = config.load_config("smoke")
     model = torch.nn.Conv2d(4, 1, 1)
-    x = torch.randn(3, 2, 4, 8, 8)
+    x = torch.randn(4, 2, 4, 8, 8)
     x[1, 0, 0, 0, 0] = float("nan")  # the second batch poisons its loss
-    loader = [(x[i], torch.zeros(2, 1, 8, 8)) for i in range(3)]
-    plan = recipe.build_recipe(model, cfg, stabilized=True, total_steps=3, device=torch.device("cpu"))
+    loader = [(x[i], {"mask": torch.zeros(2, 1, 8, 8), "valid": torch.ones(2, 1, 8, 8)}) for i in range(4)]
+    loader[3][1]["valid"].zero_()     # the fourth batch holds no pixel that carries supervision
+    fp32 = select_precision("fp32", torch.device("cpu"))
+    plan = recipe.build_recipe(model, cfg, stabilized=True, total_steps=4, precision=fp32)
     loss_fn = loop.loss_function("stabilized")
-    losses, skipped, steps = loop.train_one_epoch(model, loader, plan, 1, torch.device("cpu"), loss_fn)
+    losses, skipped, steps = loop.train_one_epoch(model, loader, plan, 1, torch.device("cpu"), loss_fn, fp32)
     assert skipped == 1 and len(losses) == 2 and steps == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_setting_introduced_later_keeps_old_runs_current_at_its_old_value():
+    cfg = config.load_config("smoke")
+    recorded = runs.run_config(cfg)
+    for dotted in runs.INTRODUCED:                       # a run recorded before these settings existed
+        section, key = dotted.split(".")
+        del recorded[section][key]
+    assert runs.changed_settings(recorded, cfg, "enhanced") == []
+    region = {**cfg, "train": {**cfg["train"], "loss_area": "annotated_region"}}
+    assert runs.changed_settings(recorded, region, "enhanced") == ["train.loss_area"]
+    assert runs.changed_settings(runs.run_config(cfg), cfg, "enhanced_region") == []   # its own loss area
+    assert runs.model_run_config(cfg, "enhanced_region")["train"]["loss_area"] == "annotated_region"
 
 
 def test_a_run_is_stale_only_for_changes_it_depends_on():

@@ -19,14 +19,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..files import write_json_atomic
 from ..paths import PREPARED_ROOT, data_folder, dataset_name
+from ..progress import progress
 from . import synthetic
 from .geometry import object_areas
 from .reading import DatasetError, find_pairs, load_pair
-from .tiling import SPLITS, annotated_region, group_labels, group_of, group_split, slide_of, tile_grid
+from .tiling import SPLITS, annotated_region, fold_split, group_folds, group_labels, group_of, group_split, slide_of, tile_grid
 
 
 @dataclass
@@ -42,9 +42,22 @@ class TileSet:
     masks: np.ndarray    # (N, S, S) uint8 in {0, 1}
     regions: np.ndarray  # (N, S, S) uint8 in {0, 1}: inside the annotated region
 
-    def indices(self, split: str) -> np.ndarray:
-        """Row indices of the tiles of one split."""
-        return np.flatnonzero(self.table["split"].to_numpy() == split)
+    def indices(self, split: str, fold: int | None = None) -> np.ndarray:
+        """Row indices of the tiles of one split: of the single split, or of fold `fold` of the
+        cross-validation (`lib.data.tiling`; the folds are dealt when the tiles are prepared)."""
+        return np.flatnonzero(self.splits(fold) == split)
+
+    def splits(self, fold: int | None = None) -> np.ndarray:
+        """Each tile's split (train, val or test), for the single split or for one fold."""
+        if fold is None:
+            return self.table["split"].to_numpy()
+        folds = self.meta["data"]["folds"]
+        if not 0 <= fold < folds:
+            raise ValueError(f"fold {fold} does not exist: data.folds is {folds} (folds 0 to {folds - 1})")
+        groups = group_labels(self.table["group"], self.table["label"])
+        fold_of = dict(zip(self.table["group"], self.table["fold"], strict=True))
+        split = fold_split(groups, fold_of, fold, self.meta["data"]["split_proportions"], self.meta["seed"])
+        return self.table["group"].map(split).to_numpy()
 
 
 def _resize(stack: np.ndarray, size: int, binary: bool) -> np.ndarray:
@@ -70,7 +83,7 @@ def _cut_real(data_dir: Path, data_cfg: dict[str, Any], seed: int):
     pairs = find_pairs(data_dir)
     tile, stride = data_cfg["tile_size"], data_cfg["stride"]
     images, masks, regions, rows = [], [], [], []
-    for pair in tqdm(pairs, desc=f"tiling {data_dir.name}", unit="image"):
+    for pair in progress(pairs, desc=f"tiling {data_dir.name}", unit="image"):
         image, mask = load_pair(pair)
         if min(mask.shape) < tile:
             raise DatasetError(f"{pair.image_path} is {mask.shape[1]}x{mask.shape[0]}, smaller than the tile size {tile}")
@@ -99,7 +112,7 @@ def _generate_synthetic(data_cfg: dict[str, Any], seed: int):
     images, masks, table = synthetic.generate(
         data_cfg["synthetic_counts"], data_cfg["synthetic_positive_share"], data_cfg["synthetic_cell_shares"],
         size, seed, data_cfg["synthetic_annotator_jitter"],
-        progress=lambda plans: tqdm(plans, desc="generating synthetic tiles", unit="tile"))
+        progress=lambda plans: progress(plans, desc="generating synthetic tiles", unit="tile"))
     table.insert(0, "tile_id", [f"synthetic_{i:04d}" for i in range(len(table))])
     table.insert(1, "source", table["tile_id"])  # each tile is its own source: no leakage possible
     table.insert(2, "label", "unknown")
@@ -150,6 +163,8 @@ def _build(cfg: dict[str, Any], data_dir: str | Path | None, name: str, target: 
                                "dataset needs annotated cells")
     stats, objects = _tile_rows(masks, data_cfg["min_cell_pixels"])
     table = pd.concat([table, pd.DataFrame(stats)], axis=1)
+    groups = group_labels(table["group"], table["label"])
+    table["fold"] = table["group"].map(group_folds(groups, data_cfg["folds"], seed)) if data_cfg["folds"] > 1 else 0
     table["region_pixels"] = regions.reshape(len(regions), -1).sum(1)
     for split in SPLITS:
         if not (table["split"] == split).any():

@@ -3,6 +3,10 @@
 The unit that stays in one split is a *group*: the source image (`data.group_by: image`, the default), or the
 tissue-microarray slide (`slide`: the first group of `data.slide_pattern` matched against the image's stem;
 UCSB's `ytma49_042403_benign1` is on slide `ytma49_042403`; a stem the pattern does not match is its own slide).
+
+Cross-validation (`data.folds` K > 1): the groups are dealt into K folds, stratified by class; for fold k the test
+set is fold k, and validation is drawn by group from the other folds in the proportions of `split_proportions`,
+so that every source image is tested exactly once, by a model that never saw it.
 """
 from __future__ import annotations
 
@@ -81,18 +85,37 @@ def group_labels(groups: pd.Series, labels: pd.Series) -> pd.DataFrame:
     return merged.reset_index()
 
 
-def group_split(groups: pd.DataFrame, proportions: list[float], seed: int) -> dict[str, str]:
-    """Assign whole groups (source images or slides) to splits, stratified by `label`.
-
-    Groups are ordered by their rank within their class divided by the class size (random order
-    inside a class), so every consecutive chunk of the order holds the classes in proportion.
-    """
+def _stratified_order(groups: pd.DataFrame, seed: int) -> pd.Series:
+    """The groups in an order whose every consecutive chunk holds the classes in proportion: by rank within their
+    class divided by the class size (random order inside a class)."""
     rng = np.random.default_rng(seed)
     frames = []
     for _, members in groups.groupby("label", sort=True):
         order = rng.permutation(len(members))
         frames.append(members.iloc[order].assign(_key=(np.arange(len(members)) + rng.random()) / len(members)))
-    ordered = pd.concat(frames).sort_values(["_key", "label"], kind="stable")
-    counts = split_counts(len(ordered), proportions)
-    names = np.repeat(SPLITS, counts)
-    return dict(zip(ordered["group"], names))
+    return pd.concat(frames).sort_values(["_key", "label"], kind="stable")["group"]
+
+
+def group_split(groups: pd.DataFrame, proportions: list[float], seed: int,
+                names: tuple[str, ...] = SPLITS) -> dict[str, str]:
+    """Assign whole groups (source images or slides) to the named splits in these proportions, stratified by
+    `label` (`_stratified_order`)."""
+    ordered = _stratified_order(groups, seed)
+    return dict(zip(ordered, np.repeat(names, split_counts(len(ordered), proportions[: len(names)]))))
+
+
+def group_folds(groups: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
+    """Deal whole groups into `folds` folds of near-equal size, stratified by `label`."""
+    if folds > len(groups):
+        raise ValueError(f"{len(groups)} groups cannot fill {folds} folds")
+    ordered = _stratified_order(groups, seed)
+    return dict(zip(ordered, np.repeat(np.arange(folds), split_counts(len(ordered), [1] * folds))))
+
+
+def fold_split(groups: pd.DataFrame, fold_of: dict[str, int], fold: int, proportions: list[float],
+               seed: int) -> dict[str, str]:
+    """The splits of one fold: its groups are the test set; the others are split into train and validation in
+    the proportions of `proportions`' first two entries, stratified by `label`."""
+    rest = groups[groups.group.map(fold_of) != fold]
+    split = group_split(rest, proportions, seed + fold, names=("train", "val"))
+    return {group: ("test" if fold_of[group] == fold else split[group]) for group in groups.group}

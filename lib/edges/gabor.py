@@ -31,10 +31,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from skimage.color import rgb2hed
-from tqdm.auto import tqdm
 
 from ..data.tiles import TileSet
 from ..files import write_json_atomic
+from ..progress import progress as progress_bar
 
 IMPLEMENTATIONS = ("fft", "torch", "opencv")
 
@@ -170,7 +170,7 @@ def edge_maps(images: np.ndarray, cfg: dict[str, Any], train_index: np.ndarray |
               progress: bool = True) -> tuple[np.ndarray, dict[str, float]]:
     """Normalised edge maps (N, H, W) of a stack of RGB tiles, and the bounds (`per_dataset`; else empty)."""
     bank = gabor_bank(cfg)
-    iterator = tqdm(images, desc="Gabor edge maps", unit="tile") if progress else images
+    iterator = progress_bar(images, desc="Gabor edge maps", unit="tile", disable=not progress)
     raw = np.stack([raw_edge_map(image, cfg, bank) for image in iterator])
     bounds = (dataset_bounds(raw if train_index is None else raw[train_index])
               if cfg["normalisation"] == "per_dataset" else {})

@@ -13,14 +13,17 @@ from .metrics import AREAS, COUNTS, METRICS, count_table, mean_over_tiles_with_c
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 
 
-def choose_threshold(probabilities: np.ndarray, masks: np.ndarray) -> tuple[float, pd.DataFrame]:
-    """The probability threshold with the best pooled Dice on these (validation) tiles, and the whole curve.
+def choose_threshold(probabilities: np.ndarray, masks: np.ndarray,
+                     within: np.ndarray | None = None) -> tuple[float, pd.DataFrame]:
+    """The probability threshold with the best pooled Dice on these (validation) tiles, inside `within` when
+    given, and the whole curve.
 
     Losses with a large positive weight (Algorithm 1 clamps it at 50) shift probabilities up, so 0.5 is not
     the natural cut; choosing it on validation tiles never looks at the test split."""
     masks = np.asarray(masks, bool)
-    curve = pd.DataFrame({"threshold": THRESHOLD_GRID,
-                          "val_dice": [pooled(count_table(probabilities >= t, masks))["dice"] for t in THRESHOLD_GRID]})
+    within = None if within is None else np.asarray(within, bool)
+    curve = pd.DataFrame({"threshold": THRESHOLD_GRID, "val_dice": [
+        pooled(count_table(probabilities >= t, masks, within))["dice"] for t in THRESHOLD_GRID]})
     if curve.val_dice.isna().all():
         raise ValueError("the validation tiles hold no cell pixel: no threshold can be chosen on them")
     return float(curve.threshold[curve.val_dice.idxmax()]), curve

@@ -49,11 +49,10 @@ def mean_boundary_distance(pred: np.ndarray, target: np.ndarray, within: np.ndar
     return float("nan") if distances is None else float(distances.mean())
 
 
-def case_table(probabilities: np.ndarray, masks: np.ndarray, regions: np.ndarray, tile_ids: list[str],
-               threshold: float) -> pd.DataFrame:
-    """One row per test tile with every number the rules and the captions use (inside the annotated region)."""
-    masks, regions = np.asarray(masks, bool), np.asarray(regions, bool)
-    preds = probabilities >= threshold
+def case_table(preds: np.ndarray, masks: np.ndarray, regions: np.ndarray, tile_ids: list[str]) -> pd.DataFrame:
+    """One row per test tile with every number the rules and the captions use (inside the annotated region),
+    from the binary predictions."""
+    masks, regions, preds = np.asarray(masks, bool), np.asarray(regions, bool), np.asarray(preds, bool)
     counts = count_table(preds, masks, regions)
     scores = per_row(counts)
     rows = []

@@ -6,6 +6,7 @@ import multiprocessing
 import resource
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm.auto import tqdm
 
 from ..config import load_config
 from ..inference.tta import predict_probabilities
 from ..models import MODELS, build_untrained, input_channels
+from ..progress import progress
 
 
 def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -110,10 +111,21 @@ def latency_table(cfg: dict[str, Any], models: list[str], device: str = "cpu") -
     allocated VRAM."""
     context = multiprocessing.get_context("spawn")
     rows = []
-    for name in tqdm(models, desc="timing", unit="model"):
+    for name in progress(models, desc="timing", unit="model"):
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             rows += pool.submit(_measure_model, name, cfg, device).result()
     return pd.DataFrame(rows)
+
+
+def timed_ms(function: Callable[[], object], repeats: int) -> np.ndarray:
+    """Milliseconds of `repeats` calls of `function` after one untimed warm-up call (plans, caches, thread pools)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000 * np.array(times)
 
 
 def reference_step_ms(steps: int = 5) -> float:
@@ -124,11 +136,10 @@ def reference_step_ms(steps: int = 5) -> float:
     model = build_untrained("enhanced", load_config("quick")).train()
     optimizer = torch.optim.AdamW(model.parameters())
     x, y = torch.randn(4, 4, 128, 128), (torch.rand(4, 1, 128, 128) > 0.9).float()
-    times = []
-    for _ in range(steps + 1):
-        start = time.perf_counter()
+
+    def step() -> None:
         torch.nn.functional.binary_cross_entropy_with_logits(model(x), y).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times[1:]))
+
+    return float(np.median(timed_ms(step, steps)))

@@ -1,6 +1,6 @@
 """Failure analysis: where the errors of a run lie (notebook 07), next to the paper's breakdown.
 
-The run's test errors (false positives and false negatives at its threshold), whole tile, are put in groups; a
+The run's test errors (false positives and false negatives of its predictions), whole tile, are put in groups; a
 pixel can be in several, so the shares need not add to 100%:
 - small objects: inside a true or predicted object under `train.small_object_source_px` source pixels;
 - boundary: within 3 px of a true cell boundary (`lib.data.geometry`);
@@ -33,8 +33,8 @@ def _local_mean_and_std(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(np.maximum(ndimage.uniform_filter(gray ** 2, WINDOW_PX) - mean ** 2, 0))
 
 
-def error_breakdown(probabilities: np.ndarray, index: np.ndarray, tile_set: TileSet, threshold: float,
-                    settings: dict[str, Any], small_px: float) -> pd.DataFrame:
+def error_breakdown(preds: np.ndarray, index: np.ndarray, tile_set: TileSet, settings: dict[str, Any],
+                    small_px: float) -> pd.DataFrame:
     """Share of error pixels in each group (module docstring), the paper's shares beside them, and the share of
     test pixels that are glass (outside every group's tissue)."""
     gray = np.asarray(tile_set.images[index], np.float32).mean(-1) / 255
@@ -45,8 +45,8 @@ def error_breakdown(probabilities: np.ndarray, index: np.ndarray, tile_set: Tile
     dark, bright = np.percentile(gray[tissue], [1, 99])
     counts = dict.fromkeys([*GROUPS, "none of these"], 0)
     total = 0
-    for i, probability in enumerate(probabilities):
-        mask, pred = np.asarray(tile_set.masks[index[i]], bool), probability >= threshold
+    for i, pred in enumerate(np.asarray(preds, bool)):
+        mask = np.asarray(tile_set.masks[index[i]], bool)
         errors = pred ^ mask
         total += errors.sum()
         artifact = ndimage.binary_opening(tissue[i] & ((gray[i] < dark) | (gray[i] > bright)))

@@ -50,7 +50,7 @@ class Entry:
 def run_entries(runs: dict[str, list[Run]]) -> dict[str, Entry]:
     """The table's entries of the trained models."""
     return {name: Entry(name, MODELS[name].label, [run.per_tile for run in model_runs],
-                        [run.test_probabilities() >= run.threshold() for run in model_runs],
+                        [run.test_predictions() for run in model_runs],
                         model_runs[0].metrics["epochs"], model_runs[0].metrics["optimizer_steps"])
             for name, model_runs in runs.items()}
 

@@ -2,7 +2,8 @@
 (B, C, H, W) inputs to (B, 1, H, W) logits; a `ModelSpec` says how it is built, trained and applied.
 
 Table II is a ladder: each rung keeps what the one before added, so the active-learning and multi-scale U-Nets
-train with the hybrid loss of the rung before them (the paper does not say otherwise)."""
+train with the hybrid loss of the rung before them (the paper does not say otherwise). `enhanced_region` is the
+Enhanced model trained with its loss inside the annotated region (UCSB's partial labels; not in the paper)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,6 +30,7 @@ class ModelSpec:
     stabilized: bool = True             # False: constant learning rate (stability.learning_rate), no gradient
     #                                     clipping, the last epoch instead of EMA selection (notebook 05)
     edge_channel: bool = False          # takes the Gabor edge map when model.input_variant has one
+    loss_area: str | None = None        # where its loss looks whatever train.loss_area says (None: train.loss_area)
 
 
 def _unet(attention: bool = False, aspp: bool = False, mc_dropout: bool = False):
@@ -53,6 +55,9 @@ MODELS: dict[str, ModelSpec] = {
                                            patch_sampling=True, crf=True),
     "enhanced": ModelSpec("Enhanced (paper)", lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True),
     "fgfeu_net": ModelSpec("FgFEU-Net", lambda cfg: build_fgfeu(cfg["model"]), "combo"),
+    "enhanced_region": ModelSpec("Enhanced, loss inside the annotated region",
+                                 lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True,
+                                 loss_area="annotated_region"),
     "enhanced_unstabilized": ModelSpec("Enhanced, unstabilized", lambda cfg: build_enhanced(cfg["model"]),
                                        "unstabilized", stabilized=False, edge_channel=True),
     "pro_unext": ModelSpec("Pro_UNeXt", _unext, "focal_dice", finetune_loss="focal_dice_hausdorff"),
@@ -82,6 +87,11 @@ def input_channels(name: str, cfg: dict[str, Any]) -> int:
     """The one rule for which models see the edge channel: 4 (RGB + Gabor edge map) for the Enhanced family when
     its input variant feeds the edge map, else 3; the other models see RGB, as in their papers."""
     return 4 if model_spec(name).edge_channel and cfg["model"]["input_variant"] in EDGE_VARIANTS else 3
+
+
+def loss_area(name: str, cfg: dict[str, Any]) -> str:
+    """Where a model's loss looks: its own setting (the region-trained Enhanced model), else train.loss_area."""
+    return model_spec(name).loss_area or cfg["train"]["loss_area"]
 
 
 def training_loss(name: str, cfg: dict[str, Any]) -> str:

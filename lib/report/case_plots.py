@@ -9,14 +9,14 @@ from .drawing import FALSE_NEGATIVE, FALSE_POSITIVE, REGION, TRUE_POSITIVE, cont
 
 
 def qualitative_cases(images: np.ndarray, masks: np.ndarray, regions: np.ndarray, probabilities: np.ndarray,
-                      threshold: float, titles: list[str]) -> plt.Figure:
+                      thresholds: np.ndarray, titles: list[str]) -> plt.Figure:
     """Paper Fig. 3 layout, one row per case: input (linear contrast stretch), ground truth, probability heat
-    map, overlay at `threshold` (true positives yellow, false positives vermillion, false negatives blue; the
-    annotated region outlined in white, errors outside it are not errors) and error map (probability minus
-    ground truth: orange where it over-calls, purple where it misses)."""
+    map, overlay at the case's threshold (true positives yellow, false positives vermillion, false negatives
+    blue; the annotated region outlined in white, errors outside it are not errors) and error map (probability
+    minus ground truth: orange where it over-calls, purple where it misses)."""
     fig, axes = plt.subplots(len(images), 5, figsize=(15, 3.1 * len(images)), squeeze=False)
-    for row, (image, mask, region, probability, title) in enumerate(
-            zip(images, masks, regions, probabilities, titles, strict=True)):
+    for row, (image, mask, region, probability, threshold, title) in enumerate(
+            zip(images, masks, regions, probabilities, thresholds, titles, strict=True)):
         mask, region, pred = np.asarray(mask, bool), np.asarray(region, bool), probability >= threshold
         overlay = contrast_stretch(image) * 0.55
         for colour, where in ((TRUE_POSITIVE, pred & mask), (FALSE_POSITIVE, pred & ~mask & region),
@@ -33,8 +33,9 @@ def qualitative_cases(images: np.ndarray, masks: np.ndarray, regions: np.ndarray
             if column in (2, 4):
                 fig.colorbar(shown, ax=axis, fraction=0.046)
         axes[row, 0].set_ylabel(title, fontsize=9)
+        axes[row, 3].set_xlabel(f"threshold {threshold:.2f}", fontsize=8)
     for column, name in enumerate(["input (contrast stretched)", "ground truth", "probability",
-                                   f"at {threshold:.2f}: TP yellow, FP vermillion, FN blue", "probability - truth"]):
+                                   "overlay: TP yellow, FP vermillion, FN blue", "probability - truth"]):
         axes[0, column].set_title(name, fontsize=9)
     fig.tight_layout()
     return fig

@@ -19,14 +19,14 @@ def dice_distributions(frame: pd.DataFrame) -> plt.Figure:
 
 
 def dice_against_cell_share(frame: pd.DataFrame) -> plt.Figure:
-    """Per-tile Dice against the share of cell pixels in the tile (log scale), one colour per model."""
+    """Per-tile Dice against the share of cell pixels in the tile (log scale), one small panel per model."""
     positive = frame[frame["cell share"] > 0]
-    fig, axis = plt.subplots(figsize=(9, 4.5))
-    sns.scatterplot(positive, x="cell share", y="Dice", hue="model", s=14, alpha=0.7, ax=axis)
-    axis.set(xscale="log", ylim=(0, 1), xlabel="cell pixels in the tile (share, log)", ylabel="test Dice")
-    axis.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
+    grid = sns.relplot(positive, x="cell share", y="Dice", col="model", col_wrap=4, s=12, alpha=0.6, height=2.4,
+                       aspect=1.2, color="tab:blue")
+    grid.set(xscale="log", ylim=(0, 1.02))
+    grid.set_axis_labels("cell pixels in the tile (share, log)", "test Dice")
+    grid.set_titles("{col_name}", size=9)
+    return grid.figure
 
 
 def model_costs_chart(costs: pd.DataFrame) -> plt.Figure:

@@ -44,8 +44,8 @@ def _with_intervals(frame: pd.DataFrame, digits: int) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
-    """The table as Markdown for reading (module docstring)."""
+def markdown_table(frame: pd.DataFrame, digits: int = 2, caption: str = "") -> str:
+    """The table as Markdown for reading (module docstring), under its caption when it has one."""
     shown = frame.copy()
     if isinstance(shown.index, pd.MultiIndex):
         shown.index = [" · ".join(str(level) for level in key) for key in shown.index]
@@ -53,12 +53,14 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
     shown[numeric] = shown[numeric].round(digits)
     shown = _with_intervals(shown, digits)
     shown = shown.astype(object).where(shown.notna(), "—")
-    return shown.to_markdown(floatfmt=f".{digits}f").replace(" nan ", " — ") + "\n"
+    table = shown.to_markdown(floatfmt=f".{digits}f").replace(" nan ", " — ") + "\n"
+    return f"{caption}\n\n{table}" if caption else table
 
 
-def save_table(frame: pd.DataFrame, folder: Path, name: str, digits: int = 2) -> Path:
-    """The table as CSV (full precision) and Markdown (`markdown_table`), written atomically."""
+def save_table(frame: pd.DataFrame, folder: Path, name: str, digits: int = 2, caption: str = "") -> Path:
+    """The table as CSV (full precision) and Markdown (`markdown_table`, with the caption: what is measured,
+    where, over which tiles, at which threshold), written atomically."""
     base = Path(folder) / name
     write_text_atomic(base.with_suffix(".csv"), frame.to_csv())
-    write_text_atomic(base.with_suffix(".md"), markdown_table(frame, digits))
+    write_text_atomic(base.with_suffix(".md"), markdown_table(frame, digits, caption))
     return base.with_suffix(".csv")

@@ -25,9 +25,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.geometry import PIXEL_CLASSES, pixel_classes
+from ..device import Precision
 from ..evaluation.metrics import count_table, pooled
 from ..files import write_text_atomic
-from ..inference.predict import predict_tiles, refiner
+from ..inference.predict import predict_batch, predict_tiles, refiner
+from ..progress import progress as progress_bar
 from .loop import Context, best_model, fit
 
 BOUNDARY_BAND_PX = 3
@@ -39,7 +41,7 @@ def round_epochs(epochs: int, rounds: int) -> list[int]:
 
 
 def mc_dropout_variance(model: torch.nn.Module, dataset: Dataset, device: torch.device, passes: int,
-                        seed: int) -> np.ndarray:
+                        seed: int, desc: str | None = None, precision: Precision | None = None) -> np.ndarray:
     """Per-pixel variance (N, H, W) of the probability over `passes` forward passes with dropout active."""
     model.eval()
     for module in model.modules():
@@ -48,8 +50,9 @@ def mc_dropout_variance(model: torch.nn.Module, dataset: Dataset, device: torch.
     torch.manual_seed(seed)
     out = []
     with torch.no_grad():
-        for x, _ in DataLoader(dataset, batch_size=16, shuffle=False):
-            samples = torch.stack([torch.sigmoid(model(x.to(device)))[:, 0] for _ in range(passes)])
+        batches = DataLoader(dataset, batch_size=16, shuffle=False)
+        for x, _ in progress_bar(batches, desc=desc, unit="batch", leave=False, disable=desc is None):
+            samples = torch.stack([predict_batch(model, x.to(device), False, None, precision)[:, 0] for _ in range(passes)])
             out.append(samples.var(0).cpu().numpy())
     model.eval()
     return np.concatenate(out)
@@ -95,7 +98,7 @@ def run_rounds(ctx: Context, run: Path, stop_after_epochs: int | None = None, pr
         model = best_model(ctx, round_dir)
         state = model.state_dict()
         probabilities = predict_tiles(model, ctx.dataset(ctx.split_index["test"]), ctx.device, False,
-                                      refiner(ctx.model_name, ctx.cfg))
+                                      refiner(ctx.model_name, ctx.cfg), precision=ctx.precision)
         test_dice = pooled(count_table(probabilities >= ctx.cfg["train"]["threshold"],
                                        ctx.tile_set.masks[ctx.split_index["test"]]))["dice"]
         history = pd.read_csv(round_dir / "history.csv").assign(round=r + 1)
@@ -108,7 +111,8 @@ def run_rounds(ctx: Context, run: Path, stop_after_epochs: int | None = None, pr
         pool = np.setdiff1d(train_index, labelled)
         if len(pool) == 0:
             break
-        variance = mc_dropout_variance(model, ctx.dataset(pool), ctx.device, ladder["al_mc_passes"], ctx.seed + r)
+        variance = mc_dropout_variance(model, ctx.dataset(pool), ctx.device, ladder["al_mc_passes"], ctx.seed + r,
+                                       f"MC-Dropout acquisition after round {r + 1}" if progress else None, ctx.precision)
         scores = variance.mean(axis=(1, 2))
         chosen = np.argsort(-scores, kind="stable")[:acquire]
         table = uncertainty_shares(variance[chosen], ctx.tile_set.masks[pool[chosen]])

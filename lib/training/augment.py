@@ -48,13 +48,15 @@ class Augmenter:
         self.geometric.set_random_seed(seed)
         self.photometric.set_random_seed(seed + 1)
 
-    def __call__(self, rgb: np.ndarray, edge: np.ndarray | None,
-                 mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """uint8 RGB (H, W, 3), float edge (H, W) or None, mask (H, W) -> the same, transformed."""
+    def __call__(self, rgb: np.ndarray, edge: np.ndarray | None, mask: np.ndarray, region: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """uint8 RGB (H, W, 3), float edge (H, W) or None, mask (H, W), annotated region (H, W) or None -> the
+        same, transformed (the region moves with the mask)."""
         stacked = rgb.astype(np.float32) / 255
         if edge is not None:
             stacked = np.concatenate([stacked, edge[..., None].astype(np.float32)], axis=-1)
-        moved = self.geometric(image=stacked, mask=mask)
+        moved = self.geometric(image=stacked, mask=mask, **({} if region is None else {"masks": [region]}))
         stacked, mask = moved["image"], moved["mask"]
         rgb = self.photometric(image=np.ascontiguousarray(stacked[..., :3]))["image"]
-        return np.clip(rgb, 0, 1), (stacked[..., 3] if edge is not None else None), mask
+        return (np.clip(rgb, 0, 1), (stacked[..., 3] if edge is not None else None), mask,
+                None if region is None else np.asarray(moved["masks"][0]))

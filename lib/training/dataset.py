@@ -1,5 +1,10 @@
-"""Tiles as network inputs (`lib.inference.inputs`) and targets: the mask, with its signed distance map for the
-distance-based losses (computed after augmentation, so that it is exact for the warped mask)."""
+"""Tiles as network inputs (`lib.inference.inputs`) and training targets.
+
+A target is a dict of (1, H, W) float tensors: `mask` (the cells), `valid` (the pixels that carry supervision:
+the annotated region, when training inside it, `train.loss_area: annotated_region`) and `distance` (the mask's
+signed distance map, for the distance-based losses; computed after augmentation, so that it is exact for the
+warped mask). Augmentation moves the region with the image.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -15,24 +20,29 @@ from .losses import signed_distance
 
 
 class TileDataset(Dataset):
-    """(x, y) pairs of some tiles of a prepared set; x is (3 or 4, H, W) float, y the (1, H, W) mask, or
-    (2, H, W) mask and signed distance map with `with_distance`."""
+    """(x, target) pairs of some tiles of a prepared set; x is (3 or 4, H, W) float, target a dict (module
+    docstring) with `valid` when `with_region` and `distance` when `with_distance`."""
 
     def __init__(self, tile_set: TileSet, index: np.ndarray, edges: np.ndarray | None, model_cfg: dict[str, Any],
-                 augmenter: Augmenter | None = None, with_distance: bool = False):
+                 augmenter: Augmenter | None = None, with_distance: bool = False, with_region: bool = False):
         self.tile_set, self.index, self.edges, self.augmenter = tile_set, np.asarray(index), edges, augmenter
-        self.model_cfg, self.with_distance = model_cfg, with_distance
+        self.model_cfg, self.with_distance, self.with_region = model_cfg, with_distance, with_region
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         i = self.index[item]
         rgb, mask = np.asarray(self.tile_set.images[i]), np.asarray(self.tile_set.masks[i])
+        region = np.asarray(self.tile_set.regions[i]) if self.with_region else None
         edge = None if self.edges is None else np.asarray(self.edges[i], np.float32)
         if self.augmenter is not None:
-            rgb, edge, mask = self.augmenter(rgb, edge, mask)
+            rgb, edge, mask, region = self.augmenter(rgb, edge, mask, region)
         else:
             rgb = rgb.astype(np.float32) / 255
-        y = [mask.astype(np.float32)] + ([signed_distance(mask)] if self.with_distance else [])
-        return torch.from_numpy(network_input(rgb, edge, self.model_cfg)), torch.from_numpy(np.stack(y))
+        target = {"mask": torch.from_numpy(mask.astype(np.float32)[None])}
+        if region is not None:
+            target["valid"] = torch.from_numpy(np.asarray(region, np.float32)[None])
+        if self.with_distance:
+            target["distance"] = torch.from_numpy(signed_distance(mask)[None])
+        return torch.from_numpy(network_input(rgb, edge, self.model_cfg)), target

@@ -1,5 +1,7 @@
 """Fitting one model: the epoch loop (accumulation, clipping, the non-finite guard), validation, EMA selection and
-resumable state. The optimiser and schedule come from `lib.training.recipe`.
+resumable state. The optimiser and schedule come from `lib.training.recipe`, the precision from `lib.device`.
+Training inside the annotated region (`train.loss_area: annotated_region`) passes the region to the loss as the
+pixels that carry supervision, and scores the validation tiles inside it too.
 
 Model selection: the EMA (alpha 0.9, eq. 6) of the validation Dice picks the checkpoint. An epoch whose
 validation Dice is an outlier (robust z-score |x - median| / (1.4826 MAD + 0.01) above `outlier_z` against the
@@ -18,14 +20,16 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
-from tqdm.auto import tqdm
 
 from ..data.tiles import TileSet
+from ..device import Precision
 from ..evaluation.metrics import count_table, pooled
 from ..files import save_torch_atomic, write_text_atomic
-from ..models import ModelSpec, build_model, model_spec, training_loss
+from ..models import ModelSpec, build_model, loss_area, model_spec, training_loss
+from ..progress import progress as progress_bar
 from .augment import Augmenter
 from .dataset import TileDataset
+from .distributed import SINGLE, Ranks, per_rank_accumulation, wrap
 from .losses import NEEDS_DISTANCE, LossFn, loss_function
 from .recipe import Recipe, build_recipe, drops_last_batch, model_epochs, steps_per_epoch
 
@@ -56,6 +60,8 @@ class Context:
     split_index: dict[str, np.ndarray]
     weights: pd.DataFrame  # complexity sampling weights of split_index["train"], in that order
     device: torch.device
+    precision: Precision
+    ranks: Ranks = SINGLE  # the processes of a data-parallel run (one by default)
     weights_used: str = ""  # set by new_model: ImageNet weights, or why the encoder started from random ones
 
     @property
@@ -66,10 +72,17 @@ class Context:
     def epochs(self) -> int:
         return model_epochs(self.cfg, self.model_name)
 
+    @property
+    def in_region(self) -> bool:
+        """Whether the loss and the validation scores look only inside the annotated region."""
+        return loss_area(self.model_name, self.cfg) == "annotated_region"
+
     def dataset(self, index: np.ndarray, augmenter: Augmenter | None = None) -> TileDataset:
-        """Tiles as this model's inputs and targets (with distance maps where its losses need them)."""
+        """Tiles as this model's inputs and targets (distance maps where its losses need them, the annotated
+        region where the loss looks only there)."""
         needs_distance = bool({training_loss(self.model_name, self.cfg), self.spec.finetune_loss} & NEEDS_DISTANCE)
-        return TileDataset(self.tile_set, index, self.edges, self.cfg["model"], augmenter, needs_distance)
+        return TileDataset(self.tile_set, index, self.edges, self.cfg["model"], augmenter, needs_distance,
+                           self.in_region)
 
     def loss_for_epoch(self, epoch: int) -> LossFn:
         """The model's loss; in its last ladder.finetune_epochs epochs, its fine-tuning loss if it has one."""
@@ -82,52 +95,70 @@ class Context:
         """The model with its seeded initial weights; what its encoder started from is kept in `weights_used`."""
         torch.manual_seed(self.seed)
         model, self.weights_used = build_model(self.model_name, self.cfg)
-        return model.to(self.device)
+        return self.precision.prepare(model.to(self.device))
 
 
-def _mask_and_distance(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A dataset target (B, 1 or 2, H, W) as the mask and, when present, its signed distance map."""
-    return y[:, :1], (y[:, 1:] if y.shape[1] > 1 else None)
+def _loss(loss_fn: LossFn, logits: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The loss of a batch of logits against a dataset target (`lib.training.dataset`), in fp32."""
+    return loss_fn(logits.float(), target["mask"], target.get("distance"), target.get("valid"))
 
 
 def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, threshold: float,
-             loss_fn: LossFn) -> dict[str, float]:
-    """Validation loss and pooled Dice, IoU, precision, recall (no TTA)."""
+             loss_fn: LossFn, precision: Precision) -> dict[str, float]:
+    """Validation loss and pooled Dice, IoU, precision, recall (no TTA); inside the targets' `valid` pixels
+    when they have them."""
     model.eval()
-    losses, preds, masks = [], [], []
+    losses, preds, masks, valid = [], [], [], []
     with torch.no_grad():
-        for x, y in loader:
-            logits = model(x.to(device)).float()
-            y = y.to(device)
-            losses.append(loss_fn(logits, *_mask_and_distance(y)).item() * len(x))
+        for x, target in loader:
+            with precision.autocast():
+                logits = model(precision.prepare(x.to(device))).float()
+            target = {name: value.to(device) for name, value in target.items()}
+            losses.append(_loss(loss_fn, logits, target).item() * len(x))
             preds.append((torch.sigmoid(logits) >= threshold)[:, 0].cpu().numpy())
-            masks.append(y[:, 0].cpu().numpy().astype(bool))
-    scores = pooled(count_table(np.concatenate(preds), np.concatenate(masks)))
+            masks.append(target["mask"][:, 0].cpu().numpy().astype(bool))
+            valid.append(target["valid"][:, 0].cpu().numpy().astype(bool) if "valid" in target else None)
+    within = None if valid[0] is None else np.concatenate(valid)
+    scores = pooled(count_table(np.concatenate(preds), np.concatenate(masks), within))
     return {"val_loss": sum(losses) / len(loader.dataset), **{f"val_{k}": v for k, v in scores.items()}}
 
 
+def _zero_backward(model: torch.nn.Module) -> None:
+    """A backward pass that adds nothing, so that every rank of a data-parallel run stays in step."""
+    sum(parameter.sum() for parameter in model.parameters() if parameter.requires_grad).mul(0).backward()
+
+
 def train_one_epoch(model: torch.nn.Module, loader: Iterable, recipe: Recipe, accumulation: int,
-                    device: torch.device, loss_fn: LossFn) -> tuple[list[float], int, int]:
+                    device: torch.device, loss_fn: LossFn, precision: Precision,
+                    desc: str | None = None, ranks: Ranks = SINGLE) -> tuple[list[float], int, int]:
     """One pass over the loader with gradient accumulation, clipping and the non-finite guard (a batch with a
-    non-finite loss, or a step with non-finite gradients, is skipped and counted). Targets are (B, 1, H, W)
-    masks, with the signed distance map as a second channel when the loss needs it.
-    Returns the batch losses, the skipped batches and steps, and the optimiser steps that applied a gradient."""
+    non-finite loss, or a step with non-finite gradients, is skipped and counted). Targets are dataset targets
+    (`lib.training.dataset`); a batch without a pixel that carries supervision is passed over (no loss). With
+    several ranks, a batch is skipped on all of them when it is skipped on one.
+    Returns the batch losses, the skipped batches and steps, and the optimiser steps that applied a gradient.
+    With `desc`, a progress bar over the batches shows the running loss."""
     model.train()
-    use_amp = device.type == "cuda"
     losses, skipped, steps = [], 0, 0
     batches, pending = len(loader), False  # pending: a gradient waits to be applied
     recipe.optimizer.zero_grad(set_to_none=True)
-    for step, (x, y) in enumerate(loader):
-        y = y.to(device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            logits = model(x.to(device))
-        loss = loss_fn(logits.float(), *_mask_and_distance(y))
-        if torch.isfinite(loss):
-            recipe.scaler.scale(loss / accumulation).backward()
-            losses.append(loss.item())
-            pending = True
-        else:
-            skipped += 1
+    bar = progress_bar(loader, desc=desc, unit="batch", leave=False, disable=desc is None)
+    for step, (x, target) in enumerate(bar):
+        target = {name: value.to(device) for name, value in target.items()}
+        supervised = "valid" not in target or bool(target["valid"].any())  # a batch without supervision adds nothing
+        if supervised or ranks.world > 1:
+            with precision.autocast():
+                logits = model(precision.prepare(x.to(device)))
+            loss = _loss(loss_fn, logits, target)
+            finite = bool(torch.isfinite(loss))
+            if ranks.all_agree(supervised and finite, device):
+                recipe.scaler.scale(loss / accumulation).backward()
+                losses.append(loss.item())
+                pending = True
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
+            else:
+                skipped += supervised
+                if ranks.world > 1:
+                    _zero_backward(model)
         if (step + 1) % accumulation == 0 or step + 1 == batches:
             recipe.scaler.unscale_(recipe.optimizer)
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_norm)
@@ -140,6 +171,7 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, recipe: Recipe, ac
             recipe.scaler.update()
             recipe.optimizer.zero_grad(set_to_none=True)
             recipe.scheduler.step()
+    bar.close()
     return losses, skipped, steps
 
 
@@ -160,7 +192,7 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
     `samples_per_epoch` draws (default: as many as the training tiles), validating every epoch; writes
     history.csv and best.pt into `run`, and last.pt after every epoch so that the same call resumes where it
     stopped. Returns whether all epochs are done."""
-    train_cfg = ctx.cfg["train"]
+    train_cfg, ranks = ctx.cfg["train"], ctx.ranks
     model = ctx.new_model()
     if initial_state is not None:
         model.load_state_dict(initial_state)
@@ -172,9 +204,13 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
     weight_of = dict(zip(ctx.split_index["train"], ctx.weights["weight"], strict=True))
     sample_weights = np.array([weight_of[i] for i in train_index], float)
     samples = samples_per_epoch or len(train_set)
-    drop_last = drops_last_batch(samples, train_cfg["batch_size"])
-    recipe = build_recipe(model, ctx.cfg, ctx.spec.stabilized, epochs * steps_per_epoch(samples, train_cfg),
-                          ctx.device)
+    samples -= samples % ranks.world                 # every rank draws as many tiles
+    accumulation = per_rank_accumulation(train_cfg["accumulation_steps"], ranks.world)
+    rank_cfg = dict(train_cfg, accumulation_steps=accumulation)
+    drop_last = drops_last_batch(samples // ranks.world, train_cfg["batch_size"])
+    recipe = build_recipe(model, ctx.cfg, ctx.spec.stabilized,
+                          epochs * steps_per_epoch(samples // ranks.world, rank_cfg), ctx.precision)
+    trained = wrap(model, ranks, ctx.device)         # the model itself with one process
 
     history: list[dict] = []
     best = {"ema_dice": -1.0, "epoch": -1}
@@ -184,8 +220,10 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
         recipe.load_state_dict(state["recipe"])
         history, best = state["history"], state["best"]
 
-    bar = tqdm(range(len(history), epochs), desc=desc or f"{ctx.model_name} seed {ctx.seed}", unit="epoch",
-               initial=len(history), total=epochs, disable=not progress)
+    name = desc or f"{ctx.model_name} seed {ctx.seed}"
+    bar = progress_bar(range(len(history), epochs), desc=name, unit="epoch", initial=len(history), total=epochs,
+                       disable=not progress)
+    finished = len(history)
     for done, epoch in enumerate(bar):
         if stop_after_epochs is not None and done >= stop_after_epochs:
             break
@@ -195,13 +233,19 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
         if augmenter is not None:
             augmenter.reseed(epoch_seed)
         generator = torch.Generator().manual_seed(epoch_seed)
-        loader = DataLoader(train_set, batch_size=train_cfg["batch_size"], drop_last=drop_last,
-                            sampler=_sampler(ctx, sample_weights, samples, generator))
+        sampler = _sampler(ctx, sample_weights, samples, generator)
+        if ranks.world > 1:                          # the same draws on every rank, a disjoint share each
+            sampler = ranks.share(np.fromiter(sampler, int)).tolist()
+        loader = DataLoader(train_set, batch_size=train_cfg["batch_size"], drop_last=drop_last, sampler=sampler)
         loss_fn = ctx.loss_for_epoch(epoch)
-        losses, skipped, steps = train_one_epoch(model, loader, recipe, train_cfg["accumulation_steps"], ctx.device,
-                                                 loss_fn)
+        losses, skipped, steps = train_one_epoch(trained, loader, recipe, accumulation, ctx.device, loss_fn,
+                                                 ctx.precision,
+                                                 f"{name}, epoch {epoch + 1}/{epochs}" if progress else None, ranks)
+        finished += 1
+        if not ranks.main:                           # only rank 0 validates, selects and writes
+            continue
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-               **validate(model, val_loader, ctx.device, train_cfg["threshold"], loss_fn)}
+               **validate(model, val_loader, ctx.device, train_cfg["threshold"], loss_fn, ctx.precision)}
         previous = history[-1]["ema_dice"] if history else None
         row["ema_dice"] = ema_update(previous, row["val_dice"], train_cfg["ema_alpha"])
         row["outlier"] = is_outlier([h["val_dice"] for h in history], row["val_dice"],
@@ -213,15 +257,21 @@ def fit(ctx: Context, run: Path, train_index: np.ndarray, epochs: int, initial_s
             best = {"ema_dice": row["ema_dice"], "epoch": epoch + 1}
             save_torch_atomic({"model": model.state_dict(), "epoch": epoch + 1}, run / "best.pt")
         if skipped:
-            tqdm.write(f"epoch {epoch + 1}: skipped {skipped} step(s) with a non-finite loss or gradient")
+            bar.write(f"epoch {epoch + 1}: skipped {skipped} step(s) with a non-finite loss or gradient")
         history.append(row)
         write_text_atomic(run / "history.csv", pd.DataFrame(history).to_csv(index=False))
         save_torch_atomic({"model": model.state_dict(), "recipe": recipe.state_dict(), "history": history,
                            "best": best}, run / "last.pt")
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_dice=f"{row['val_dice']:.3f}",
                         ema=f"{row['ema_dice']:.3f}")
+        if progress:  # one line per epoch in the log, beside the bar
+            bar.write(f"{name}, epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f}, validation Dice "
+                      f"(pooled, threshold {train_cfg['threshold']}, {loss_area(ctx.model_name, ctx.cfg).replace('_', ' ')}) "
+                      f"{row['val_dice']:.4f}, EMA "
+                      f"{row['ema_dice']:.4f}{', selected' if row['selected'] else ''}; {row['seconds']:.0f} s")
     bar.close()
-    return len(history) >= epochs
+    ranks.barrier()                                  # rank 0's files are written before anyone reads them
+    return finished >= epochs
 
 
 def best_model(ctx: Context, run: Path) -> torch.nn.Module:

@@ -5,7 +5,7 @@
   `train.accumulation_steps` batches. A last batch of one tile is dropped (it breaks batch norm).
 - Stabilized (every model of the ladder): AdamW (weight decay `train.weight_decay`) and OneCycleLR from
   lr_max / 25 up to `train.lr_max` over the first `warmup_fraction` of the steps, cosine down to
-  `train.lr_final`; gradients clipped at `train.clip_norm`; on CUDA mixed precision with a gradient scaler.
+  `train.lr_final`; gradients clipped at `train.clip_norm`; a gradient scaler in fp16 mixed precision.
 - Unstabilized (the stability experiment's other arm): the same optimiser at the constant learning rate
   `stability.learning_rate`, no gradient clipping.
 """
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from ..device import Precision
 
 ONE_CYCLE_DIV = 25  # OneCycleLR's start: lr_max / 25
 
@@ -56,11 +58,12 @@ class Recipe:
 
 
 def build_recipe(model: torch.nn.Module, cfg: dict[str, Any], stabilized: bool, total_steps: int,
-                 device: torch.device) -> Recipe:
-    """The stabilized recipe, or the unstabilized arm's (module docstring)."""
+                 precision: Precision) -> Recipe:
+    """The stabilized recipe, or the unstabilized arm's (module docstring); a gradient scaler where the precision
+    needs one (fp16)."""
     train_cfg = cfg["train"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr_max"], weight_decay=train_cfg["weight_decay"])
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=precision.scaler)
     if stabilized:
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=train_cfg["lr_max"], total_steps=max(1, total_steps),

@@ -1,18 +1,23 @@
 """A training run's folder and records, and the one rule for which run may be reused.
 
-results/<dataset>/<profile>/[<experiment>/]<model>/seed<k>/ holds config.yaml (the record: model, seed, dataset,
-data folder and the config sections training reads), versions.json, history.csv (per epoch),
+results/<dataset>/<profile>/[<experiment>/]<model>/seed<k>/[fold<f>/] holds config.yaml (the record: model, seed,
+fold, dataset, data folder and the config sections training reads), versions.json, history.csv (per epoch),
 sampling_weights.csv, best.pt (the selected checkpoint), per_tile.csv (the test tiles' counts and scores),
-test_probabilities-tta.npy and test_probabilities-no_tta.npy, and metrics.json, written last: its presence marks
-the run finished. While a run is unfinished, last.pt holds the full training state.
+test_probabilities-tta.npy and test_probabilities-no_tta.npy, metrics.json, written when the run is finished (its
+presence marks it so), and MODEL_CARD.md. While a run is unfinished, last.pt holds the full training state.
 
 A run may be resumed or read only when it was recorded from the same data folder and the settings its training
 reads are unchanged (`changed_settings`: another model's `ladder.epochs` entry, or a setting only notebook 05
-reads, is not such a setting). Training (`lib.training.train`) and every notebook go through this check
-(`check_current`, `open_run`, `open_runs`); a stale run is refused with the changed keys named.
+reads, is not such a setting; a setting introduced after a run was recorded is no change at the value that
+reproduces what the run did, `INTRODUCED`). Training (`lib.training.train`) and every notebook go through this
+check (`check_current`, `open_run`, `open_runs`); a stale run is refused with the changed keys named.
+
+With K folds (`data.folds`), the K runs of one model and seed read as one (`OutOfFold`): their test tiles
+together are every source image once, each predicted by the fold's model that never saw it.
 """
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import subprocess
@@ -27,12 +32,15 @@ import torch
 import yaml
 
 from ..data.tiles import TileSet
-from ..models import model_spec
+from ..evaluation.metrics import pooled
+from ..models import loss_area, model_spec
 from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, run_directory
 from .recipe import model_epochs
 
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
 ARMS = {True: "tta", False: "no_tta"}  # test-time augmentation on / off
+# Settings added after runs were first recorded, at the value that reproduces what a run recorded without them did.
+INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32"}
 
 
 class StaleRunError(RuntimeError):
@@ -40,7 +48,11 @@ class StaleRunError(RuntimeError):
 
 
 class MissingRunError(FileNotFoundError):
-    """A run that a table or notebook needs has not been trained (or not finished)."""
+    """A run that a table or notebook needs has not been trained (or not finished); `what` names it."""
+
+    def __init__(self, message: str, what: str = ""):
+        super().__init__(message)
+        self.what = what
 
 
 def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +68,8 @@ def model_run_config(cfg: dict[str, Any], model_name: str) -> dict[str, Any]:
     ladder = {key: value for key, value in config["ladder"].items() if key != "epochs"}
     stability = {} if model_spec(model_name).stabilized else {"learning_rate": config["stability"]["learning_rate"]}
     return {**config, "ladder": ladder, "stability": stability,
-            "train": {**config["train"], "epochs": model_epochs(cfg, model_name)}}
+            "train": {**config["train"], "epochs": model_epochs(cfg, model_name),
+                      "loss_area": loss_area(model_name, config)}}
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -66,17 +79,28 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return items
 
 
+def _with_introduced(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config with the settings introduced after it at their old-behaviour values (`INTRODUCED`)."""
+    config = copy.deepcopy(config)
+    for dotted, value in INTRODUCED.items():
+        section, key = dotted.split(".")
+        config.setdefault(section, {}).setdefault(key, value)
+    return config
+
+
 def changed_settings(recorded: dict[str, Any], cfg: dict[str, Any], model_name: str) -> list[str]:
     """The dotted config keys whose values a run recorded with `recorded` would train with differently under
     `cfg` (empty: the run is this config's)."""
-    before, after = _flat(model_run_config(recorded, model_name)), _flat(model_run_config(cfg, model_name))
+    before = _flat(model_run_config(_with_introduced(recorded), model_name))
+    after = _flat(model_run_config(cfg, model_name))
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
-def run_record(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int) -> dict[str, Any]:
+def run_record(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int,
+               fold: int | None = None) -> dict[str, Any]:
     """What config.yaml records about a run."""
     folder = data_folder(data_dir)
-    return {"model": model_name, "seed": seed, "dataset": dataset_name(data_dir),
+    return {"model": model_name, "seed": seed, "fold": fold, "dataset": dataset_name(data_dir),
             "data_dir": "" if folder is None else str(folder), "config": run_config(cfg)}
 
 
@@ -110,6 +134,10 @@ def library_versions() -> dict[str, str]:
             "git_commit": commit}
 
 
+def _area_counts(per_tile: pd.DataFrame, area: str) -> pd.DataFrame:
+    return per_tile[[f"{area}_{k}" for k in ("tp", "fp", "fn")]].set_axis(["tp", "fp", "fn"], axis=1)
+
+
 @dataclass
 class Run:
     """A finished run's records, read from its folder."""
@@ -138,10 +166,48 @@ class Run:
         arm = ARMS[self.metrics["tta"] if tta is None else tta]
         return np.load(self.folder / f"test_probabilities-{arm}.npy").astype(np.float32)
 
+    def tile_thresholds(self, tta: bool | None = None) -> np.ndarray:
+        """The threshold each test tile is cut at (one per tile, in the order of `per_tile`)."""
+        return np.full(len(self.per_tile), self.threshold(tta))
+
+    def test_predictions(self, tta: bool | None = None) -> np.ndarray:
+        """Binary test predictions (N, H, W) of an arm, at its threshold."""
+        return self.test_probabilities(tta) >= self.tile_thresholds(tta)[:, None, None]
+
     def test_index(self, tile_set: TileSet) -> np.ndarray:
         """Rows of `tile_set` of the run's test tiles, in the order of `per_tile`."""
         position = {tile_id: i for i, tile_id in enumerate(tile_set.table.tile_id)}
         return np.array([position[tile_id] for tile_id in self.per_tile.tile_id])
+
+    def pooled_scores(self, area: str) -> dict[str, float]:
+        """Dice, IoU, precision and recall of the run's own arm, pooled over its test tiles, in an area."""
+        return pooled(_area_counts(self.per_tile, area))
+
+
+@dataclass
+class OutOfFold(Run):
+    """The runs of one model and seed over the folds of a cross-validation, read as one run whose test tiles are
+    every fold's (`per_tile` gains a `fold` column; each fold's tiles are cut at that fold's threshold)."""
+    folds: tuple[Run, ...] = ()
+
+    @classmethod
+    def of(cls, folds: list[Run]) -> OutOfFold:
+        """Join the fold runs (in fold order); history, metrics and weights are fold 0's, for what they share."""
+        first = folds[0]
+        per_tile = pd.concat([run.per_tile.assign(fold=i) for i, run in enumerate(folds)], ignore_index=True)
+        metrics = {**first.metrics, "optimizer_steps": float(np.mean([run.metrics["optimizer_steps"] for run in folds]))}
+        return cls(first.folder.parent, first.record, first.versions, first.history, metrics, per_tile,
+                   first.weights, tuple(folds))
+
+    def test_probabilities(self, tta: bool | None = None) -> np.ndarray:
+        return np.concatenate([run.test_probabilities(tta) for run in self.folds])
+
+    def tile_thresholds(self, tta: bool | None = None) -> np.ndarray:
+        return np.concatenate([run.tile_thresholds(tta) for run in self.folds])
+
+    def threshold(self, tta: bool | None = None) -> float:
+        """The folds' thresholds differ; this is their median (for captions; cutting uses `tile_thresholds`)."""
+        return float(np.median([run.threshold(tta) for run in self.folds]))
 
 
 def read_run(run: Path) -> Run:
@@ -155,16 +221,26 @@ def read_run(run: Path) -> Run:
                pd.read_csv(run / "sampling_weights.csv"))
 
 
-def open_run(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str = "",
-             root: Path = RESULTS_ROOT) -> Run:
-    """The finished run of this config, data folder, model and seed: MissingRunError if there is none,
-    StaleRunError if the one there was trained otherwise."""
-    folder = run_directory(cfg, data_dir, model_name, seed, root, experiment)
+def _open_one(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str,
+              root: Path, fold: int | None) -> Run:
+    folder = run_directory(cfg, data_dir, model_name, seed, root, experiment, fold)
     if not (folder / "metrics.json").is_file():
-        raise MissingRunError(f"no finished run of {model_name} seed {seed} in {folder}; train it first "
-                              f"(./run_all.sh --profile {cfg['profile']} --only 03, or python -m lib.training)")
+        what = f"{model_name} seed {seed}" + ("" if fold is None else f" fold {fold}")
+        raise MissingRunError(f"no finished run of {what} in {folder}; train it first (./run_all.sh --profile "
+                              f"{cfg['profile']} --only 03, or python -m lib.training)", what)
     check_current(folder, cfg, data_dir, model_name)
     return read_run(folder)
+
+
+def open_run(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str = "",
+             root: Path = RESULTS_ROOT, fold: int | None = None) -> Run:
+    """The finished run of this config, data folder, model and seed: with `data.folds` > 1, fold `fold`'s, or
+    (fold None) every fold's read as one (`OutOfFold`). MissingRunError if there is none, StaleRunError if the
+    one there was trained otherwise."""
+    folds = cfg["data"]["folds"]
+    if folds == 1 or fold is not None:
+        return _open_one(cfg, data_dir, model_name, seed, experiment, root, fold)
+    return OutOfFold.of([_open_one(cfg, data_dir, model_name, seed, experiment, root, f) for f in range(folds)])
 
 
 def open_runs(cfg: dict[str, Any], data_dir: str | Path | None, models: list[str], seeds: int,
@@ -176,8 +252,8 @@ def open_runs(cfg: dict[str, Any], data_dir: str | Path | None, models: list[str
         for seed in range(seeds):
             try:
                 runs.setdefault(model, []).append(open_run(cfg, data_dir, model, seed, root=root))
-            except MissingRunError:
-                missing.append(f"{model} seed {seed}")
+            except MissingRunError as error:
+                missing.append(error.what)
             except StaleRunError as error:
                 stale.append(str(error))
     if missing:

@@ -8,13 +8,16 @@ Which tiles train (`train.training_pool`; the split itself is `lib.data.tiling`'
   training tiles and leaves the test set; the other half is the test set, shared with `train_split` runs;
 - `without_test_slides` (slide-leakage measurement): the same number of training tiles, drawn only from
   training images on slides (`data.slide_pattern`) that hold no test image.
-Validation and test use every tile of their split unless `train.max_eval_tiles` takes a seeded subset.
+Training inside the annotated region (`train.loss_area: annotated_region`) leaves out the training tiles without a
+region pixel: they carry no supervision. Validation and test use every tile of their split unless
+`train.max_eval_tiles` takes a seeded subset.
 Both arms of the test evaluation are kept: with the 7-transform TTA and without, each at the threshold with
-the best pooled Dice on the validation tiles for that arm (`train.threshold_from_validation`); `train.tta` says
-which arm is the run's result.
+the best pooled Dice on the validation tiles for that arm (`train.threshold_from_validation`; inside the annotated
+region when the loss looks only there); `train.tta` says which arm is the run's result.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,19 +30,21 @@ import yaml
 from ..data import tiles
 from ..data.geometry import source_area_to_input
 from ..data.reading import DatasetError
-from ..device import select_device
+from ..device import select_device, select_precision
 from ..evaluation.scoring import choose_threshold, score_split
-from ..files import write_json_atomic, write_text_atomic
+from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
 from ..inference.predict import predict_tiles, refiner
-from ..models import model_spec, training_loss
+from ..models import loss_area, model_spec, training_loss
 from ..paths import RESULTS_ROOT, run_directory
-from . import active_learning
+from . import active_learning, distributed
 from .loop import Context, best_model, fit
-from .runs import ARMS, check_current, library_versions, run_record
+from .model_card import write_model_card
+from .runs import ARMS, check_current, library_versions, read_run, run_record
 from .sampling import complexity_weights
 
 POOLS = ("train_split", "with_test_image_tiles", "without_test_slides")
+LOSS_AREAS = ("whole_tile", "annotated_region")
 LEAK_SHARE = 0.5  # share of each test image's tiles that the leaky pool trains on
 
 
@@ -50,12 +55,20 @@ def subset(index: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
 
 
-def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Tiles of each split a run trains, selects and is tested on (module docstring)."""
+def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any], model_name: str = "enhanced",
+                  fold: int | None = None) -> dict[str, np.ndarray]:
+    """Tiles of each split a run trains, selects and is tested on (module docstring), in the single split or in
+    fold `fold` of the cross-validation."""
     train_cfg, seed, table = cfg["train"], cfg["seed"], tile_set.table
-    chosen = {"train": subset(tile_set.indices("train"), train_cfg["max_train_tiles"], seed),
-              "val": subset(tile_set.indices("val"), train_cfg["max_eval_tiles"], seed),
-              "test": subset(tile_set.indices("test"), train_cfg["max_eval_tiles"], seed)}
+    split = {name: tile_set.indices(name, fold) for name in ("train", "val", "test")}
+    area = loss_area(model_name, cfg)
+    if area not in LOSS_AREAS:
+        raise ValueError(f"unknown train.loss_area {area!r} ({' or '.join(LOSS_AREAS)})")
+    if area == "annotated_region":  # a tile without a region pixel carries no supervision
+        split["train"] = split["train"][table.region_pixels.iloc[split["train"]].to_numpy() > 0]
+    chosen = {"train": subset(split["train"], train_cfg["max_train_tiles"], seed),
+              "val": subset(split["val"], train_cfg["max_eval_tiles"], seed),
+              "test": subset(split["test"], train_cfg["max_eval_tiles"], seed)}
     pool, rng = train_cfg["training_pool"], np.random.default_rng([seed, 1])
     if pool == "with_test_image_tiles":
         test = table.iloc[chosen["test"]]
@@ -68,7 +81,7 @@ def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any]) -> dict[str, np.
         chosen["test"] = np.setdiff1d(chosen["test"], leaked)
     elif pool == "without_test_slides":
         test_slides = set(table.slide.iloc[chosen["test"]])
-        candidates = tile_set.indices("train")[~table.slide.iloc[tile_set.indices("train")].isin(test_slides).to_numpy()]
+        candidates = split["train"][~table.slide.iloc[split["train"]].isin(test_slides).to_numpy()]
         if len(candidates) < len(chosen["train"]):
             raise ValueError(f"only {len(candidates)} training tiles lie on slides without a test image; the "
                              f"budget needs {len(chosen['train'])} (lower train.max_train_tiles)")
@@ -78,7 +91,7 @@ def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any]) -> dict[str, np.
     return chosen
 
 
-def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path) -> dict[str, Any]:
+def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool = True) -> dict[str, Any]:
     """Test scores of both arms (with and without TTA), each at its own validation-chosen threshold; writes
     test_probabilities-<arm>.npy and threshold_curve-<arm>.csv, and per_tile.csv of the run's own arm."""
     train_cfg, refine = ctx.cfg["train"], refiner(ctx.model_name, ctx.cfg)
@@ -86,12 +99,16 @@ def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path) -> dict[str, A
     arms = {}
     for tta, arm in ARMS.items():
         threshold, source = train_cfg["threshold"], "config"
+        label = f"{ctx.model_name} seed {ctx.seed}, {'with' if tta else 'without'} TTA" if progress else None
         if train_cfg["threshold_from_validation"]:
-            threshold, curve = choose_threshold(predict_tiles(model, ctx.dataset(val), ctx.device, tta, refine),
-                                                ctx.tile_set.masks[val])
+            probabilities = predict_tiles(model, ctx.dataset(val), ctx.device, tta, refine,
+                                          desc=label and f"{label}: validation (threshold)", precision=ctx.precision)
+            threshold, curve = choose_threshold(probabilities, ctx.tile_set.masks[val],
+                                                ctx.tile_set.regions[val] if ctx.in_region else None)
             source = "validation"
             write_text_atomic(run / f"threshold_curve-{arm}.csv", curve.to_csv(index=False))
-        probabilities = predict_tiles(model, ctx.dataset(test), ctx.device, tta, refine)
+        probabilities = predict_tiles(model, ctx.dataset(test), ctx.device, tta, refine, desc=label and f"{label}: test",
+                                      precision=ctx.precision)
         summary, per_tile = score_split(probabilities, ctx.tile_set, test, threshold)
         np.save(run / f"test_probabilities-{arm}.npy", probabilities.astype(np.float16))
         if tta == train_cfg["tta"]:
@@ -103,23 +120,47 @@ def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path) -> dict[str, A
 
 def train(cfg: dict[str, Any], data_dir: str | Path | None = None, model_name: str = "enhanced", seed: int = 0,
           force: bool = False, stop_after_epochs: int | None = None, root: Path = RESULTS_ROOT,
-          progress: bool = True, experiment: str = "") -> Path:
+          progress: bool = True, experiment: str = "", fold: int | None = None) -> Path:
     """Train (or resume, or load) one run; returns its folder. `stop_after_epochs` ends this call early, leaving
-    a resumable run (time-sliced jobs); `experiment` names a sub-folder for runs of a modified config."""
+    a resumable run (time-sliced jobs); `experiment` names a sub-folder for runs of a modified config; `fold` is
+    the fold of a cross-validation (`data.folds` > 1 needs one). A lock beside the folder makes a second process
+    that starts the same run wait for the first (and then find it finished); under torchrun the ranks train it
+    together (lib/training/distributed.py)."""
+    folds = cfg["data"]["folds"]
+    if (folds > 1) != (fold is not None):
+        raise ValueError(f"data.folds is {folds}: " + (f"name the fold to train (0 to {folds - 1})" if folds > 1
+                                                       else "there are no folds to name"))
+    run = run_directory(cfg, data_dir, model_name, seed, root, experiment, fold)
+    ranks = distributed.ranks()
+    lock = (exclusive_lock(run.with_name(f".{run.name}.lock"),
+                           lambda: print(f"waiting: another process is training {run}", flush=True))
+            if ranks.main else contextlib.nullcontext())
+    with lock:
+        ranks.barrier()  # the other ranks follow once rank 0 holds the run
+        return _train_locked(cfg, data_dir, model_name, seed, force, stop_after_epochs, progress, fold, run, ranks)
+
+
+def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, force: bool,
+                  stop_after_epochs: int | None, progress: bool, fold: int | None, run: Path,
+                  ranks: distributed.Ranks) -> Path:
     spec = model_spec(model_name)
-    run = run_directory(cfg, data_dir, model_name, seed, root, experiment)
-    if force and run.exists():
+    if spec.active_learning and ranks.world > 1:
+        raise ValueError("active learning trains in rounds on growing subsets: run it in one process, not torchrun")
+    if force and run.exists() and ranks.main:
         shutil.rmtree(run)
+    ranks.barrier()
     check_current(run, cfg, data_dir, model_name)
     if (run / "metrics.json").is_file():
         return run
-    run.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run / "config.yaml", yaml.safe_dump(run_record(cfg, data_dir, model_name, seed), sort_keys=False))
-
     train_cfg = cfg["train"]
-    tile_set = tiles.prepare(cfg, data_dir)
-    edges, bounds = tile_edges(tile_set, model_name, cfg)
-    split_index = split_indices(tile_set, cfg)
+    tile_set = tiles.prepare(cfg, data_dir) if ranks.main else None
+    ranks.barrier()  # rank 0 prepares the tiles and the edge maps, the others then read them
+    tile_set = tile_set or tiles.prepare(cfg, data_dir)
+    edges, bounds = tile_edges(tile_set, model_name, cfg) if ranks.main else (None, {})
+    ranks.barrier()
+    if not ranks.main:
+        edges, bounds = tile_edges(tile_set, model_name, cfg)
+    split_index = split_indices(tile_set, cfg, model_name, fold)
     for split, index in split_index.items():
         if not np.asarray(tile_set.masks[index]).any():
             raise DatasetError(f"the {split} tiles of {tile_set.root} hold no cell pixel: nothing to "
@@ -127,27 +168,40 @@ def train(cfg: dict[str, Any], data_dir: str | Path | None = None, model_name: s
     small_px = source_area_to_input(train_cfg["small_object_source_px"], cfg["data"])
     weights = complexity_weights(tile_set.masks[split_index["train"]], small_px, train_cfg["small_object_weight"])
     weights.insert(0, "tile_id", tile_set.table.tile_id.to_numpy()[split_index["train"]])
-    write_text_atomic(run / "sampling_weights.csv", weights.to_csv(index=False))
-    ctx = Context(cfg, model_name, seed, tile_set, edges, split_index, weights, select_device(train_cfg["device"]))
+    if ranks.main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run / "config.yaml", yaml.safe_dump(run_record(cfg, data_dir, model_name, seed, fold),
+                                                              sort_keys=False))
+        write_text_atomic(run / "sampling_weights.csv", weights.to_csv(index=False))
+    device = select_device(train_cfg["device"])
+    if device.type == "cuda" and ranks.world > 1:
+        device = torch.device("cuda", ranks.local_rank)
+        torch.cuda.set_device(device)
+    ctx = Context(cfg, model_name, seed, tile_set, edges, split_index, weights, device,
+                  select_precision(train_cfg["precision"], device), ranks)
 
     if spec.active_learning:
         finished = active_learning.run_rounds(ctx, run, stop_after_epochs, progress)
     else:
-        finished = fit(ctx, run, split_index["train"], ctx.epochs, None, stop_after_epochs, progress)
-    if not finished:
-        return run  # stopped early on purpose: resumable
+        finished = fit(ctx, run, split_index["train"], ctx.epochs, None, stop_after_epochs, progress and ranks.main)
+    if not finished or not ranks.main:
+        ranks.barrier()
+        return run  # stopped early on purpose (resumable), or a rank that only trains
 
     model = best_model(ctx, run)
     write_json_atomic(run / "versions.json", library_versions() | {"device": str(ctx.device),
-                                                                    "encoder_weights": ctx.weights_used})
+                                                                    "encoder_weights": ctx.weights_used,
+                                                                    "processes": ranks.world})
     history = pd.read_csv(run / "history.csv")
     selected = history[history.selected.astype(bool)].iloc[-1]
-    metrics = {**evaluate_run(ctx, model, run), "selected_epoch": int(selected.epoch),
+    metrics = {**evaluate_run(ctx, model, run, progress), "selected_epoch": int(selected.epoch),
                "selected_ema_dice": float(selected.ema_dice), "train_seconds": float(history.seconds.sum()),
                "optimizer_steps": int(history.optimizer_steps.sum()),
                "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": ctx.weights_used,
                "loss": training_loss(model_name, cfg), "epochs": ctx.epochs, "edge_bounds": bounds,
                "parameters": sum(p.numel() for p in model.parameters())}
-    write_json_atomic(run / "metrics.json", metrics)  # last: its presence marks the run finished
+    write_json_atomic(run / "metrics.json", metrics)  # its presence marks the run finished
     (run / "last.pt").unlink(missing_ok=True)
+    write_model_card(read_run(run))
+    ranks.barrier()
     return run

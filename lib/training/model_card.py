@@ -1,0 +1,78 @@
+"""A model card for every run (MODEL_CARD.md beside metrics.json), written from the run's own records: what it
+was trained on, how, with what budget and weights, how well it scores (with intervals over test images), and what
+it must not be used for."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..evaluation.metrics import AREAS, per_group, pooled
+from ..evaluation.statistics import ratio_interval
+from ..files import write_text_atomic
+from ..models import model_spec
+from .runs import ARMS, Run
+
+
+def _scores(per_tile: pd.DataFrame, area: str) -> str:
+    counts = per_tile[[f"{area}_{k}" for k in ("tp", "fp", "fn")]].set_axis(["tp", "fp", "fn"], axis=1)
+    images = per_group(counts, per_tile.source)
+    low, high = ratio_interval(2 * images.tp, 2 * images.tp + images.fp + images.fn)
+    scores = pooled(counts)
+    return (f"| {area.replace('_', ' ')} | {scores['dice']:.3f} [{max(low, 0):.3f}, {min(high, 1):.3f}] | "
+            f"{scores['iou']:.3f} | {scores['precision']:.3f} | {scores['recall']:.3f} |")
+
+
+def model_card(run: Run) -> str:
+    """The card's Markdown."""
+    metrics, record, config = run.metrics, run.record, run.record["config"]
+    data, train = config["data"], config["train"]
+    images = run.per_tile.source.nunique()
+    arm = ARMS[metrics["tta"]]
+    return "\n".join([
+        f"# Model card: {model_spec(run.model).label}, seed {run.seed}",
+        "",
+        f"Written by the pipeline from this folder's records (`config.yaml`, `versions.json`, `metrics.json`, "
+        f"`per_tile.csv`); code commit `{run.versions.get('git_commit', 'unknown')}`.",
+        "",
+        "## Data",
+        f"- Dataset `{record['dataset']}` ({record['data_dir'] or 'the embedded synthetic dataset'}); tiles of "
+        f"{data['tile_size']} px every {data['stride']} px, resized to {data['input_size']} px.",
+        f"- Split by {data['group_by']} (seed {config['seed']}), training pool `{train['training_pool']}`: "
+        + ", ".join(f"{count} {split} tiles" for split, count in metrics["n_tiles"].items())
+        + f"; the test tiles come from {images} source images.",
+        "",
+        "## Training",
+        f"- Loss `{metrics['loss']}`; {metrics['epochs']} epochs, {metrics['optimizer_steps']} optimiser steps "
+        f"(batch {train['batch_size']} x {train['accumulation_steps']} accumulated); selected epoch "
+        f"{metrics['selected_epoch']} (EMA of validation Dice).",
+        f"- Starting weights: {metrics['encoder_weights']}; {metrics['parameters'] / 1e6:.2f} M parameters.",
+        f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
+        f"(torch {run.versions['torch']}).",
+        "",
+        f"## Test scores ({'with' if metrics['tta'] else 'without'} test-time augmentation, threshold "
+        f"{metrics['threshold']:.2f} chosen on the validation split)",
+        "",
+        f"Pooled over the test tiles; Dice with its 95% Fieller interval over the {images} test images.",
+        "",
+        "| area | Dice [95% CI] | IoU | precision | recall |",
+        "|---|---|---|---|---|",
+        *(_scores(run.per_tile, area) for area in AREAS),
+        "",
+        f"The other arm ({'without' if metrics['tta'] else 'with'} TTA, threshold "
+        f"{metrics['arms'][ARMS[not metrics['tta']]]['threshold']:.2f}): whole-tile Dice "
+        f"{metrics['arms'][ARMS[not metrics['tta']]]['test']['whole_tile']['pooled']['dice']:.3f} "
+        f"(this arm {metrics['arms'][arm]['test']['whole_tile']['pooled']['dice']:.3f}).",
+        "",
+        "## Limits",
+        f"- One split and one seed: {images} test images make every interval wide; compare models only with the "
+        "paired, multiple-comparison-corrected tests of notebooks 04 and 07.",
+        "- On partially annotated data (UCSB annotates one region per image) whole-tile scores count correct "
+        "detections of unlabeled nuclei as errors; the annotated-region row is the fairer measure.",
+        "- A research reproduction: not validated for, and not to be used in, diagnosis.",
+        "",
+    ])
+
+
+def write_model_card(run: Run) -> None:
+    """Write (or rewrite) MODEL_CARD.md into the run's folder."""
+    write_text_atomic(run.folder / "MODEL_CARD.md", model_card(run))
+

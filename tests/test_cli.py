@@ -1,0 +1,59 @@
+"""The command lines: one-line errors with exit status 2, tracebacks only when asked, help everywhere."""
+import subprocess
+import sys
+
+import pytest
+
+from lib.paths import REPO_ROOT
+
+
+def _run(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(list(arguments), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
+    result = _run(sys.executable, "-m", "lib.training", "--config", str(tmp_path / "nowhere.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: config file {tmp_path / 'nowhere.yaml'} does not exist (profiles: smoke, quick, paper) "
+        "(--debug shows the traceback)"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("profile: quick\nseed: 0\n")
+    result = _run(sys.executable, "-m", "lib.training", "--config", str(broken))
+    assert result.returncode == 2 and "missing key" in result.stderr and "Traceback" not in result.stderr
+    debug = _run(sys.executable, "-m", "lib.training", "--config", str(broken), "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_a_missing_run_or_dataset_is_one_line(tmp_path):
+    result = _run(sys.executable, "-m", "lib.inference", "--run", str(tmp_path / "run"), "--input", str(tmp_path),
+                  "--output", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "holds no images" in result.stderr
+    (tmp_path / "a.png").write_bytes(b"")
+    result = _run(sys.executable, "-m", "lib.inference", "--run", str(tmp_path / "run"), "--input", str(tmp_path),
+                  "--output", str(tmp_path / "out"))
+    assert result.returncode == 2 and "is not a finished run (config.yaml is missing)" in result.stderr
+    result = _run(sys.executable, "-m", "lib.training", "--config", "smoke", "--data", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "does not exist" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "lib.training"], [sys.executable, "-m", "lib.inference"],
+                                     ["./run_all.sh"], ["./run_tests.sh"]])
+def test_help_prints_the_usage_and_runs_nothing(command):
+    result = _run(*command, "--help")
+    assert result.returncode == 0 and ("usage" in result.stdout.lower() or "./run_" in result.stdout)
+    assert "passed" not in result.stdout and "[run_all]" not in result.stdout
+
+
+@pytest.mark.parametrize("arguments,message", [(["--bogus"], "unknown argument --bogus"),
+                                               (["--only", "42"], "there is no notebooks/42_*.ipynb"),
+                                               (["--seeds", "zero"], "--seeds takes a positive number"),
+                                               (["--profile", "fast"], "no profile 'fast'")])
+def test_run_all_refuses_bad_arguments(arguments, message):
+    result = _run("./run_all.sh", *arguments)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_run_tests_refuses_an_unknown_argument():
+    result = _run("./run_tests.sh", "--fast")
+    assert result.returncode == 2 and "unknown argument --fast" in result.stderr

@@ -1,0 +1,42 @@
+"""The device and precision rules: what each setting means, and a bf16 step that trains."""
+import pytest
+import torch
+
+from lib import config
+from lib.device import cpu_has_fast_bf16, select_device, select_precision
+from lib.models import build_untrained
+from lib.training.losses import loss_function
+
+CPU = torch.device("cpu")
+
+
+def test_each_precision_setting_means_one_thing():
+    assert select_precision("fp32", CPU).dtype is None and not select_precision("fp32", CPU).channels_last
+    bf16 = select_precision("bf16", CPU)
+    assert bf16.dtype is torch.bfloat16 and bf16.channels_last and not bf16.scaler
+    assert select_precision("auto", CPU).name == ("bf16" if cpu_has_fast_bf16() else "fp32")
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        select_precision("fp16", CPU)
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        select_precision("fp8", CPU)
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        select_device("tpu")
+    assert select_device("cpu") == CPU
+
+
+def test_a_bf16_channels_last_step_trains_and_keeps_fp32_weights():
+    cfg = config.load_config("smoke")
+    bf16 = select_precision("bf16", CPU)
+    torch.manual_seed(0)
+    model = bf16.prepare(build_untrained("unet", cfg))
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x, target = torch.randn(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.8).float()
+    with bf16.autocast():
+        logits = model(bf16.prepare(x))
+    assert logits.dtype == torch.bfloat16
+    loss = loss_function("dice")(logits.float(), target, None, None)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and all(p.dtype == torch.float32 for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

@@ -1,0 +1,94 @@
+"""Past one machine: the study as a job list, two jobs on one run, data-parallel training with gloo."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from lib import config
+from lib.experiments import ablations, stability, study
+from lib.paths import REPO_ROOT
+
+
+def test_the_job_list_is_every_run_run_all_makes():
+    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "runs.seeds": 2})
+    jobs = study.study_jobs(cfg)
+    ladder = [job for job in jobs if not job.experiment]
+    assert len(ladder) == len(cfg["runs"]["models"]) * 2 * 5                 # notebook 03: models x seeds x folds
+    assert {(job.model, job.seed, job.fold) for job in ladder} == {
+        (model, seed, fold) for model in cfg["runs"]["models"] for seed in range(2) for fold in range(5)}
+    assert all(job.changes == {"data.folds": 5} for job in ladder)
+    arms = [job for job in jobs if job.experiment == stability.EXPERIMENT]   # notebook 05, on the single split
+    assert {(job.model, job.seed) for job in arms} == {(model, seed) for model in stability.ARMS.values()
+                                                       for seed in range(cfg["stability"]["seeds"])}
+    assert all(job.fold is None and "data.folds" not in job.changes for job in arms)
+    sweep = [job for job in jobs if job.experiment.startswith(f"{stability.EXPERIMENT}-lr")]
+    assert [job.changes["stability.learning_rate"] for job in sweep] == cfg["stability"]["lr_sweep"]
+    variants = [job for job in jobs if job.experiment.startswith("ablation-")]  # notebook 07, every fold
+    assert len(variants) == len(ablations.ABLATIONS) * cfg["ablations"]["seeds"] * 5
+    drop = next(job for job in variants if job.experiment == "ablation-drop")
+    assert drop.changes == {"data.folds": 5, "model.input_variant": "drop", "train.max_train_tiles": 150}
+    assert study.Job("unet", 1, 2, "", {"data.folds": 5}).command("quick", "/d").endswith(
+        "--model unet --seed 1 --data /d --fold 2 --set data.folds=5")
+
+
+def test_each_command_rebuilds_the_config_its_notebook_trains_with():
+    cfg = config.load_config("quick")
+    for name in ablations.ABLATIONS:
+        job = next(j for j in study.study_jobs(cfg) if j.experiment == ablations.experiment_name(name))
+        assert job.config(cfg) == ablations.ablation_config(cfg, name)
+    job = next(j for j in study.study_jobs(cfg) if j.experiment == stability.EXPERIMENT)
+    assert job.config(cfg) == stability.experiment_config(cfg)
+
+
+def _tiny_config_file(tiny_config, tmp_path) -> str:
+    tiny_config["train"].update(epochs=2, max_train_tiles=None, max_eval_tiles=None, augment=False)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config, sort_keys=False))
+    return str(path)
+
+
+def _train(*arguments: str, env_extra: dict | None = None) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
+    return subprocess.Popen([sys.executable, *arguments], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_two_jobs_on_one_run_take_turns(tiny_dataset, tiny_config, tmp_path):
+    cfg = _tiny_config_file(tiny_config, tmp_path)
+    command = ["-m", "lib.training", "--config", cfg, "--model", "unet", "--data", str(tiny_dataset),
+               "--results", str(tmp_path / "results")]
+    first, second = _train(*command), _train(*command)
+    outputs = [process.communicate(timeout=600)[0] for process in (first, second)]
+    assert first.returncode == second.returncode == 0, outputs
+    assert sum("waiting: another process is training" in output for output in outputs) == 1
+    run = next((tmp_path / "results").rglob("metrics.json")).parent
+    assert len(pd.read_csv(run / "history.csv")) == 2 and not list(run.glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_torchrun_with_gloo_trains_resumes_and_matches_one_process(tiny_dataset, tiny_config, tmp_path):
+    cfg = _tiny_config_file(tiny_config, tmp_path)
+    common = ["--config", cfg, "--model", "unet", "--data", str(tiny_dataset)]
+    single = _train("-m", "lib.training", *common, "--results", str(tmp_path / "single"))
+    assert single.wait(timeout=600) == 0, single.stdout.read()
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lib.training", *common,
+                "--results", str(tmp_path / "ddp")]
+    stopped = _train(*torchrun, "--stop-after-epochs", "1")
+    assert stopped.wait(timeout=600) == 0, stopped.stdout.read()
+    resumed = _train(*torchrun)
+    assert resumed.wait(timeout=600) == 0, resumed.stdout.read()
+    runs = {name: next((tmp_path / name).rglob("metrics.json")).parent for name in ("single", "ddp")}
+    history = {name: pd.read_csv(run / "history.csv") for name, run in runs.items()}
+    metrics = {name: json.loads((run / "metrics.json").read_text()) for name, run in runs.items()}
+    assert len(history["ddp"]) == 2 and json.loads((runs["ddp"] / "versions.json").read_text())["processes"] == 2
+    assert history["ddp"].optimizer_steps.tolist() == history["single"].optimizer_steps.tolist()  # same budget
+    # the same tiles per step, grouped differently into batches (batch norm, per-batch positive weight): close
+    assert np.allclose(history["ddp"].train_loss, history["single"].train_loss, rtol=0.1)
+    dice = {name: m["arms"]["no_tta"]["test"]["whole_tile"]["pooled"]["dice"] for name, m in metrics.items()}
+    assert abs(dice["ddp"] - dice["single"]) < 0.15
