@@ -26,7 +26,7 @@ def test_every_model_runs_forward_and_backward(name):
     x = torch.randn(2, input_channels(name, SMOKE), 64, 64)
     out = model(x)
     assert out.shape == (2, 1, 64, 64)
-    loss = loss_function("dice")(out, (x[:, :1] > 0).float(), None)
+    loss = loss_function("dice")(out, (x[:, :1] > 0).float(), None, None)
     loss.backward()
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs[0].weight.grad.abs().sum() > 0 and convs[-1].weight.grad.abs().sum() > 0  # input to output
@@ -78,7 +78,7 @@ def test_every_loss_is_finite_with_gradients(name):
     target = (torch.rand(2, 1, 16, 16) > 0.8).float()
     target[1] = 0  # an empty tile
     distance = torch.from_numpy(np.stack([signed_distance(t[0].numpy().astype(bool)) for t in target]))[:, None]
-    loss = loss_function(name)(logits, target, distance)
+    loss = loss_function(name)(logits, target, distance, None)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
 

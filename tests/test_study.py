@@ -11,7 +11,8 @@ import yaml
 
 from lib import config
 from lib.experiments import ablations, stability, study
-from lib.paths import REPO_ROOT
+from lib.files import exclusive_lock
+from lib.paths import REPO_ROOT, run_directory
 
 
 def test_the_job_list_is_every_run_run_all_makes():
@@ -59,16 +60,21 @@ def _train(*arguments: str, env_extra: dict | None = None) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_two_jobs_on_one_run_take_turns(tiny_dataset, tiny_config, tmp_path):
+def test_a_second_job_on_a_held_run_waits_then_finds_it_finished(tiny_dataset, tiny_config, tmp_path):
     cfg = _tiny_config_file(tiny_config, tmp_path)
     command = ["-m", "lib.training", "--config", cfg, "--model", "unet", "--data", str(tiny_dataset),
                "--results", str(tmp_path / "results")]
-    first, second = _train(*command), _train(*command)
-    outputs = [process.communicate(timeout=600)[0] for process in (first, second)]
-    assert first.returncode == second.returncode == 0, outputs
-    assert sum("waiting: another process is training" in output for output in outputs) == 1
-    run = next((tmp_path / "results").rglob("metrics.json")).parent
+    run = run_directory(config.load_config(cfg), tiny_dataset, "unet", 0, tmp_path / "results")
+    with exclusive_lock(run.with_name(f".{run.name}.lock")):  # this test plays the first job, holding the run
+        waiting = _train(*command)
+        lines = iter(waiting.stdout.readline, "")               # until it says it waits, or ends without
+        assert any(line.startswith("waiting: another process is training") for line in lines)
+        assert waiting.poll() is None
+    assert waiting.wait(timeout=600) == 0, waiting.stdout.read()
     assert len(pd.read_csv(run / "history.csv")) == 2 and not list(run.glob("*.tmp"))
+    again = _train(*command)                                  # a job that starts after it finds the run done
+    output = again.communicate(timeout=600)[0]
+    assert again.returncode == 0 and "waiting" not in output and "epoch 1/2" not in output, output
 
 
 @pytest.mark.slow

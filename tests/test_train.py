@@ -1,5 +1,6 @@
 """Training runs: results layout, resume gives the same numbers, finished runs are kept, the one rule for
 reusing a run, the training pools of the leakage measurements."""
+import copy
 import functools
 import json
 import shutil
@@ -170,7 +171,7 @@ def test_non_finite_batches_are_skipped_and_counted():
 
 def test_a_setting_introduced_later_keeps_old_runs_current_at_its_old_value():
     cfg = config.load_config("smoke")
-    recorded = runs.run_config(cfg)
+    recorded = copy.deepcopy(runs.run_config(cfg))
     for dotted in runs.INTRODUCED:                       # a run recorded before these settings existed
         section, key = dotted.split(".")
         del recorded[section][key]

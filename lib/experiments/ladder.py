@@ -133,7 +133,8 @@ def per_tile_frame(entries: dict[str, Entry], tile_pixels: int, area: str = "who
         for seed, table in enumerate(entry.per_tile):
             frames.append(pd.DataFrame({
                 "model": entry.label, "seed": seed, "tile_id": table.tile_id, "source": table.source,
-                "Dice": table[f"{area}_dice"], "cell share": (table.whole_tile_tp + table.whole_tile_fn) / tile_pixels}))
+                "Dice": table[f"{area}_dice"], "cell share": (table.whole_tile_tp + table.whole_tile_fn) / tile_pixels,
+                "area": area.replace("_", " ")}))
     return pd.concat(frames, ignore_index=True)
 
 

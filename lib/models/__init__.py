@@ -2,8 +2,9 @@
 (B, C, H, W) inputs to (B, 1, H, W) logits; a `ModelSpec` says how it is built, trained and applied.
 
 Table II is a ladder: each rung keeps what the one before added, so the active-learning and multi-scale U-Nets
-train with the hybrid loss of the rung before them (the paper does not say otherwise). `enhanced_region` is the
-Enhanced model trained with its loss inside the annotated region (UCSB's partial labels; not in the paper)."""
+train with the hybrid loss of the rung before them (the paper does not say otherwise). `enhanced_region` and
+`unet_region` are the Enhanced model and the U-Net trained with their loss inside the annotated region (UCSB's
+partial labels; not in the paper)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -47,6 +48,7 @@ def _unext(cfg: dict[str, Any]) -> tuple[nn.Module, str]:
 
 MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec("U-Net", _unet(), "dice"),
+    "unet_region": ModelSpec("U-Net, loss inside the annotated region", _unet(), "dice", loss_area="annotated_region"),
     "attention_unet": ModelSpec("Attention U-Net", _unet(attention=True), "dice"),
     "attention_unet_hybrid": ModelSpec("Att-UNet + hybrid loss", _unet(attention=True), "hybrid"),
     "attention_unet_al": ModelSpec("Att-UNet + active learning", _unet(attention=True, mc_dropout=True), "hybrid",

@@ -13,7 +13,8 @@ def dice_distributions(frame: pd.DataFrame) -> plt.Figure:
     fig, axis = plt.subplots(figsize=(11, 0.5 * positive.model.nunique() + 1.5))
     sns.boxplot(positive, x="Dice", y="model", color="0.9", showfliers=False, ax=axis)
     sns.stripplot(positive, x="Dice", y="model", size=2.5, alpha=0.5, color="tab:blue", ax=axis)
-    axis.set(xlim=(0, 1), ylabel="", title="test Dice per tile (tiles with cells)")
+    axis.set(xlim=(0, 1), ylabel="", title=f"test Dice per tile, {positive.area.iloc[0]} (tiles with cells, each run "
+                                           "at its validation-chosen threshold)")
     fig.tight_layout()
     return fig
 
@@ -24,7 +25,7 @@ def dice_against_cell_share(frame: pd.DataFrame) -> plt.Figure:
     grid = sns.relplot(positive, x="cell share", y="Dice", col="model", col_wrap=4, s=12, alpha=0.6, height=2.4,
                        aspect=1.2, color="tab:blue")
     grid.set(xscale="log", ylim=(0, 1.02))
-    grid.set_axis_labels("cell pixels in the tile (share, log)", "test Dice")
+    grid.set_axis_labels("cell pixels in the tile (share, log)", f"test Dice, {positive.area.iloc[0]}")
     grid.set_titles("{col_name}", size=9)
     return grid.figure
 

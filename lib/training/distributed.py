@@ -3,7 +3,8 @@
 torchrun starts N processes (ranks) and sets WORLD_SIZE, RANK and LOCAL_RANK; a single process sees none of them
 and trains exactly as before. With N ranks:
 - every rank builds the same data, split and model; the model is wrapped in DistributedDataParallel, with its batch
-  norms synchronised across ranks (SyncBatchNorm);
+  norms synchronised across ranks on GPUs (SyncBatchNorm; torch has no CPU implementation of it, so on CPUs each
+  rank normalises its own batches);
 - every rank draws the same complexity-weighted epoch (the same seeded sampler) and takes every N-th draw of it, a
   disjoint share; each rank's batch is `train.batch_size` and it accumulates `train.accumulation_steps / N` batches
   per step, so that a step averages the gradients of the same `batch_size x accumulation_steps` tiles as one
@@ -74,12 +75,14 @@ def per_rank_accumulation(accumulation_steps: int, world: int) -> int:
 
 
 def wrap(model: torch.nn.Module, ranks: Ranks, device: torch.device) -> torch.nn.Module:
-    """The model for training: as it is with one process; with several, batch norms synchronised and wrapped in
-    DistributedDataParallel."""
+    """The model for training: as it is with one process; with several, wrapped in DistributedDataParallel, its
+    batch norms synchronised on GPUs."""
     if ranks.world == 1:
         return model
-    model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+    return torch.nn.parallel.DistributedDataParallel(model)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

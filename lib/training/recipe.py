@@ -65,9 +65,11 @@ def build_recipe(model: torch.nn.Module, cfg: dict[str, Any], stabilized: bool, 
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr_max"], weight_decay=train_cfg["weight_decay"])
     scaler = torch.amp.GradScaler("cuda", enabled=precision.scaler)
     if stabilized:
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=train_cfg["lr_max"], total_steps=max(1, total_steps),
-            pct_start=train_cfg["warmup_fraction"], anneal_strategy="cos", div_factor=ONE_CYCLE_DIV,
+        total_steps = max(1, total_steps)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(  # a warm-up of at least 2 steps: OneCycleLR needs one
+            optimizer, max_lr=train_cfg["lr_max"], total_steps=total_steps,
+            pct_start=min(0.5, max(train_cfg["warmup_fraction"], 2 / total_steps)), anneal_strategy="cos",
+            div_factor=ONE_CYCLE_DIV,
             final_div_factor=train_cfg["lr_max"] / ONE_CYCLE_DIV / train_cfg["lr_final"])
         return Recipe(optimizer, scheduler, scaler, train_cfg["clip_norm"])
     for group in optimizer.param_groups:
