@@ -2,6 +2,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lib import config
@@ -21,6 +22,26 @@ def test_ablation_configs_change_one_thing_under_the_budget():
         config.validate(variant)
         assert {(s, k) for s in variant if isinstance(variant[s], dict) for k in variant[s]
                 if variant[s][k] != base[s][k]} == {(s, k) for s, c in ablations.ABLATIONS[name][1].items() for k in c}
+
+
+def test_small_object_table_counts_the_objects_the_claim_rests_on():
+    target = np.zeros((2, 32, 32), bool)
+    target[0, 2:4, 2:4] = True               # small (4 px), found by the baseline only
+    target[1, 10:12, 10:12] = True           # small, found by neither
+    target[1, 20:30, 20:30] = True           # large: not counted
+    regions = np.ones_like(target)
+    tile_set = SimpleNamespace(masks=target, regions=regions)
+    found = target.copy()
+    found[1] = False
+    per_tile = pd.DataFrame({"tile_id": ["a0", "b0"], "source": ["a", "b"]})
+
+    def run(pred):
+        return SimpleNamespace(per_tile=per_tile, test_index=lambda _: np.arange(2), test_predictions=lambda tta: pred)
+    runs = {ablations.BASELINE: [run(found)], "uniform_sampling": [run(np.zeros_like(target)), run(found)]}
+    table = ablations.small_object_table(runs, tile_set, {"train": {"small_object_source_px": 8},
+                                                            "data": {"tile_size": 32, "input_size": 32}})
+    assert table.loc[ablations.BASELINE].tolist() == [2, 1]
+    assert table.loc["uniform_sampling"].tolist() == [2, 0.5]  # the mean over its two seeds
 
 
 def test_every_claim_and_protocol_row_names_existing_arms():

@@ -48,7 +48,7 @@ def test_model_table_rows_seeds_intervals_and_holm():
     strong = _per_tile([9] * 8, [1] * 8, [1] * 8, sources)
     slightly = _per_tile([6] * 8, [5] * 8, [4] * 8, sources)
     entries = {"unet": ladder.Entry("unet", "U-Net", [weak], [], 3, 30),
-               "enhanced": ladder.Entry("enhanced", "Enhanced (paper)", [strong, strong], [], 3, 30),
+               "enhanced": ladder.Entry("enhanced", "Enhanced (paper)", [strong, strong], [], 3, 30, 120.5),
                "attention_unet": ladder.Entry("attention_unet", "Attention U-Net", [slightly], [], 3, 30)}
     table = ladder.model_table(entries)
     assert list(table.index) == ["U-Net", "Enhanced (paper)", "Attention U-Net"]
@@ -59,6 +59,7 @@ def test_model_table_rows_seeds_intervals_and_holm():
     assert row["p vs U-Net"] == pytest.approx(2 / 128)             # 7 images, all better: the smallest p
     assert row["Holm p vs U-Net"] == pytest.approx(2 * 2 / 128)    # two comparisons
     assert row["verdict vs U-Net"] == "supported" and row["optimizer steps"] == 30
+    assert row["training seconds"] == 120.5 and np.isnan(table.loc["U-Net", "training seconds"])
     assert np.isnan(table.loc["U-Net", "Dice sd over seeds"]) and np.isnan(table.loc["U-Net", "p vs U-Net"])
     text = ladder.describe_ladder({"whole_tile": table, "annotated_region": table})
     assert "+0.400 against the U-Net" in text and "Enhanced (paper) (better)" in text

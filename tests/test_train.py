@@ -12,7 +12,7 @@ import pytest
 from lib import config
 from lib.data import tiles
 from lib.device import select_precision
-from lib.experiments import stability
+from lib.experiments import ladder, stability
 from lib.inference import __main__ as predict_cli
 from lib.training import loop, recipe, runs, train
 
@@ -195,3 +195,25 @@ def test_a_run_is_stale_only_for_changes_it_depends_on():
     assert runs.changed_settings(cfg, faster, "unet") == []
     assert runs.changed_settings(cfg, faster, "enhanced_unstabilized") == ["stability.learning_rate"]
     assert runs.changed_settings(cfg, own_epochs, "unet") == ["train.epochs"]
+
+
+def test_the_folds_of_a_cross_validation_read_as_one_run_testing_every_image_once(tiny_run_config, tiny_dataset,
+                                                                                   tmp_path):
+    tiny_run_config["data"]["folds"] = 2
+    tiny_run_config["train"]["epochs"] = 1
+    root = tmp_path / "results"
+    with pytest.raises(ValueError, match="name the fold to train"):
+        train.train(tiny_run_config, tiny_dataset, "unet", seed=0, root=root, progress=False)
+    folds = [runs.read_run(train.train(tiny_run_config, tiny_dataset, "unet", seed=0, root=root, progress=False,
+                                       fold=fold)) for fold in range(2)]
+    joined = runs.open_run(tiny_run_config, tiny_dataset, "unet", 0, root=root)
+    assert isinstance(joined, runs.OutOfFold)
+    assert joined.per_tile.groupby("source").fold.nunique().max() == 1             # an image in one test fold
+    assert sorted(joined.per_tile.source.unique()) == sorted(p.name.split(".")[0] for p in
+                                                            (tiny_dataset / "images").iterdir())
+    assert len(joined.test_probabilities()) == len(joined.per_tile) == sum(len(run.per_tile) for run in folds)
+    for key in ("train_seconds", "optimizer_steps"):                          # the cross-validation's budget
+        assert joined.metrics[key] == pytest.approx(sum(run.metrics[key] for run in folds))
+    table = ladder.model_table(ladder.run_entries({"unet": [joined]}), "annotated_region")  # notebook 04 with folds
+    assert table.loc["U-Net", "test images"] == 10 and table.loc["U-Net", "optimizer steps"] == joined.metrics[
+        "optimizer_steps"]

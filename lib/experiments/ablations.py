@@ -128,9 +128,10 @@ def small_object_hits(pred: np.ndarray, target: np.ndarray, small_px: float) -> 
 
 
 def per_image_measures(run: Run, tile_set: TileSet, small_px: float, tta: bool | None = None,
-                       tiles: pd.Index | None = None) -> pd.DataFrame:
+                       tiles: pd.Index | None = None, counts: bool = False) -> pd.DataFrame:
     """Per test source image, inside the annotated region: pooled Dice, mean boundary F1 of its tiles, and the
-    recall of small objects; only the test tiles named in `tiles` when given (paired protocol arms)."""
+    recall of small objects (with `counts`, its detected and total objects too); only the test tiles named in
+    `tiles` when given (paired protocol arms)."""
     keep = np.ones(len(run.per_tile), bool) if tiles is None else run.per_tile.tile_id.isin(tiles).to_numpy()
     index = run.test_index(tile_set)[keep]
     preds = run.test_predictions(tta)[keep]
@@ -141,11 +142,24 @@ def per_image_measures(run: Run, tile_set: TileSet, small_px: float, tta: bool |
                                                             small_total=hits[:, 1])
     grouped = per_tile.groupby("source")
     small = grouped[["small_detected", "small_total"]].sum()
-    return pd.DataFrame({
+    measures = pd.DataFrame({
         "Dice": per_group(count_table(preds, masks, regions), sources)["dice"],
         "boundary F1": grouped.boundary_f1.mean(),
         "small-object recall": (small.small_detected / small.small_total.where(small.small_total > 0)),
     })
+    return measures.join(small) if counts else measures
+
+
+def small_object_table(runs: dict[str, list[Run]], tile_set: TileSet, cfg: dict[str, Any]) -> pd.DataFrame:
+    """What the small-lesion claim rests on: per arm, the true objects under `train.small_object_source_px` inside
+    the test images' annotated region and how many the arm detects (mean over seeds)."""
+    small_px = source_area_to_input(cfg["train"]["small_object_source_px"], cfg["data"])
+    rows = {}
+    for name in (BASELINE, "uniform_sampling"):
+        found = [per_image_measures(run, tile_set, small_px, counts=True) for run in runs[name]]
+        rows[name] = {"small objects in the test region": int(found[0].small_total.sum()),
+                      "detected (mean over seeds)": float(np.mean([f.small_detected.sum() for f in found]))}
+    return pd.DataFrame(rows).T
 
 
 def measures_over_seeds(runs: list[Run], tile_set: TileSet, small_px: float, tta: bool | None = None,

@@ -9,7 +9,8 @@
   Holm-adjusted, and the verdict follows from the adjusted p-value. With 7 test images the smallest possible
   p-value is 2/128 = 0.016, so after Holm over 7 comparisons none can fall below 0.11: no ordering of the ladder
   can be established on one split.
-- Budget: epochs and optimiser steps of every run (the active-learning rung takes as many steps as the others).
+- Budget: epochs, optimiser steps and training seconds of every run (the active-learning rung takes as many steps
+  as the others).
 - Boundary metrics (`lib.evaluation.boundary`) on the tiles with a true boundary in the area, the same tiles for
   every model; HD95 over the tiles where every model predicts a boundary (how many is shown).
 """
@@ -44,6 +45,7 @@ class Entry:
     predictions: list[np.ndarray]  # per seed: the binary test predictions, in the same tile order
     epochs: float = np.nan
     steps: float = np.nan
+    train_seconds: float = np.nan  # mean over seeds of a run's training time (all its folds)
     baseline: bool = False
 
 
@@ -51,7 +53,8 @@ def run_entries(runs: dict[str, list[Run]]) -> dict[str, Entry]:
     """The table's entries of the trained models."""
     return {name: Entry(name, MODELS[name].label, [run.per_tile for run in model_runs],
                         [run.test_predictions() for run in model_runs],
-                        model_runs[0].metrics["epochs"], model_runs[0].metrics["optimizer_steps"])
+                        model_runs[0].metrics["epochs"], model_runs[0].metrics["optimizer_steps"],
+                        float(np.mean([run.metrics["train_seconds"] for run in model_runs])))
             for name, model_runs in runs.items()}
 
 
@@ -88,7 +91,8 @@ def model_table(entries: dict[str, Entry], area: str = "whole_tile") -> pd.DataF
         low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
         scores = pooled(counts)
         row = {"model": entry.label, "seeds": len(entry.per_tile), "epochs": entry.epochs,
-               "optimizer steps": entry.steps, "Dice": scores["dice"], "Dice 95% CI low": max(low, 0.0),
+               "optimizer steps": entry.steps, "training seconds": entry.train_seconds, "Dice": scores["dice"],
+               "Dice 95% CI low": max(low, 0.0),
                "Dice 95% CI high": min(high, 1.0), "Dice sd over seeds": np.std(seeds, ddof=1) if len(seeds) > 1 else np.nan,
                "IoU": scores["iou"], "precision": scores["precision"], "recall": scores["recall"],
                "test images": len(counts), "paper Dice (%)": TABLE2_DICE.get(name, np.nan)}

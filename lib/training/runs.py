@@ -192,10 +192,12 @@ class OutOfFold(Run):
 
     @classmethod
     def of(cls, folds: list[Run]) -> OutOfFold:
-        """Join the fold runs (in fold order); history, metrics and weights are fold 0's, for what they share."""
+        """Join the fold runs (in fold order); history, metrics and weights are fold 0's, for what they share;
+        optimiser steps and training seconds are the folds' sums (the cross-validation's budget)."""
         first = folds[0]
         per_tile = pd.concat([run.per_tile.assign(fold=i) for i, run in enumerate(folds)], ignore_index=True)
-        metrics = {**first.metrics, "optimizer_steps": float(np.mean([run.metrics["optimizer_steps"] for run in folds]))}
+        metrics = {**first.metrics, **{key: sum(run.metrics[key] for run in folds)
+                                       for key in ("optimizer_steps", "train_seconds")}}
         return cls(first.folder.parent, first.record, first.versions, first.history, metrics, per_tile,
                    first.weights, tuple(folds))
 
