@@ -33,7 +33,7 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
     # A clean slate instead of --force: the executed copies then hold force=False, so that nbval's
     # re-execution loads the trained runs instead of training them again.
     rm -rf "results/${dataset}/smoke"
-    ./run_all.sh --profile smoke --data "${data}" ${only:+--only "${only}"}
+    REPRO_PUBLISH_FIGURES=0 ./run_all.sh --profile smoke --data "${data}" ${only:+--only "${only}"}  # figures stay in results/
     for notebook in results/"${dataset}"/smoke/notebooks/[0-9][0-9]_*.ipynb; do
         number="$(basename "${notebook}")"; number="${number%%_*}"
         [[ -z "${only}" || ",${only}," == *",${number},"* ]] && executed+=("${notebook}")
