@@ -63,14 +63,18 @@ source scripts/ensure_env.sh
 # Notebooks executed here write text progress and publish their figures to figures/ (lib/progress.py, lib/paths.py);
 # REPRO_PUBLISH_FIGURES=0 (run_tests.sh) keeps figures and wall times under results/ instead.
 export REPRO_PROGRESS=text REPRO_PUBLISH_FIGURES="${REPRO_PUBLISH_FIGURES:-1}" TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
-dataset="$(python -c 'import sys; from lib.paths import dataset_name; print(dataset_name(sys.argv[1]))' "${data}")"
-folds="${folds:-$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["folds"])' "${config}")}"
-setting="${profile}"
-[[ ${folds} -gt 1 ]] && setting="${profile}-cv${folds}"
+# The dataset's name, the folds, the setting and the figures folder, as lib/paths.py names them for the notebooks
+# (one line each: a dataset folder's name may hold spaces).
+names="$(python -c 'import sys, yaml
+from lib.paths import REPO_ROOT, dataset_name, figures_dir, setting_name
+config, data, folds = sys.argv[1:]
+cfg = yaml.safe_load(open(config))
+cfg["data"]["folds"] = int(folds or cfg["data"]["folds"])
+print(dataset_name(data), cfg["data"]["folds"], setting_name(cfg), figures_dir(cfg, data).relative_to(REPO_ROOT), sep="\n")' \
+    "${config}" "${data}" "${folds}")"
+{ read -r dataset; read -r folds; read -r setting; read -r figures; } <<< "${names}"
 out="results/${dataset}/${setting}/notebooks"
-figures="figures/${dataset}/${setting}"
-[[ ${REPRO_PUBLISH_FIGURES} == 1 ]] || figures="results/${dataset}/${setting}/figures"
-mkdir -p "${out}" "${figures}"
+mkdir -p "${out}"
 if [[ ${folds} -gt 1 ]]; then  # the profile with data.folds set: notebooks read it with -f like the profile
     python -c 'import sys, yaml; cfg = yaml.safe_load(open(sys.argv[1])); cfg["data"]["folds"] = int(sys.argv[2]); yaml.safe_dump(cfg, open(sys.argv[3], "w"), sort_keys=False)' \
         "${config}" "${folds}" "results/${dataset}/${setting}/config.yaml"
