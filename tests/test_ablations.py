@@ -1,4 +1,5 @@
 """Ablation variants, failure analysis and calibration, by hand."""
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 from lib import config
 from lib.experiments import ablations, calibration, failures
+from lib.training.runs import OutOfFold, Run
 
 
 def test_ablation_configs_change_one_thing_under_the_budget():
@@ -103,3 +105,16 @@ def test_low_contrast_is_measured_within_tissue_not_on_glass():
                                      settings, small_px=5)
     assert 40 < table.loc["low contrast", "share of error pixels (%)"] <= 50  # the patch (most of it), not the glass
     assert 40 < table.loc["(glass: share of all test pixels)", "share of error pixels (%)"] <= 50  # the right half
+
+
+def test_overview_reports_the_budget_summed_over_folds_and_averaged_over_seeds():
+    def fold_run(steps, seconds, tp):
+        per_tile = pd.DataFrame({f"{area}_{k}": [v] for area in ("whole_tile", "annotated_region")
+                                 for k, v in (("tp", tp), ("fp", 0), ("fn", 0))})
+        return Run(Path("runs/baseline/seed0/fold0"), {}, {}, pd.DataFrame(),
+                   {"optimizer_steps": steps, "train_seconds": seconds}, per_tile, pd.DataFrame())
+    seeds = [OutOfFold.of([fold_run(10, 100.0, 5), fold_run(12, 110.0, 5)]),
+             OutOfFold.of([fold_run(10, 120.0, 5), fold_run(12, 130.0, 5)])]
+    row = ablations.overview({ablations.BASELINE: seeds}).loc[ablations.BASELINE]
+    assert row["optimizer steps"] == 22 and row["test tiles"] == 2
+    assert row["training seconds (seed mean)"] == pytest.approx((210 + 250) / 2)

@@ -214,10 +214,13 @@ def area_table(runs: list[Run]) -> pd.DataFrame:
 
 
 def overview(runs: dict[str, list[Run]]) -> pd.DataFrame:
-    """What each variant changes, its test tiles and optimiser steps, and its pooled test Dice per area."""
+    """What each variant changes, its test tiles, its budget (optimiser steps, and training seconds: the cost of a
+    study resumed over several sessions, which no single wall time shows) and its pooled test Dice per area.
+    With folds, steps and seconds are the folds' sums."""
     return pd.DataFrame({
         name: {"changes": ABLATIONS[name][0], "test tiles": len(found[0].per_tile),
                "optimizer steps": found[0].metrics["optimizer_steps"],
+               "training seconds (seed mean)": np.mean([run.metrics["train_seconds"] for run in found]),
                **{f"test Dice, {area.replace('_', ' ')} (pooled, seed mean)":
                   np.mean([run.pooled_scores(area)["dice"] for run in found]) for area in ("whole_tile", "annotated_region")}}
         for name, found in runs.items()}).T
