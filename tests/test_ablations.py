@@ -118,3 +118,30 @@ def test_overview_reports_the_budget_summed_over_folds_and_averaged_over_seeds()
     row = ablations.overview({ablations.BASELINE: seeds}).loc[ablations.BASELINE]
     assert row["optimizer steps"] == 22 and row["test tiles"] == 2
     assert row["training seconds (seed mean)"] == pytest.approx((210 + 250) / 2)
+
+
+def test_a_variant_whose_pool_cannot_meet_the_budget_is_not_measured(monkeypatch):
+    def fake_train(variant, data_dir, model, seed, force, experiment, fold):
+        if variant["train"]["training_pool"] == "without_test_slides" and fold == 1:
+            raise ablations.PoolTooSmallError("only 132 training tiles in fold 1 lie on slides without a test image")
+    monkeypatch.setattr(ablations, "train", fake_train)
+    monkeypatch.setattr(ablations, "open_run", lambda variant, data_dir, model, seed, experiment: experiment)
+    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 3})
+    runs, not_measured = ablations.train_ablations(cfg, None)
+    assert set(runs) == set(ablations.ABLATIONS) - {"no_test_slides"}
+    assert not_measured == {"no_test_slides": "only 132 training tiles in fold 1 lie on slides without a test image"}
+    assert runs[ablations.BASELINE] == ["ablation-baseline"] * cfg["ablations"]["seeds"]
+
+
+def test_a_protocol_row_without_its_variant_has_no_data_and_says_why(monkeypatch):
+    tested = {"leaky_tiles": 0.2, ablations.BASELINE: 0.0}  # per-image Dice of each arm on 20 images
+    monkeypatch.setattr(ablations, "measures_over_seeds", lambda found, tile_set, small_px, tiles: pd.DataFrame(
+        {"Dice": tested[found[0].name] + np.linspace(0, 0.01, 20)}))
+    arm = {name: [SimpleNamespace(name=name, per_tile=pd.DataFrame({"tile_id": range(30)}))] for name in tested}
+    cfg = {"train": {"small_object_source_px": 8}, "data": {"tile_size": 32, "input_size": 32}}
+    table = ablations.protocol_table(arm, None, cfg, {"no_test_slides": "only 132 tiles"}).reset_index()
+    measured, missing = table.iloc[0], table.iloc[1]
+    assert measured.ours == "leaky_tiles" and measured.effect == pytest.approx(0.2) and measured.verdict == "supported"
+    assert measured["Holm p"] == measured.p          # one measured row: nothing to correct for
+    assert missing.verdict == "no data" and np.isnan(missing.effect) and missing.images == 0
+    assert missing["not measured"] == "no_test_slides: only 132 tiles"

@@ -151,6 +151,10 @@ def test_leakage_pools_keep_the_budget_and_the_test_tiles(tiny_dataset, tiny_run
                                                                             training_pool="without_test_slides")))
     assert len(apart["train"]) == 20 and "shared" not in set(tile_set.table.slide.iloc[apart["train"]])
     assert np.array_equal(apart["test"], standard["test"])
+    tile_set.table.loc[tile_set.indices("train")[6:], "slide"] = "shared"       # now no training tile is apart
+    with pytest.raises(train.PoolTooSmallError, match="only 0 training tiles lie on slides without a test image"):
+        train.split_indices(tile_set, dict(tiny_run_config, train=dict(tiny_run_config["train"],
+                                                                       training_pool="without_test_slides")))
 
 
 def test_non_finite_batches_are_skipped_and_counted():

@@ -38,7 +38,7 @@ from ..evaluation.statistics import holm, paired_comparison, verdict
 from ..progress import progress
 from ..report.paper import CLAIM_EFFECTS
 from ..training.runs import Run, open_run
-from ..training.train import train
+from ..training.train import PoolTooSmallError, train
 
 BASELINE = "baseline"
 # name: (what changes, config changes as {section: {key: value}})
@@ -99,21 +99,29 @@ def experiment_name(name: str) -> str:
     return f"ablation-{name}"
 
 
-def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None, force: bool = False) -> dict[str, list[Run]]:
+def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None,
+                    force: bool = False) -> tuple[dict[str, list[Run]], dict[str, str]]:
     """Every variant for every seed and fold (trained, or loaded when it exists); with folds, each variant's
-    folds read as one run (`lib.training.runs.OutOfFold`)."""
+    folds read as one run (`lib.training.runs.OutOfFold`). A variant whose training pool cannot meet the budget
+    (on some fold: with 5 folds on UCSB, the slides without a test image) is not measured: it is left out of the
+    runs, and the second mapping gives the reason."""
     folds = [None] if cfg["data"]["folds"] == 1 else list(range(cfg["data"]["folds"]))
-    runs = {}
+    runs, not_measured = {}, {}
     variants = progress(ABLATIONS, desc="ablation variants", unit="variant")
     for name in variants:
         variants.set_postfix(now=name)
         variant, experiment = ablation_config(cfg, name), experiment_name(name)
-        runs[name] = []
-        for seed in range(cfg["ablations"]["seeds"]):
-            for fold in folds:
-                train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment, fold=fold)
-            runs[name].append(open_run(variant, data_dir, "enhanced", seed, experiment))
-    return runs
+        try:
+            for seed in range(cfg["ablations"]["seeds"]):
+                for fold in folds:
+                    train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment, fold=fold)
+        except PoolTooSmallError as error:
+            not_measured[name] = str(error)
+            variants.write(f"{name}: not measured: {error}")
+            continue
+        runs[name] = [open_run(variant, data_dir, "enhanced", seed, experiment)
+                      for seed in range(cfg["ablations"]["seeds"])]
+    return runs, not_measured
 
 
 def small_object_hits(pred: np.ndarray, target: np.ndarray, small_px: float) -> tuple[int, int]:
@@ -191,19 +199,28 @@ def claims_table(runs: dict[str, list[Run]], tile_set: TileSet, cfg: dict[str, A
     return _tested(rows).set_index("claim")
 
 
-def protocol_table(runs: dict[str, list[Run]], tile_set: TileSet, cfg: dict[str, Any]) -> pd.DataFrame:
+def protocol_table(runs: dict[str, list[Run]], tile_set: TileSet, cfg: dict[str, Any],
+                   not_measured: dict[str, str] | None = None) -> pd.DataFrame:
     """The split protocol's leakage, paired over test images on the tiles both arms are tested on (Dice inside
-    the annotated region), Holm-adjusted over its rows."""
+    the annotated region), Holm-adjusted over its rows; a row whose variant was not measured (`not_measured`:
+    variant -> reason) has no effect, verdict `no data`, and says why."""
     small_px = source_area_to_input(cfg["train"]["small_object_source_px"], cfg["data"])
+    not_measured = not_measured or {}
     rows = []
     for question, ours, reference in PROTOCOL:
+        row = {"question": question, "measure": "Dice", "area": "annotated region", "ours": ours, "vs": reference}
+        missing = [name for name in (ours, reference) if name in not_measured]
+        if missing:
+            rows.append(row | {"test tiles": 0, "effect": np.nan, "CI low": np.nan, "CI high": np.nan, "p": np.nan,
+                               "images": 0, "not measured": "; ".join(f"{name}: {not_measured[name]}"
+                                                                      for name in missing)})
+            continue
         shared = pd.Index(runs[ours][0].per_tile.tile_id).intersection(pd.Index(runs[reference][0].per_tile.tile_id))
         difference = (measures_over_seeds(runs[ours], tile_set, small_px, tiles=shared)["Dice"]
                       - measures_over_seeds(runs[reference], tile_set, small_px, tiles=shared)["Dice"])
         test = paired_comparison(difference.to_numpy())
-        rows.append({"question": question, "measure": "Dice", "area": "annotated region", "ours": ours,
-                     "vs": reference, "test tiles": len(shared), "effect": test["difference"],
-                     "CI low": test["CI low"], "CI high": test["CI high"], "p": test["p"], "images": test["units"]})
+        rows.append(row | {"test tiles": len(shared), "effect": test["difference"], "CI low": test["CI low"],
+                           "CI high": test["CI high"], "p": test["p"], "images": test["units"], "not measured": ""})
     return _tested(rows).set_index("question")
 
 

@@ -48,6 +48,11 @@ LOSS_AREAS = ("whole_tile", "annotated_region")
 LEAK_SHARE = 0.5  # share of each test image's tiles that the leaky pool trains on
 
 
+class PoolTooSmallError(ValueError):
+    """The training pool holds fewer tiles than the budget: a property of the data, split and budget, so the
+    run cannot be trained as asked (a study reports it as not measured)."""
+
+
 def subset(index: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """All of `index`, or a seeded random subset of `limit` tiles, in tile order."""
     if limit is None or limit >= len(index):
@@ -83,8 +88,9 @@ def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any], model_name: str 
         test_slides = set(table.slide.iloc[chosen["test"]])
         candidates = split["train"][~table.slide.iloc[split["train"]].isin(test_slides).to_numpy()]
         if len(candidates) < len(chosen["train"]):
-            raise ValueError(f"only {len(candidates)} training tiles lie on slides without a test image; the "
-                             f"budget needs {len(chosen['train'])} (lower train.max_train_tiles)")
+            where = "" if fold is None else f" in fold {fold}"
+            raise PoolTooSmallError(f"only {len(candidates)} training tiles{where} lie on slides without a test "
+                                    f"image; the budget needs {len(chosen['train'])} (lower train.max_train_tiles)")
         chosen["train"] = subset(candidates, len(chosen["train"]), seed)
     elif pool != "train_split":
         raise ValueError(f"unknown train.training_pool {pool!r} ({', '.join(POOLS)})")
