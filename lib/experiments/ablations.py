@@ -37,7 +37,7 @@ from ..evaluation.metrics import count_table, per_group
 from ..evaluation.statistics import holm, paired_comparison, verdict
 from ..progress import progress
 from ..report.paper import CLAIM_EFFECTS
-from ..training.runs import Run, open_run
+from ..training.runs import Run, open_run, run_folds
 from ..training.train import PoolTooSmallError, train
 
 BASELINE = "baseline"
@@ -105,7 +105,6 @@ def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None,
     folds read as one run (`lib.training.runs.OutOfFold`). A variant whose training pool cannot meet the budget
     (on some fold: with 5 folds on UCSB, the slides without a test image) is not measured: it is left out of the
     runs, and the second mapping gives the reason."""
-    folds = [None] if cfg["data"]["folds"] == 1 else list(range(cfg["data"]["folds"]))
     runs, not_measured = {}, {}
     variants = progress(ABLATIONS, desc="ablation variants", unit="variant")
     for name in variants:
@@ -113,7 +112,7 @@ def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None,
         variant, experiment = ablation_config(cfg, name), experiment_name(name)
         try:
             for seed in range(cfg["ablations"]["seeds"]):
-                for fold in folds:
+                for fold in run_folds(variant):
                     train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment, fold=fold)
         except PoolTooSmallError as error:
             not_measured[name] = str(error)

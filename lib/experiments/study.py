@@ -27,7 +27,7 @@ import yaml
 from ..cli import DEBUG_HELP, run
 from ..config import apply_changes, load_config
 from ..paths import RESULTS_ROOT, data_folder, dataset_name, run_directory, setting_name
-from ..training.runs import StaleRunError, check_current
+from ..training.runs import StaleRunError, check_current, run_folds
 from . import ablations, stability
 
 
@@ -63,15 +63,11 @@ def _changes(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
             and section != "runs" for key, value in values.items() if base[section].get(key) != value}
 
 
-def _folds(cfg: dict[str, Any]) -> list[int | None]:
-    return [None] if cfg["data"]["folds"] == 1 else list(range(cfg["data"]["folds"]))
-
-
 def study_jobs(cfg: dict[str, Any]) -> list[Job]:
     """Every training run of the study, in the order run_all.sh makes them (notebooks 03, 05, 07)."""
     base = load_config(cfg["profile"])
     jobs = [Job(model, seed, fold, "", _changes(base, cfg)) for model in cfg["runs"]["models"]
-            for seed in range(cfg["runs"]["seeds"]) for fold in _folds(cfg)]
+            for seed in range(cfg["runs"]["seeds"]) for fold in run_folds(cfg)]
     arms = stability.experiment_config(cfg)
     jobs += [Job(model, seed, None, stability.EXPERIMENT, _changes(base, arms))
              for model in stability.ARMS.values() for seed in range(cfg["stability"]["seeds"])]
@@ -80,7 +76,7 @@ def study_jobs(cfg: dict[str, Any]) -> list[Job]:
     for name in ablations.ABLATIONS:
         variant = ablations.ablation_config(cfg, name)
         jobs += [Job("enhanced", seed, fold, ablations.experiment_name(name), _changes(base, variant))
-                 for seed in range(cfg["ablations"]["seeds"]) for fold in _folds(variant)]
+                 for seed in range(cfg["ablations"]["seeds"]) for fold in run_folds(variant)]
     return jobs
 
 

@@ -234,6 +234,11 @@ def _open_one(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str,
     return read_run(folder)
 
 
+def run_folds(cfg: dict[str, Any]) -> list[int | None]:
+    """The fold of each run one model and seed trains: None for the single split, else 0 to K-1 (`data.folds`)."""
+    return [None] if cfg["data"]["folds"] == 1 else list(range(cfg["data"]["folds"]))
+
+
 def open_run(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str = "",
              root: Path = RESULTS_ROOT, fold: int | None = None) -> Run:
     """The finished run of this config, data folder, model and seed: with `data.folds` > 1, fold `fold`'s, or
