@@ -121,16 +121,21 @@ def test_overview_reports_the_budget_summed_over_folds_and_averaged_over_seeds()
 
 
 def test_a_variant_whose_pool_cannot_meet_the_budget_is_not_measured(monkeypatch):
-    def fake_train(variant, data_dir, model, seed, force, experiment, fold):
-        if variant["train"]["training_pool"] == "without_test_slides" and fold == 1:
+    def short_pool(variant, data_dir):
+        if variant["train"]["training_pool"] == "without_test_slides":
             raise ablations.PoolTooSmallError("only 132 training tiles in fold 1 lie on slides without a test image")
-    monkeypatch.setattr(ablations, "train", fake_train)
+    trained = []
+    monkeypatch.setattr(ablations, "check_pool", short_pool)
+    monkeypatch.setattr(ablations, "train", lambda variant, data_dir, model, seed, force, experiment, fold:
+                        trained.append((experiment, seed, fold)))
     monkeypatch.setattr(ablations, "open_run", lambda variant, data_dir, model, seed, experiment: experiment)
     cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 3})
     runs, not_measured = ablations.train_ablations(cfg, None)
     assert set(runs) == set(ablations.ABLATIONS) - {"no_test_slides"}
     assert not_measured == {"no_test_slides": "only 132 training tiles in fold 1 lie on slides without a test image"}
     assert runs[ablations.BASELINE] == ["ablation-baseline"] * cfg["ablations"]["seeds"]
+    assert not [run for run in trained if run[0] == "ablation-no_test_slides"]  # not even the folds that would fit
+    assert len(trained) == (len(ablations.ABLATIONS) - 1) * cfg["ablations"]["seeds"] * 3
 
 
 def test_a_protocol_row_without_its_variant_has_no_data_and_says_why(monkeypatch):

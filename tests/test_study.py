@@ -17,7 +17,7 @@ from lib.paths import REPO_ROOT, run_directory
 
 def test_the_job_list_is_every_run_run_all_makes():
     cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "runs.seeds": 2})
-    jobs = study.study_jobs(cfg)
+    jobs = study.study_jobs(cfg, None)
     ladder = [job for job in jobs if not job.experiment]
     assert len(ladder) == len(cfg["runs"]["models"]) * 2 * 5                 # notebook 03: models x seeds x folds
     assert {(job.model, job.seed, job.fold) for job in ladder} == {
@@ -27,6 +27,7 @@ def test_the_job_list_is_every_run_run_all_makes():
     assert {(job.model, job.seed) for job in arms} == {(model, seed) for model in stability.ARMS.values()
                                                        for seed in range(cfg["stability"]["seeds"])}
     assert all(job.fold is None and "data.folds" not in job.changes for job in arms)
+    assert {job.config(cfg)["data"]["folds"] for job in arms} == {1}          # their folder: the single split's
     sweep = [job for job in jobs if job.experiment.startswith(f"{stability.EXPERIMENT}-lr")]
     assert [job.changes["stability.learning_rate"] for job in sweep] == cfg["stability"]["lr_sweep"]
     variants = [job for job in jobs if job.experiment.startswith("ablation-")]  # notebook 07, every fold
@@ -40,10 +41,22 @@ def test_the_job_list_is_every_run_run_all_makes():
 def test_each_command_rebuilds_the_config_its_notebook_trains_with():
     cfg = config.load_config("quick")
     for name in ablations.ABLATIONS:
-        job = next(j for j in study.study_jobs(cfg) if j.experiment == ablations.experiment_name(name))
+        job = next(j for j in study.study_jobs(cfg, None) if j.experiment == ablations.experiment_name(name))
         assert job.config(cfg) == ablations.ablation_config(cfg, name)
-    job = next(j for j in study.study_jobs(cfg) if j.experiment == stability.EXPERIMENT)
+    job = next(j for j in study.study_jobs(cfg, None) if j.experiment == stability.EXPERIMENT)
     assert job.config(cfg) == stability.experiment_config(cfg)
+
+
+def test_a_variant_whose_pool_cannot_meet_the_budget_is_not_listed(monkeypatch, capsys):
+    def short_pool(variant, data_dir):
+        if variant["train"]["training_pool"] == "without_test_slides":
+            raise study.PoolTooSmallError("only 132 training tiles in fold 1 lie on slides without a test image")
+    monkeypatch.setattr(study, "check_pool", short_pool)
+    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5})
+    experiments = {job.experiment for job in study.study_jobs(cfg, None)}
+    assert ablations.experiment_name("no_test_slides") not in experiments      # no fold of it, not even fold 0
+    assert experiments >= {ablations.experiment_name(name) for name in ablations.ABLATIONS if name != "no_test_slides"}
+    assert "ablation no_test_slides: not measured: only 132 training tiles" in capsys.readouterr().err
 
 
 def _tiny_config_file(tiny_config, tmp_path) -> str:

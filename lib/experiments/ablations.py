@@ -38,7 +38,7 @@ from ..evaluation.statistics import holm, paired_comparison, verdict
 from ..progress import progress
 from ..report.paper import CLAIM_EFFECTS
 from ..training.runs import Run, open_run, run_folds
-from ..training.train import PoolTooSmallError, train
+from ..training.train import PoolTooSmallError, check_pool, train
 
 BASELINE = "baseline"
 # name: (what changes, config changes as {section: {key: value}})
@@ -103,14 +103,15 @@ def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None,
                     force: bool = False) -> tuple[dict[str, list[Run]], dict[str, str]]:
     """Every variant for every seed and fold (trained, or loaded when it exists); with folds, each variant's
     folds read as one run (`lib.training.runs.OutOfFold`). A variant whose training pool cannot meet the budget
-    (on some fold: with 5 folds on UCSB, the slides without a test image) is not measured: it is left out of the
-    runs, and the second mapping gives the reason."""
+    (on some fold: with 5 folds on UCSB, the slides without a test image) is not measured, found out before any of
+    its folds trains: it is left out of the runs, and the second mapping gives the reason."""
     runs, not_measured = {}, {}
     variants = progress(ABLATIONS, desc="ablation variants", unit="variant")
     for name in variants:
         variants.set_postfix(now=name)
         variant, experiment = ablation_config(cfg, name), experiment_name(name)
         try:
+            check_pool(variant, data_dir)
             for seed in range(cfg["ablations"]["seeds"]):
                 for fold in run_folds(variant):
                     train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment, fold=fold)

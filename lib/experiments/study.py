@@ -5,7 +5,8 @@
 
 prints one self-contained command per training run that `./run_all.sh` would make with the same options — the
 ladder of notebook 03 (every model, seed and fold), the stability arms and learning-rate sweep of notebook 05, the
-ablation variants of notebook 07 (every seed and fold) — skipping the runs that are finished and current (`--all`
+ablation variants of notebook 07 (every seed and fold; a variant whose pool cannot meet the budget is named on
+stderr and left out, as notebook 07 leaves it out) — skipping the runs that are finished and current (`--all`
 lists every run). Each command is the `python -m lib.training ...` a person would type: the profile, the data
 folder, the model, seed and fold, the experiment folder, and every setting the experiment changes as
 `--set section.key=value`. Runs write their own folders atomically and take a lock, so jobs can run in any order
@@ -28,6 +29,7 @@ from ..cli import DEBUG_HELP, run
 from ..config import apply_changes, load_config
 from ..paths import RESULTS_ROOT, data_folder, dataset_name, run_directory, setting_name
 from ..training.runs import StaleRunError, check_current, run_folds
+from ..training.train import PoolTooSmallError, check_pool
 from . import ablations, stability
 
 
@@ -41,8 +43,9 @@ class Job:
     changes: dict[str, Any] = field(default_factory=dict)
 
     def config(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        """The config this run trains with: the profile's with the job's changes."""
-        return apply_changes(cfg, self.changes)
+        """The config this run trains with: the profile file's with the job's changes, as its command rebuilds it
+        (not `cfg`, whose fold count the stability runs on the single split do not share)."""
+        return apply_changes(load_config(cfg["profile"]), self.changes)
 
     def command(self, profile: str, data_dir: str | Path | None) -> str:
         """The shell command that trains this run."""
@@ -63,8 +66,9 @@ def _changes(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
             and section != "runs" for key, value in values.items() if base[section].get(key) != value}
 
 
-def study_jobs(cfg: dict[str, Any]) -> list[Job]:
-    """Every training run of the study, in the order run_all.sh makes them (notebooks 03, 05, 07)."""
+def study_jobs(cfg: dict[str, Any], data_dir: str | Path | None) -> list[Job]:
+    """Every training run of the study, in the order run_all.sh makes them (notebooks 03, 05, 07); an ablation
+    variant whose training pool cannot meet the budget on this data is left out, as notebook 07 leaves it out."""
     base = load_config(cfg["profile"])
     jobs = [Job(model, seed, fold, "", _changes(base, cfg)) for model in cfg["runs"]["models"]
             for seed in range(cfg["runs"]["seeds"]) for fold in run_folds(cfg)]
@@ -75,6 +79,11 @@ def study_jobs(cfg: dict[str, Any]) -> list[Job]:
                  _changes(base, stability.experiment_config(cfg, rate))) for rate in cfg["stability"]["lr_sweep"]]
     for name in ablations.ABLATIONS:
         variant = ablations.ablation_config(cfg, name)
+        try:
+            check_pool(variant, data_dir)
+        except PoolTooSmallError as error:
+            print(f"# ablation {name}: not measured: {error}", file=sys.stderr)
+            continue
         jobs += [Job("enhanced", seed, fold, ablations.experiment_name(name), _changes(base, variant))
                  for seed in range(cfg["ablations"]["seeds"]) for fold in run_folds(variant)]
     return jobs
@@ -99,7 +108,7 @@ def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None) -> Pa
 
 def check(cfg: dict[str, Any], data_dir: str | Path | None) -> None:
     """Raise (ValueError) unless the finished runs under the profile's results are exactly the study's jobs."""
-    expected = {run_folder(job, cfg, data_dir) for job in study_jobs(cfg)}
+    expected = {run_folder(job, cfg, data_dir) for job in study_jobs(cfg, data_dir)}
     root = RESULTS_ROOT / dataset_name(data_dir) / setting_name(cfg)
     found = {path.parent for path in root.rglob("metrics.json")}
     stability_root = RESULTS_ROOT / dataset_name(data_dir) / cfg["profile"]  # the stability runs' single split
@@ -133,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.check:
         check(cfg, data_dir)
         return
-    for job in study_jobs(cfg):
+    for job in study_jobs(cfg, data_dir):
         if args.all or not is_done(job, cfg, data_dir):
             print(job.command(args.profile, data_dir))
     sys.stdout.flush()

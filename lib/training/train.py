@@ -40,7 +40,7 @@ from ..paths import RESULTS_ROOT, run_directory
 from . import active_learning, distributed
 from .loop import Context, best_model, fit
 from .model_card import write_model_card
-from .runs import ARMS, check_current, library_versions, read_run, run_record
+from .runs import ARMS, check_current, library_versions, read_run, run_folds, run_record
 from .sampling import complexity_weights
 
 POOLS = ("train_split", "with_test_image_tiles", "without_test_slides")
@@ -95,6 +95,14 @@ def split_indices(tile_set: tiles.TileSet, cfg: dict[str, Any], model_name: str 
     elif pool != "train_split":
         raise ValueError(f"unknown train.training_pool {pool!r} ({', '.join(POOLS)})")
     return chosen
+
+
+def check_pool(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str = "enhanced") -> None:
+    """Raise PoolTooSmallError unless every fold's training pool meets the budget, so that a study learns it
+    before training any fold of a run it cannot finish."""
+    tile_set = tiles.prepare(cfg, data_dir)
+    for fold in run_folds(cfg):
+        split_indices(tile_set, cfg, model_name, fold)
 
 
 def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool = True) -> dict[str, Any]:
