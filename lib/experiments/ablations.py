@@ -112,13 +112,13 @@ def train_ablations(cfg: dict[str, Any], data_dir: str | Path | None,
         variant, experiment = ablation_config(cfg, name), experiment_name(name)
         try:
             check_pool(variant, data_dir)
-            for seed in range(cfg["ablations"]["seeds"]):
-                for fold in run_folds(variant):
-                    train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment, fold=fold)
         except PoolTooSmallError as error:
             not_measured[name] = str(error)
             variants.write(f"{name}: not measured: {error}")
             continue
+        for seed in range(cfg["ablations"]["seeds"]):
+            for fold in run_folds(variant):
+                train(variant, data_dir, "enhanced", seed, force=force, experiment=experiment, fold=fold)
         runs[name] = [open_run(variant, data_dir, "enhanced", seed, experiment)
                       for seed in range(cfg["ablations"]["seeds"])]
     return runs, not_measured
