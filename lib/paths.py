@@ -8,12 +8,15 @@
                                                             (run_all.sh; a notebook run by hand writes them to
                                                             results/<dataset>/<setting>/figures/ instead)
 
-The setting is the profile's name (`quick`), or `quick-cv5` for a 5-fold cross-validation, whose runs (one
-folder per fold), notebooks and figures live apart from the single split's.
+The setting is the profile's name (`quick`), `quick-cv5` for a 5-fold cross-validation, whose runs (one
+folder per fold), notebooks and figures live apart from the single split's, and `quick-bf16` / `quick-cv5-bf16`
+when training computes in another precision than the profile's (`run_all.sh --precision`): such runs are not the
+profile's, so they never meet its runs as stale ones.
 """
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +47,19 @@ def dataset_name(data_dir: str | Path | None) -> str:
 
 
 def setting_name(cfg: dict[str, Any]) -> str:
-    """The profile's name, with `-cv<K>` for a K-fold cross-validation (`data.folds`)."""
-    folds = cfg["data"]["folds"]
-    return cfg["profile"] if folds == 1 else f"{cfg['profile']}-cv{folds}"
+    """The profile's name, with `-cv<K>` for a K-fold cross-validation (`data.folds`) and `-<precision>` when
+    `train.precision` is not the profile file's."""
+    folds, precision = cfg["data"]["folds"], cfg["train"]["precision"]
+    name = cfg["profile"] if folds == 1 else f"{cfg['profile']}-cv{folds}"
+    return name if precision == profile_precision(cfg["profile"]) else f"{name}-{precision}"
+
+
+@cache
+def profile_precision(profile: str) -> str:
+    """The profile file's `train.precision`."""
+    from .config import load_config  # here, not above: lib.config reads its files from this module's paths
+
+    return load_config(profile)["train"]["precision"]
 
 
 def figures_dir(cfg: dict[str, Any], data_dir: str | Path | None) -> Path:

@@ -48,7 +48,8 @@ def test_help_prints_the_usage_and_runs_nothing(command):
 @pytest.mark.parametrize("arguments,message", [(["--bogus"], "unknown argument --bogus"),
                                                (["--only", "42"], "there is no notebooks/42_*.ipynb"),
                                                (["--seeds", "zero"], "--seeds takes a positive number"),
-                                               (["--profile", "fast"], "no profile 'fast'")])
+                                               (["--profile", "fast"], "no profile 'fast'"),
+                                               (["--precision", "fp8"], "--precision takes fp32, bf16, fp16 or auto")])
 def test_run_all_refuses_bad_arguments(arguments, message):
     result = _run("./run_all.sh", *arguments)
     assert result.returncode == 2 and message in result.stderr

@@ -5,7 +5,9 @@ import torch
 from lib import config
 from lib.device import cpu_has_fast_bf16, select_device, select_precision
 from lib.models import build_untrained
+from lib.paths import run_directory, setting_name
 from lib.training.losses import loss_function
+from lib.training.runs import training_command
 
 CPU = torch.device("cpu")
 
@@ -22,6 +24,19 @@ def test_each_precision_setting_means_one_thing():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         select_device("tpu")
     assert select_device("cpu") == CPU
+
+
+def test_another_precision_than_the_profiles_trains_into_its_own_setting():
+    quick = config.load_config("quick")
+    assert setting_name(quick) == "quick" and quick["train"]["precision"] == "fp32"
+    bf16 = config.apply_changes(quick, {"train.precision": "bf16", "data.folds": 5})
+    assert setting_name(bf16) == "quick-cv5-bf16"
+    assert run_directory(bf16, None, "unet", 0, fold=1).parts[-5:] == ("synthetic", "quick-cv5-bf16", "unet", "seed0",
+                                                                       "fold1")
+    assert training_command(bf16) == "./run_all.sh --profile quick --folds 5 --precision bf16"  # a missing run's hint
+    paper = config.load_config("paper")                                      # auto is the paper profile's own
+    assert setting_name(paper) == "paper"
+    assert setting_name(config.apply_changes(paper, {"train.precision": "fp32"})) == "paper-fp32"
 
 
 def test_a_bf16_channels_last_step_trains_and_keeps_fp32_weights():

@@ -38,6 +38,22 @@ def test_the_job_list_is_every_run_run_all_makes():
         "--model unet --seed 1 --data /d --fold 2 --set data.folds=5")
 
 
+def test_a_precision_study_lists_its_own_runs_and_checks_them(tmp_path, capsys):
+    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "train.precision": "bf16",
+                                                              "runs.models": ["unet"], "runs.seeds": 1})
+    jobs = study.study_jobs(cfg, None)
+    assert all(job.changes["train.precision"] == "bf16" for job in jobs)     # every command trains in bf16
+    folders = {study.run_folder(job, cfg, None).relative_to(REPO_ROOT / "results" / "synthetic").parts[0]
+               for job in jobs}
+    assert folders == {"quick-cv5-bf16", "quick-bf16"}                       # the folds', the stability runs' split
+    for job in jobs:
+        folder = study.run_folder(job, cfg, None, tmp_path)
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("{}")
+    study.check(cfg, None, tmp_path)
+    assert f"the {len(jobs)} runs of the job list are the finished runs" in capsys.readouterr().out
+
+
 def test_each_command_rebuilds_the_config_its_notebook_trains_with():
     cfg = config.load_config("quick")
     for name in ablations.ABLATIONS:

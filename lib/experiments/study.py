@@ -1,7 +1,7 @@
 """The whole study as a list of independent training runs, for a cluster's scheduler or several GPUs.
 
     python -m lib.experiments.study --profile quick [--data PATH] [--folds K] [--seeds N] [--models a,b]
-        [--all | --check]
+        [--precision P] [--all | --check]
 
 prints one self-contained command per training run that `./run_all.sh` would make with the same options — the
 ladder of notebook 03 (every model, seed and fold), the stability arms and learning-rate sweep of notebook 05, the
@@ -27,6 +27,7 @@ import yaml
 
 from ..cli import DEBUG_HELP, run
 from ..config import apply_changes, load_config
+from ..device import PRECISIONS
 from ..paths import RESULTS_ROOT, data_folder, dataset_name, run_directory, setting_name
 from ..training.runs import StaleRunError, check_current, run_folds
 from ..training.train import PoolTooSmallError, check_pool
@@ -101,17 +102,18 @@ def is_done(job: Job, cfg: dict[str, Any], data_dir: str | Path | None) -> bool:
     return True
 
 
-def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None) -> Path:
+def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT) -> Path:
     """Where a job's run lives."""
-    return run_directory(job.config(cfg), data_dir, job.model, job.seed, experiment=job.experiment, fold=job.fold)
+    return run_directory(job.config(cfg), data_dir, job.model, job.seed, root, job.experiment, job.fold)
 
 
-def check(cfg: dict[str, Any], data_dir: str | Path | None) -> None:
-    """Raise (ValueError) unless the finished runs under the profile's results are exactly the study's jobs."""
-    expected = {run_folder(job, cfg, data_dir) for job in study_jobs(cfg, data_dir)}
-    root = RESULTS_ROOT / dataset_name(data_dir) / setting_name(cfg)
+def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESULTS_ROOT) -> None:
+    """Raise (ValueError) unless the finished runs under the setting's results are exactly the study's jobs."""
+    expected = {run_folder(job, cfg, data_dir, results) for job in study_jobs(cfg, data_dir)}
+    root = results / dataset_name(data_dir) / setting_name(cfg)
     found = {path.parent for path in root.rglob("metrics.json")}
-    stability_root = RESULTS_ROOT / dataset_name(data_dir) / cfg["profile"]  # the stability runs' single split
+    single_split = apply_changes(cfg, {"data.folds": 1})              # where the stability runs train
+    stability_root = results / dataset_name(data_dir) / setting_name(single_split)
     found |= {path.parent for path in stability_root.glob(f"{stability.EXPERIMENT}*/**/metrics.json")}
     missing, extra = sorted(expected - found), sorted(found - expected)
     if missing or extra:
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=None, help="K-fold cross-validation (default: the profile's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model (default: runs.seeds)")
     parser.add_argument("--models", default="", help="comma-separated (default: runs.models)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="train.precision (default: the profile's)")
     parser.add_argument("--all", action="store_true", help="list finished runs too")
     parser.add_argument("--check", action="store_true", help="compare the list with the finished runs on disk")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     changes = {"data.folds": args.folds} if args.folds else {}
     changes |= {"runs.seeds": args.seeds} if args.seeds else {}
     changes |= {"runs.models": args.models.split(",")} if args.models else {}
+    changes |= {"train.precision": args.precision} if args.precision else {}
     cfg = apply_changes(cfg, changes)
     data_dir = args.data or None
     if args.check:

@@ -34,7 +34,7 @@ import yaml
 from ..data.tiles import TileSet
 from ..evaluation.metrics import pooled
 from ..models import loss_area, model_spec
-from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, run_directory
+from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, profile_precision, run_directory
 from .recipe import model_epochs
 
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
@@ -228,10 +228,19 @@ def _open_one(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str,
     folder = run_directory(cfg, data_dir, model_name, seed, root, experiment, fold)
     if not (folder / "metrics.json").is_file():
         what = f"{model_name} seed {seed}" + ("" if fold is None else f" fold {fold}")
-        raise MissingRunError(f"no finished run of {what} in {folder}; train it first (./run_all.sh --profile "
-                              f"{cfg['profile']} --only 03, or python -m lib.training)", what)
+        raise MissingRunError(f"no finished run of {what} in {folder}; train it first ({training_command(cfg)} "
+                              "--only 03, or python -m lib.training)", what)
     check_current(folder, cfg, data_dir, model_name)
     return read_run(folder)
+
+
+def training_command(cfg: dict[str, Any]) -> str:
+    """The run_all.sh options that train this config's runs (its profile, folds and precision)."""
+    words = ["./run_all.sh", "--profile", cfg["profile"]]
+    words += ["--folds", str(cfg["data"]["folds"])] if cfg["data"]["folds"] > 1 else []
+    precision = cfg["train"]["precision"]
+    words += ["--precision", precision] if precision != profile_precision(cfg["profile"]) else []
+    return " ".join(words)
 
 
 def run_folds(cfg: dict[str, Any]) -> list[int | None]:
@@ -265,7 +274,7 @@ def open_runs(cfg: dict[str, Any], data_dir: str | Path | None, models: list[str
                 stale.append(str(error))
     if missing:
         raise MissingRunError(f"no finished run for {', '.join(missing)} under {root}; train them first "
-                              f"(./run_all.sh --profile {cfg['profile']} --only 03, or python -m lib.training)")
+                              f"({training_command(cfg)} --only 03, or python -m lib.training)")
     if stale:
         raise StaleRunError("; ".join(stale) + " (or run the notebook with the runs' profile and data folder)")
     return runs
