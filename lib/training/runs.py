@@ -34,7 +34,7 @@ import yaml
 from ..data.tiles import TileSet
 from ..evaluation.metrics import pooled
 from ..models import loss_area, model_spec
-from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, profile_precision, run_directory
+from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, profile_precision, run_directory, setting_name
 from .recipe import model_epochs
 
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
@@ -273,7 +273,8 @@ def open_runs(cfg: dict[str, Any], data_dir: str | Path | None, models: list[str
             except StaleRunError as error:
                 stale.append(str(error))
     if missing:
-        raise MissingRunError(f"no finished run for {', '.join(missing)} under {root}; train them first "
+        raise MissingRunError(f"no finished run for {', '.join(missing)} under "
+                              f"{root / dataset_name(data_dir) / setting_name(cfg)}; train them first "
                               f"({training_command(cfg)} --only 03, or python -m lib.training)")
     if stale:
         raise StaleRunError("; ".join(stale) + " (or run the notebook with the runs' profile and data folder)")
