@@ -74,14 +74,14 @@ export REPRO_PROGRESS=text REPRO_PUBLISH_FIGURES="${REPRO_PUBLISH_FIGURES:-1}" T
 names="$(python -c 'import sys, yaml
 from lib.config import apply_changes, load_config
 from lib.files import write_text_atomic
-from lib.paths import REPO_ROOT, RESULTS_ROOT, dataset_name, figures_dir, setting_name
+from lib.paths import REPO_ROOT, dataset_name, figures_dir, setting_directory, setting_name
 config, data, folds, precision = sys.argv[1:]
 changes = {"data.folds": int(folds)} if folds else {}
 changes |= {"train.precision": precision} if precision else {}
 cfg = apply_changes(load_config(config), changes)
 setting = setting_name(cfg)
 if setting != cfg["profile"]:
-    config = RESULTS_ROOT / dataset_name(data) / setting / "config.yaml"
+    config = setting_directory(cfg, data) / "config.yaml"
     write_text_atomic(config, yaml.safe_dump(cfg, sort_keys=False))
 print(dataset_name(data), cfg["data"]["folds"], setting, figures_dir(cfg, data).relative_to(REPO_ROOT), config, sep="\n")' \
     "${config}" "${data}" "${folds}" "${precision}")"

@@ -48,18 +48,28 @@ def dataset_name(data_dir: str | Path | None) -> str:
 
 def setting_name(cfg: dict[str, Any]) -> str:
     """The profile's name, with `-cv<K>` for a K-fold cross-validation (`data.folds`) and `-<precision>` when
-    `train.precision` is not the profile file's."""
-    folds, precision = cfg["data"]["folds"], cfg["train"]["precision"]
+    `train.precision` is not the profile file's (`precision_change`)."""
+    folds, precision = cfg["data"]["folds"], precision_change(cfg)
     name = cfg["profile"] if folds == 1 else f"{cfg['profile']}-cv{folds}"
-    return name if precision == profile_precision(cfg["profile"]) else f"{name}-{precision}"
+    return name if precision is None else f"{name}-{precision}"
+
+
+def precision_change(cfg: dict[str, Any]) -> str | None:
+    """`train.precision` when it is not the profile file's, else None."""
+    precision = cfg["train"]["precision"]
+    return None if precision == _profile_precision(cfg["profile"]) else precision
 
 
 @cache
-def profile_precision(profile: str) -> str:
-    """The profile file's `train.precision`."""
+def _profile_precision(profile: str) -> str:
     from .config import load_config  # here, not above: lib.config reads its files from this module's paths
 
     return load_config(profile)["train"]["precision"]
+
+
+def setting_directory(cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT) -> Path:
+    """<root>/<dataset>/<setting>: everything a setting trains and executes (runs, notebooks)."""
+    return Path(root) / dataset_name(data_dir) / setting_name(cfg)
 
 
 def figures_dir(cfg: dict[str, Any], data_dir: str | Path | None) -> Path:
@@ -67,9 +77,9 @@ def figures_dir(cfg: dict[str, Any], data_dir: str | Path | None) -> Path:
     run_all.sh executes it (REPRO_PUBLISH_FIGURES=1: the committed figures change only through run_all.sh), else
     `results/<dataset>/<profile>/figures/`, ignored by git, so that a notebook run by hand leaves the tree clean."""
     if os.environ.get("REPRO_PUBLISH_FIGURES") == "1":
-        path = FIGURES_ROOT / dataset_name(data_dir) / setting_name(cfg)
+        path = setting_directory(cfg, data_dir, FIGURES_ROOT)
     else:
-        path = RESULTS_ROOT / dataset_name(data_dir) / setting_name(cfg) / "figures"
+        path = setting_directory(cfg, data_dir) / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -78,5 +88,5 @@ def run_directory(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
                   root: Path = RESULTS_ROOT, experiment: str = "", fold: int | None = None) -> Path:
     """results/<dataset>/<setting>/[<experiment>/]<model>/seed<k>/[fold<f>/] (experiments: stability, ablations,
     whose config differs from the profile's; folds: the runs of a cross-validation)."""
-    folder = Path(root) / dataset_name(data_dir) / setting_name(cfg) / experiment / model_name / f"seed{seed}"
+    folder = setting_directory(cfg, data_dir, root) / experiment / model_name / f"seed{seed}"
     return folder if fold is None else folder / f"fold{fold}"

@@ -28,7 +28,7 @@ import yaml
 from ..cli import DEBUG_HELP, run
 from ..config import apply_changes, load_config
 from ..device import PRECISIONS
-from ..paths import RESULTS_ROOT, data_folder, dataset_name, run_directory, setting_name
+from ..paths import RESULTS_ROOT, data_folder, run_directory, setting_directory
 from ..training.runs import StaleRunError, check_current, run_folds
 from ..training.train import PoolTooSmallError, check_pool
 from . import ablations, stability
@@ -110,10 +110,9 @@ def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None, root:
 def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESULTS_ROOT) -> None:
     """Raise (ValueError) unless the finished runs under the setting's results are exactly the study's jobs."""
     expected = {run_folder(job, cfg, data_dir, results) for job in study_jobs(cfg, data_dir)}
-    root = results / dataset_name(data_dir) / setting_name(cfg)
+    root = setting_directory(cfg, data_dir, results)
     found = {path.parent for path in root.rglob("metrics.json")}
-    single_split = apply_changes(cfg, {"data.folds": 1})              # where the stability runs train
-    stability_root = results / dataset_name(data_dir) / setting_name(single_split)
+    stability_root = setting_directory(stability.experiment_config(cfg), data_dir, results)  # the single split's
     found |= {path.parent for path in stability_root.glob(f"{stability.EXPERIMENT}*/**/metrics.json")}
     missing, extra = sorted(expected - found), sorted(found - expected)
     if missing or extra:

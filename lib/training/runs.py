@@ -34,7 +34,7 @@ import yaml
 from ..data.tiles import TileSet
 from ..evaluation.metrics import pooled
 from ..models import loss_area, model_spec
-from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, profile_precision, run_directory, setting_name
+from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, precision_change, run_directory, setting_directory
 from .recipe import model_epochs
 
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
@@ -238,8 +238,8 @@ def training_command(cfg: dict[str, Any]) -> str:
     """The run_all.sh options that train this config's runs (its profile, folds and precision)."""
     words = ["./run_all.sh", "--profile", cfg["profile"]]
     words += ["--folds", str(cfg["data"]["folds"])] if cfg["data"]["folds"] > 1 else []
-    precision = cfg["train"]["precision"]
-    words += ["--precision", precision] if precision != profile_precision(cfg["profile"]) else []
+    precision = precision_change(cfg)
+    words += [] if precision is None else ["--precision", precision]
     return " ".join(words)
 
 
@@ -274,7 +274,7 @@ def open_runs(cfg: dict[str, Any], data_dir: str | Path | None, models: list[str
                 stale.append(str(error))
     if missing:
         raise MissingRunError(f"no finished run for {', '.join(missing)} under "
-                              f"{root / dataset_name(data_dir) / setting_name(cfg)}; train them first "
+                              f"{setting_directory(cfg, data_dir, root)}; train them first "
                               f"({training_command(cfg)} --only 03, or python -m lib.training)")
     if stale:
         raise StaleRunError("; ".join(stale) + " (or run the notebook with the runs' profile and data folder)")
