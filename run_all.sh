@@ -125,6 +125,7 @@ execute() {  # $1: notebook, $2: executed copy's name, further arguments: paperm
     shift 2
     if [[ -f "${target}" && ${force} -eq 0 ]]; then
         echo "[run_all] ${name}: done before, skipped (--force redoes it)"
+        skipped=1
         return
     fi
     echo "[run_all] ${name} ..."
@@ -142,7 +143,7 @@ execute() {  # $1: notebook, $2: executed copy's name, further arguments: paperm
     echo "[run_all] ${name}: $(( $(date +%s) - t0 )) s"
 }
 
-start=$(date +%s)
+start=$(date +%s) skipped=0
 for notebook in notebooks/[0-9][0-9]_*.ipynb; do
     name="$(basename "${notebook}")"
     number="${name%%_*}"
@@ -164,4 +165,6 @@ for notebook in notebooks/[0-9][0-9]_*.ipynb; do
         execute "${notebook}" "${name}"
     fi
 done
+# The whole job's wall time is recorded only when this one invocation ran every notebook (nothing skipped or left out).
+[[ -z "${only}" && ${skipped} -eq 0 ]] && record_time "run_all_end_to_end" "$(( $(date +%s) - start ))"
 echo "[run_all] finished in $(( $(date +%s) - start )) s"
