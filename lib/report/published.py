@@ -1,0 +1,142 @@
+"""What the report reads: the files the pipeline published under `figures/<dataset>/<setting>/` (tables as CSV at
+full precision with a rounded Markdown copy beside them, figures as PNG) and `figures/benchmarks/`.
+
+Values are looked up by file, row and column, so that a file, row or column that is missing stops the build with
+one line naming it: the report never shows a hole, a default or a number typed by hand."""
+from __future__ import annotations
+
+import math
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..paths import FIGURES_ROOT
+
+
+class ReportError(ValueError):
+    """A value or file the report needs is missing: one line that names it."""
+
+
+def relative_link(target: Path, page: Path) -> str:
+    """The link from a page to a file, as a relative POSIX path (GitHub and Sphinx both resolve it)."""
+    return Path(os.path.relpath(target, page.parent)).as_posix()
+
+
+@cache
+def _read_csv(path: Path, mtime: float) -> pd.DataFrame:  # mtime: a file rewritten during a build is read again
+    return pd.read_csv(path)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A published CSV (every column as written; the first column is the row label)."""
+    if not path.is_file():
+        raise ReportError(f"{path}: missing (the report reads it; ./run_all.sh writes it)")
+    return _read_csv(path, path.stat().st_mtime)
+
+
+class Published:
+    """The published files of one folder under figures/ (a dataset's setting, or benchmarks), as one page sees
+    them: figure links are relative to that page, through `figures_link`, where the page's tree sees figures/."""
+
+    def __init__(self, folder: str, page: Path, figures_link: Path, root: Path = FIGURES_ROOT) -> None:
+        self.name, self.folder = folder, Path(root) / folder
+        self.page, self.figures_link, self.root = page, figures_link, Path(root)
+        if not self.folder.is_dir():
+            raise ReportError(f"{self.folder}: missing (no published results for {folder})")
+        self.shown: set[str] = set()  # stems already on the page; `remaining` lists the rest
+
+    def exists(self, stem: str) -> bool:
+        return any((self.folder / f"{stem}{suffix}").is_file() for suffix in (".csv", ".md", ".png"))
+
+    def notebook_numbers(self) -> list[str]:
+        """The numbers of the notebooks whose wall time this setting recorded (run_all.sh's run_times.csv)."""
+        names = self.frame("run_times")["notebook"].astype(str)
+        return sorted({name[:2] for name in names if name[:2].isdigit()})
+
+    def frame(self, stem: str) -> pd.DataFrame:
+        return read_table(self.folder / f"{stem}.csv")
+
+    def rows(self, stem: str) -> list[dict[str, Any]]:
+        """Every row of a table as a dict (for loops in a template)."""
+        return self.frame(stem).to_dict("records")
+
+    def has_row(self, stem: str, label: str) -> bool:
+        return self.exists(stem) and (self.frame(stem).iloc[:, 0].astype(str) == label).any()
+
+    def row(self, stem: str, label: str) -> dict[str, Any]:
+        """The row whose first column is `label`."""
+        frame = self.frame(stem)
+        found = frame[frame.iloc[:, 0].astype(str) == label]
+        if found.empty:
+            raise ReportError(f"{self.folder / stem}.csv: no row '{label}' (rows: {', '.join(map(str, frame.iloc[:, 0]))})")
+        return found.iloc[0].to_dict()
+
+    def value(self, stem: str, label: str, column: str) -> Any:
+        row = self.row(stem, label)
+        if column not in row:
+            raise ReportError(f"{self.folder / stem}.csv: no column '{column}' (columns: {', '.join(row)})")
+        return row[column]
+
+    def table(self, stem: str) -> str:
+        """The rounded Markdown table the pipeline wrote beside the CSV, caption included."""
+        path = self.folder / f"{stem}.md"
+        if not path.is_file():
+            raise ReportError(f"{path}: missing (the report shows it; ./run_all.sh writes it)")
+        self.shown.add(stem)
+        return path.read_text().strip() + "\n"
+
+    def figure(self, stem: str, alt: str = "") -> str:
+        """A Markdown image of `<stem>.png`, linked relative to the page."""
+        path = self.folder / f"{stem}.png"
+        if not path.is_file():
+            raise ReportError(f"{path}: missing (the report shows it; ./run_all.sh writes it)")
+        self.shown.add(stem)
+        target = self.figures_link / path.relative_to(self.root)
+        return f"![{alt or stem.replace('_', ' ')}]({relative_link(target, self.page)})"
+
+    def remaining(self, prefix: str) -> list[tuple[str, str]]:
+        """(stem, "table" | "figure") of every published file starting with `prefix` that the page has not shown
+        yet, tables first: so that every table and figure of a setting reaches the report."""
+        stems = {p.stem: p.suffix for p in self.folder.iterdir() if p.name.startswith(prefix) and p.suffix in (".md", ".png")}
+        kinds = [(stem, "table" if suffix == ".md" else "figure") for stem, suffix in stems.items() if stem not in self.shown]
+        return sorted(kinds, key=lambda item: (item[1] != "table", item[0]))
+
+
+def number(value: Any, digits: int = 3) -> str:
+    """A measured value for prose: fixed digits; undefined (missing, NaN) is said, never shown as 0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "undefined"
+    if isinstance(value, int | float) and float(value).is_integer() and digits == 0:
+        return f"{int(value)}"
+    return f"{float(value):.{digits}f}"
+
+
+def interval(value: Any, low: Any, high: Any, digits: int = 3) -> str:
+    """`value [low, high]`."""
+    return f"{number(value, digits)} [{number(low, digits)}, {number(high, digits)}]"
+
+
+def p_value(p: Any) -> str:
+    """A p-value for prose: three decimals, and `< 0.001` below that (never `0.000`)."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "undefined"
+    return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as people read them: `45 s`, `12 min`, `2.1 h`."""
+    seconds = float(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def reported(value: Any, digits: int = 1) -> str:
+    """A value someone else reported (the paper's column): a dash where they report none."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "—" if missing else number(value, digits)
