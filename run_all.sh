@@ -3,6 +3,7 @@
 #
 #   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--folds K] [--models a,b]
 #                [--precision fp32|bf16|fp16|auto] [--only NN[,NN...]] [--force] [--debug]
+#   ./run_all.sh --report-only
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
 #   --data     dataset folder with images/ and masks/ (default: the embedded synthetic dataset)
@@ -16,6 +17,7 @@
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02 (or 1,2)
 #   --force    redo work whose results exist: re-execute notebooks and retrain runs
 #   --debug    on a failure, show the end of the notebook's log (the traceback) instead of one line
+#   --report-only  run no notebook: rebuild the report from the figures and executed notebooks already there
 #
 # Executed notebooks go to results/<dataset>/<setting>/notebooks/ (with a log each), trained runs to
 # results/<dataset>/<setting>/<model>/seed<k>/[fold<f>/], figures and tables to figures/<dataset>/<setting>/, and
@@ -24,11 +26,13 @@
 # 03_train runs once per model and seed; the later notebooks read those runs. Progress (epochs, batches, evaluation,
 # ablation variants) is printed as it happens, and kept in the logs and executed copies. Stops at the first
 # failing notebook: a problem with the data, config or runs is one line `error: ...` (exit status 2).
+# At the end the report is rebuilt (python -m lib.report): README.md and report/*.md from figures/, and the HTML
+# report from them and every executed notebook under results/; its index is the last line printed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" debug=0
+profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" debug=0 report_only=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile|--data|--only|--seeds|--folds|--models|--precision)
@@ -42,6 +46,7 @@ while [[ $# -gt 0 ]]; do
         --precision) precision="$2"; shift 2 ;;
         --force) force=1; shift ;;
         --debug) debug=1; shift ;;
+        --report-only) report_only=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
     esac
@@ -65,6 +70,11 @@ done
 only="${numbers}"
 
 source scripts/ensure_env.sh
+build_report() { if [[ ${debug} -eq 1 ]]; then python -m lib.report --debug; else python -m lib.report; fi; }
+if [[ ${report_only} -eq 1 ]]; then
+    build_report
+    exit 0
+fi
 # Notebooks executed here write text progress and publish their figures to figures/ (lib/progress.py, lib/paths.py);
 # REPRO_PUBLISH_FIGURES=0 (run_tests.sh) keeps figures and wall times under results/ instead.
 export REPRO_PROGRESS=text REPRO_PUBLISH_FIGURES="${REPRO_PUBLISH_FIGURES:-1}" TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
@@ -168,3 +178,4 @@ done
 # The whole job's wall time is recorded only when this one invocation ran every notebook (nothing skipped or left out).
 [[ -z "${only}" && ${skipped} -eq 0 ]] && record_time "run_all_end_to_end" "$(( $(date +%s) - start ))"
 echo "[run_all] finished in $(( $(date +%s) - start )) s"
+build_report

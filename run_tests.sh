@@ -1,29 +1,48 @@
 #!/usr/bin/env bash
-# The test command: the linter (ruff), the unit tests (pytest), then every numbered notebook executed in the
+# The test command: the linter (ruff), source notebooks free of outputs (nbstripout), the unit tests (pytest, which
+# check that README.md and report/ are up to date with figures/), then every numbered notebook executed in the
 # smoke profile (papermill, through run_all.sh) and re-executed by nbval, which checks that the cells marked
-# `# NBVAL_CHECK_OUTPUT` print the same deterministic summaries again.
+# `# NBVAL_CHECK_OUTPUT` print the same deterministic summaries again; then the HTML report is built with those
+# notebooks (warnings are errors), its links and images checked, and its first page opened in headless Chromium
+# (installed with apt-get when missing and run as root).
 #
 #   ./run_tests.sh                  everything (what CI runs)
 #   ./run_tests.sh --unit-only      the linter and the unit tests only
+#   ./run_tests.sh --record-time    everything, then its wall time to figures/benchmarks/run_tests.csv and the
+#                                   README and report rendered again with it (how the README's time is measured)
 #   ./run_tests.sh --help           this text
 #
 # Notebooks run on the UCSB data when it is found (UCSB_DATA, default ../shared/data/ucsb_breast_cancer_cells)
 # and on the synthetic dataset otherwise; the dataset notebook runs on both.
 set -euo pipefail
 cd "$(dirname "$0")"
-unit_only=0
+unit_only=0 record_time=0
 for argument in "$@"; do
     case "${argument}" in
         --unit-only) unit_only=1 ;;
+        --record-time) record_time=1 ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "error: unknown argument ${argument} (see ./run_tests.sh --help)" >&2; exit 2 ;;
     esac
 done
 source scripts/ensure_env.sh
 export TQDM_MININTERVAL=30  # progress bars in logs: one line every 30 s, not a flood
+start=$(date +%s)
+# the report's browser checks (a unit test and the last step) open pages in the system's Chromium
+if ! command -v chromium > /dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get > /dev/null; then
+        echo "[run_tests] installing Chromium (Debian's package) for the report's browser check"
+        apt-get update -qq > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+    else
+        echo "error: the report's browser check needs Chromium at /usr/bin/chromium (apt-get install chromium)" >&2
+        exit 1
+    fi
+fi
 
 ruff check lib tests benchmarks
-python -m pytest tests -q -p no:cacheprovider
+# notebooks are stored without outputs; executed copies live in results/ and report/notebooks/ only
+nbstripout --verify --keep-id notebooks/*.ipynb || { echo "error: notebooks above hold outputs: run nbstripout --keep-id on them" >&2; exit 1; }
+python -m pytest tests -q -p no:cacheprovider --durations=15
 [[ ${unit_only} -eq 1 ]] && exit 0
 
 ucsb="${UCSB_DATA:-../shared/data/ucsb_breast_cancer_cells}"
@@ -51,3 +70,14 @@ else
     echo "[run_tests] ${ucsb} not found: notebooks run on the synthetic dataset only"
     check_notebooks "" ""
 fi
+
+# The HTML report of the committed results and the notebooks just executed, then what a reader's browser shows.
+python -m lib.report --html-only
+python -m lib.report --check-site
+[[ ${record_time} -eq 1 ]] || exit 0
+machine="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+times="figures/benchmarks/run_tests.csv"
+printf 'command,seconds,finished_utc,machine\n./run_tests.sh,%s,%s,"%s"\n' "$(( $(date +%s) - start ))" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${machine}" > "${times}.tmp" && mv "${times}.tmp" "${times}"
+python -m lib.report --no-html
+echo "[run_tests] passed in $(( $(date +%s) - start )) s (${times})"

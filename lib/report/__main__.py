@@ -3,6 +3,7 @@
     python -m lib.report                 README.md and report/*.md from figures/ (and the default job's notebooks as
                                          Markdown when its executed copies are all there), then the HTML report
     python -m lib.report --no-html       the Markdown only
+    python -m lib.report --html-only     the HTML only, leaving README.md and report/ as they are (the tests)
     python -m lib.report --check         exit 1 if README.md or a page under report/ differs from a fresh rendering
     python -m lib.report --check-site    after a build: every link and image of the HTML resolves, and the first
                                          page, opened in headless Chromium, shows the headline table and its figures
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m lib.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-html", action="store_true", help="render the Markdown only")
+    parser.add_argument("--html-only", action="store_true", help="build the HTML only")
     parser.add_argument("--check", action="store_true", help="check that the committed pages are up to date")
     parser.add_argument("--check-site", action="store_true", help="check the built HTML's links and its rendering")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -64,12 +66,13 @@ def main(argv: list[str]) -> None:
             sys.exit(1)
         print(f"[report] links, images and the first page in Chromium are fine (screenshot {BUILD / 'index.png'})")
         return
-    for name in publish_notebooks():
-        print(f"[report] notebooks of {name} rendered as Markdown under report/notebooks/{name}/")
-    for path, text in render_pages(markdown_layout()).items():
-        if not path.is_file() or path.read_text() != text:
-            write_text_atomic(path, text)
-    print("[report] README.md and report/*.md rendered from figures/")
+    if not args.html_only:
+        for name in publish_notebooks():
+            print(f"[report] notebooks of {name} rendered as Markdown under report/notebooks/{name}/")
+        for path, text in render_pages(markdown_layout()).items():
+            if not path.is_file() or path.read_text() != text:
+                write_text_atomic(path, text)
+        print("[report] README.md and report/*.md rendered from figures/")
     if not args.no_html:
         stage_sources()
         try:

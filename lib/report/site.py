@@ -24,19 +24,28 @@ HTML = BUILD / "html"
 
 
 def stage_sources(stage: Path = STAGE) -> Path:
-    """Lay out the Sphinx sources afresh: rendered pages, a link to figures/, and every finished executed notebook."""
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    (stage / "figures").symlink_to(FIGURES_ROOT, target_is_directory=True)
-    notebooks = {}
+    """Lay out the Sphinx sources: rendered pages, a link to figures/, and every finished executed notebook. Files
+    that did not change keep their time stamps (Sphinx then rebuilds only what changed); files that are no longer
+    sources are removed."""
+    stage.mkdir(parents=True, exist_ok=True)
+    if not (stage / "figures").is_symlink():
+        (stage / "figures").symlink_to(FIGURES_ROOT, target_is_directory=True)
+    wanted, notebooks = set(), {}
     for (dataset, setting), paths in executed_notebooks().items():
-        folder = stage / "notebooks" / dataset / setting
-        folder.mkdir(parents=True)
         for path in paths:
-            shutil.copy2(path, folder / path.name)
+            target = stage / "notebooks" / dataset / setting / path.name
+            if not target.is_file() or target.stat().st_mtime != path.stat().st_mtime:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+            wanted.add(target)
         notebooks[(dataset, setting)] = [path.stem for path in paths]
     for path, text in render_pages(sphinx_layout(stage, notebooks)).items():
-        write_text_atomic(path, text)
+        if not path.is_file() or path.read_text() != text:
+            write_text_atomic(path, text)
+        wanted.add(path)
+    for path in stage.rglob("*"):
+        if path.is_file() and not path.is_relative_to(stage / "figures") and path not in wanted:
+            path.unlink()
     return stage
 
 
