@@ -148,5 +148,6 @@ def test_browser_check_sees_the_headline_table_and_a_broken_figure(tmp_path):
     (tmp_path / "bad.html").write_text("<article><img src='fig.png'><img src='lost.png'></article>")
     assert browser_check(tmp_path / "good.html", tmp_path / "good.png") == []
     assert (tmp_path / "good.png").stat().st_size > 0
-    problems = browser_check(tmp_path / "bad.html", tmp_path / "bad.png")
-    assert problems == [f"{tmp_path / 'bad.html'}: the headline table shows 0 rows", f"{tmp_path / 'bad.html'}: figure lost.png does not load"]
+    bad = tmp_path / "bad.html"
+    assert browser_check(bad, tmp_path / "bad.png") == [f"{bad}: the headline table shows 0 rows",
+                                                        f"{bad}: figure lost.png does not load"]

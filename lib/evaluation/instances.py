@@ -1,0 +1,96 @@
+"""Instance measures: is each nucleus found as one object? Counts per image first, scores after, like the pixel
+measures (`metrics.py`), so that images pool by summing counts.
+
+- Matching: a predicted and a true object match when their IoU exceeds 0.5; at that level a match is unique on both
+  sides, so no assignment problem arises. Object precision, recall and F1 count matches (tp), unmatched predictions
+  (fp) and unmatched truths (fn).
+- Panoptic quality (Kirillov et al. 2019): PQ = DQ x SQ, with DQ = tp / (tp + fp/2 + fn/2) (the F1 of objects) and
+  SQ = the mean IoU of the matches.
+- Aggregated Jaccard index (Kumar et al. 2017): each true object is paired with the predicted object of highest IoU
+  (none if it overlaps none); C sums the intersections of the pairs, U their unions plus the area of every predicted
+  object left unpaired; AJI = C / U. A predicted object that covers two nuclei is counted in both unions.
+- Within an area (the annotated region), pixels outside it are removed from both label images first, so an object
+  is judged by its part inside the area, the same for truth and prediction.
+- Undefined is undefined: with neither true nor predicted objects every score is NaN; precision needs a prediction,
+  recall a truth, SQ a match. An image with truth and no prediction scores F1, AJI and PQ 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+IOU_MATCH = 0.5
+INSTANCE_COUNTS = ("tp", "fp", "fn", "matched_iou", "aji_intersection", "aji_union")
+INSTANCE_METRICS = ("object_precision", "object_recall", "object_f1", "aji", "pq", "dq", "sq")
+
+
+def _overlaps(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intersections (n_truth, n_pred) and the areas of every true and predicted object (labels 1..n)."""
+    n_truth, n_pred = int(truth.max(initial=0)), int(pred.max(initial=0))
+    pairs = truth.astype(np.int64).ravel() * (n_pred + 1) + pred.astype(np.int64).ravel()
+    joint = np.bincount(pairs, minlength=(n_truth + 1) * (n_pred + 1)).reshape(n_truth + 1, n_pred + 1)
+    return joint[1:, 1:], joint[1:, :].sum(1), joint[:, 1:].sum(0)
+
+
+def instance_counts(truth: np.ndarray, pred: np.ndarray, within: np.ndarray | None = None) -> dict[str, float]:
+    """The counts of one image (module docstring): tp, fp, fn, the summed IoU of the matches, and AJI's C and U.
+    Labels are any integers, 0 the background."""
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    if within is not None:
+        truth, pred = np.where(within, truth, 0), np.where(within, pred, 0)
+    truth, pred = _renumber(truth), _renumber(pred)
+    intersection, truth_area, pred_area = _overlaps(truth, pred)
+    union = truth_area[:, None] + pred_area[None, :] - intersection
+    iou = np.divide(intersection, union, out=np.zeros(union.shape), where=union > 0)
+    matched = iou > IOU_MATCH
+    tp = int(matched.sum())
+    pairs_c = pairs_u = 0.0
+    used = np.zeros(len(pred_area), bool)
+    if iou.size:
+        for t in range(len(truth_area)):
+            best = int(np.argmax(iou[t]))
+            if intersection[t, best] > 0:
+                pairs_c += intersection[t, best]
+                pairs_u += union[t, best]
+                used[best] = True
+            else:
+                pairs_u += truth_area[t]
+    else:
+        pairs_u = float(truth_area.sum())
+    return {"tp": tp, "fp": len(pred_area) - tp, "fn": len(truth_area) - tp, "matched_iou": float(iou[matched].sum()),
+            "aji_intersection": float(pairs_c), "aji_union": float(pairs_u + pred_area[~used].sum())}
+
+
+def _renumber(labels: np.ndarray) -> np.ndarray:
+    """Labels 1..n without gaps, 0 kept as the background."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    return (inverse.reshape(labels.shape) if values[0] == 0 else inverse.reshape(labels.shape) + 1).astype(np.int64)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator > 0 else float("nan")
+
+
+def instance_scores(counts: dict[str, float] | pd.Series) -> dict[str, float]:
+    """Object precision, recall, F1, AJI, PQ, DQ and SQ from counts (one image's, or summed over images)."""
+    tp, fp, fn = (float(counts[name]) for name in ("tp", "fp", "fn"))
+    dq = _ratio(tp, tp + fp / 2 + fn / 2)
+    sq = _ratio(float(counts["matched_iou"]), tp)
+    pq = 0.0 if tp == 0 and tp + fp + fn > 0 else dq * sq
+    return {"object_precision": _ratio(tp, tp + fp), "object_recall": _ratio(tp, tp + fn), "object_f1": dq,
+            "aji": _ratio(float(counts["aji_intersection"]), float(counts["aji_union"])), "pq": pq, "dq": dq, "sq": sq}
+
+
+def instance_table(truths: list[np.ndarray], preds: list[np.ndarray], within: list[np.ndarray] | None = None,
+                   names: list[str] | None = None) -> pd.DataFrame:
+    """Per image: the counts and the scores (one row per image, named by `names`)."""
+    rows = []
+    for i, (truth, pred) in enumerate(zip(truths, preds, strict=True)):
+        counts = instance_counts(truth, pred, None if within is None else within[i])
+        rows.append(counts | instance_scores(counts))
+    return pd.DataFrame(rows, index=names)
+
+
+def pooled_instance_scores(table: pd.DataFrame) -> dict[str, float]:
+    """The pooled reduction: counts summed over the images, then the scores."""
+    return instance_scores(table[list(INSTANCE_COUNTS)].sum())

@@ -1,0 +1,103 @@
+"""Nuclei as objects: the watershed split, the instance measures on hand-made cases with a known answer, and the
+classic haematoxylin pipeline."""
+import math
+
+import numpy as np
+import pytest
+
+from lib.evaluation.instances import instance_counts, instance_scores, instance_table, pooled_instance_scores
+from lib.inference.classic import classic_nuclei, haematoxylin
+from lib.inference.instances import label_nuclei, split_nuclei
+
+
+def disc(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def scores(truth, pred, within=None):
+    return instance_scores(instance_counts(truth, pred, within))
+
+
+def test_two_touching_nuclei_are_split_and_a_speck_dropped():
+    mask = disc((40, 60), (20, 18), 9) | disc((40, 60), (20, 35), 9)  # they overlap: one connected component
+    mask |= disc((40, 60), (5, 55), 1)  # a speck of 5 px
+    labels = split_nuclei(mask, min_distance_px=5, min_area_px=20)
+    assert labels.dtype == np.int32 and labels.max() == 2
+    assert labels[20, 18] != labels[20, 35] and labels[20, 18] > 0 and labels[20, 35] > 0
+    assert labels[5, 55] == 0
+    assert np.array_equal(labels > 0, mask & ~disc((40, 60), (5, 55), 1))  # split, not eroded
+
+
+def test_one_round_nucleus_stays_one_and_probabilities_are_cut_at_the_threshold():
+    probability = np.where(disc((30, 30), (15, 15), 8), 0.9, 0.2)
+    assert label_nuclei(probability, 0.5, min_distance_px=4, min_area_px=10).max() == 1
+    assert label_nuclei(probability, 0.95, min_distance_px=4, min_area_px=10).max() == 0
+
+
+def test_a_perfect_prediction_scores_one():
+    truth = np.zeros((20, 20), int)
+    truth[2:8, 2:8], truth[10:18, 10:18] = 1, 2
+    result = scores(truth, truth * 7)  # any label values
+    assert result["object_f1"] == result["aji"] == result["pq"] == result["sq"] == 1.0
+
+
+def test_a_split_nucleus_is_one_match_and_one_false_object():
+    truth = np.zeros((10, 20), int)
+    truth[:, :10] = 1  # 100 px
+    pred = np.zeros_like(truth)
+    pred[:, :7], pred[:, 7:10] = 1, 2  # 70 px (IoU 0.7) and 30 px (IoU 0.3)
+    counts = instance_counts(truth, pred)
+    assert (counts["tp"], counts["fp"], counts["fn"]) == (1, 1, 0)
+    result = instance_scores(counts)
+    assert result["object_f1"] == pytest.approx(1 / 1.5)
+    assert result["sq"] == pytest.approx(0.7) and result["pq"] == pytest.approx(0.7 / 1.5)
+    assert result["aji"] == pytest.approx(70 / (100 + 30))  # the unpaired half joins the union
+
+
+def test_a_merged_pair_matches_nothing_and_counts_twice_in_aji():
+    truth = np.zeros((10, 20), int)
+    truth[:, :10], truth[:, 10:] = 1, 2
+    pred = (truth > 0).astype(int)  # one object over both: IoU 0.5 with each, not above it
+    counts = instance_counts(truth, pred)
+    assert (counts["tp"], counts["fp"], counts["fn"]) == (0, 1, 2)
+    result = instance_scores(counts)
+    assert result["object_f1"] == 0 and result["pq"] == 0 and math.isnan(result["sq"])
+    assert result["aji"] == pytest.approx(200 / 400)
+
+
+def test_empty_prediction_empty_truth_and_both_empty():
+    truth = np.zeros((10, 10), int)
+    truth[2:6, 2:6] = 1
+    nothing = np.zeros_like(truth)
+    missed = scores(truth, nothing)
+    assert missed["object_f1"] == 0 and missed["aji"] == 0 and missed["pq"] == 0 and missed["object_recall"] == 0
+    assert math.isnan(missed["object_precision"])
+    invented = scores(nothing, truth)
+    assert invented["object_f1"] == 0 and invented["aji"] == 0 and math.isnan(invented["object_recall"])
+    assert all(math.isnan(value) for value in scores(nothing, nothing).values())
+
+
+def test_an_area_judges_objects_by_their_part_inside_it_and_images_pool_by_counts():
+    truth = np.zeros((10, 20), int)
+    truth[2:8, 2:8], truth[2:8, 12:18] = 1, 2
+    pred = np.zeros_like(truth)
+    pred[2:8, 2:8] = 5  # the second nucleus is missed, but it lies outside the area
+    within = np.zeros(truth.shape, bool)
+    within[:, :10] = True
+    assert scores(truth, pred, within)["object_f1"] == 1.0 and scores(truth, pred)["object_f1"] == pytest.approx(2 / 3)
+    table = instance_table([truth, truth], [pred, truth], names=["a", "b"])
+    assert list(table.index) == ["a", "b"] and table.loc["b", "object_f1"] == 1.0
+    assert pooled_instance_scores(table)["object_f1"] == pytest.approx(2 * 3 / (2 * 3 + 0 + 1))
+
+
+def test_the_classic_pipeline_finds_stained_nuclei_without_training():
+    image = np.full((60, 80, 3), (235, 210, 225), np.uint8)  # eosin-pink background
+    for centre in ((20, 20), (20, 36), (45, 60)):  # two touching nuclei and one apart
+        image[disc(image.shape[:2], centre, 8)] = (70, 50, 140)  # haematoxylin blue-purple
+    assert haematoxylin(image)[20, 20] > haematoxylin(image)[5, 5]
+    labels = classic_nuclei(image, sigma_px=1.0, min_distance_px=5, min_area_px=30)
+    assert labels.max() == 3
+    assert len({labels[20, 20], labels[20, 36], labels[45, 60]} - {0}) == 3
+    blank = classic_nuclei(np.full((30, 30, 3), 200, np.uint8), 1.0, 5, 30)
+    assert blank.max() == 0
