@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from lib.evaluation.instances import instance_counts, instance_scores, instance_table, pooled_instance_scores
 from lib.inference.classic import classic_nuclei, haematoxylin
@@ -13,6 +14,14 @@ from lib.inference.instances import label_nuclei, split_nuclei
 def disc(shape, centre, radius):
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def stained(shape, centres, radius=8):
+    """Nuclei stained haematoxylin blue-purple on eosin-pink tissue."""
+    image = np.full((*shape, 3), (235, 210, 225), np.uint8)
+    for centre in centres:
+        image[disc(shape, centre, radius)] = (70, 50, 140)
+    return image
 
 
 def scores(truth, pred, within=None):
@@ -92,12 +101,58 @@ def test_an_area_judges_objects_by_their_part_inside_it_and_images_pool_by_count
 
 
 def test_the_classic_pipeline_finds_stained_nuclei_without_training():
-    image = np.full((60, 80, 3), (235, 210, 225), np.uint8)  # eosin-pink background
-    for centre in ((20, 20), (20, 36), (45, 60)):  # two touching nuclei and one apart
-        image[disc(image.shape[:2], centre, 8)] = (70, 50, 140)  # haematoxylin blue-purple
+    image = stained((60, 80), [(20, 20), (20, 36), (45, 60)])  # two touching nuclei and one apart
     assert haematoxylin(image)[20, 20] > haematoxylin(image)[5, 5]
     labels = classic_nuclei(image, sigma_px=1.0, min_distance_px=5, min_area_px=30)
     assert labels.max() == 3
     assert len({labels[20, 20], labels[20, 36], labels[45, 60]} - {0}) == 3
     blank = classic_nuclei(np.full((30, 30, 3), 200, np.uint8), 1.0, 5, 30)
     assert blank.max() == 0
+
+
+def test_labels_geojson_and_table_describe_the_same_nuclei(tmp_path):
+    import json
+
+    import pandas as pd
+    import tifffile
+    from shapely.geometry import Point, shape
+
+    from lib.inference.outputs import write_nuclei
+
+    labels = split_nuclei(disc((60, 80), (20, 20), 8) | disc((60, 80), (20, 35), 8) | disc((60, 80), (45, 60), 8), 5, 20)
+    labels[2, 78] = labels.max() + 1  # a one-pixel nucleus still gets a polygon
+    probability = np.where(labels > 0, 0.8, 0.1)
+    table = write_nuclei(tmp_path, "img", labels, probability, mpp=0.5)
+    read_back = tifffile.imread(tmp_path / "img_labels.tif")
+    assert read_back.dtype == np.int32 and np.array_equal(read_back, labels)
+    assert pd.read_csv(tmp_path / "img_nuclei.csv")["id"].tolist() == table["id"].tolist() == [1, 2, 3, 4]
+    collection = json.loads((tmp_path / "img_nuclei.geojson").read_text())
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 4
+    for feature, row in zip(collection["features"], table.to_dict("records")):
+        polygon = shape(feature["geometry"])
+        assert feature["properties"]["objectType"] == "detection" and feature["id"] == str(row["id"])
+        assert polygon.is_valid and polygon.contains(Point(row["centroid x (px)"], row["centroid y (px)"]))
+        assert feature["properties"]["measurements"]["Area px"] == row["area (px)"]
+        assert feature["properties"]["measurements"]["Area µm^2"] == pytest.approx(row["area (px)"] * 0.25)
+        assert row["mean probability"] == pytest.approx(0.8)
+        if row["area (px)"] > 1:  # through the boundary pixels' centres: a little under the pixel count
+            assert 0.7 * row["area (px)"] < polygon.area <= row["area (px)"]
+
+
+def test_predict_classic_writes_every_output_and_keeps_earlier_results(tmp_path):
+    import pandas as pd
+
+    from lib.inference import __main__ as predict_cli
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(stained((60, 80), [(20, 20), (20, 36), (45, 60)])).save(images / "a.png")
+    out = tmp_path / "out"
+    predict_cli.main(["--classic", "--input", str(images), "--output", str(out)])
+    cells = pd.read_csv(out / "cells.csv")
+    assert cells.loc[0, "cells"] == 3
+    assert {p.name for p in out.iterdir()} == {"cells.csv", "a_mask.png", "a_overlay.png", "a_labels.tif",
+                                               "a_nuclei.geojson", "a_nuclei.csv"}
+    with pytest.raises(ValueError, match="already holds the results of a prediction"):
+        predict_cli.main(["--classic", "--input", str(images), "--output", str(out)])
+    predict_cli.main(["--classic", "--input", str(images), "--output", str(out), "--force"])

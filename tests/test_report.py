@@ -2,6 +2,7 @@
 value failing the build, notebooks rendered as Markdown with their images as files, the HTML's links and rendering."""
 import base64
 import io
+import re
 import subprocess
 import sys
 
@@ -151,3 +152,17 @@ def test_browser_check_sees_the_headline_table_and_a_broken_figure(tmp_path):
     bad = tmp_path / "bad.html"
     assert browser_check(bad, tmp_path / "bad.png") == [f"{bad}: the headline table shows 0 rows",
                                                         f"{bad}: figure lost.png does not load"]
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_to_a_section_of_another_page_find_its_heading():
+    rendered = render_pages(markdown_layout())
+    for page, text in rendered.items():
+        for target, anchor in re.findall(r"\]\(([^)#\s]+\.md)#([^)\s]+)\)", text):
+            headings = (page.parent / target).resolve().read_text()
+            anchors = {github_anchor(line.lstrip("#")) for line in headings.splitlines() if line.startswith("#")}
+            assert anchor in anchors, f"{page.relative_to(REPO_ROOT)}: {target}#{anchor} names no heading there"
