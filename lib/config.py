@@ -3,8 +3,8 @@
 The three profiles have the same keys; only values differ. The schema is what they hold together: every key
 of a config must exist in the profiles, every profile key must be set, and a value must have a type that some
 profile gives it (an int is accepted where a float is, null only where a profile has null). A config that
-breaks this is refused with the dotted key named. Mappings whose keys are model names (`ladder.epochs`) are
-free-form.
+breaks this is refused with the dotted key named, and so is an input size the encoders cannot halve five times
+(`data.input_size`, a multiple of 32). Mappings whose keys are model names (`ladder.epochs`) are free-form.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import yaml
 from .paths import CONFIG_DIR
 
 PROFILES = ("smoke", "quick", "paper")
+INPUT_MULTIPLE = 32  # the encoders halve the input five times
 FREE_FORM = {"ladder.epochs"}  # keyed by model name
 
 
@@ -72,6 +73,9 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
             shown = next(iter(wrong))
             raise ConfigError(f"{source}: {key} must be {allowed}, not "
                               f"{'null' if shown is type(None) else shown.__name__}")
+    size = cfg.get("data", {}).get("input_size")
+    if isinstance(size, int) and size % INPUT_MULTIPLE:
+        raise ConfigError(f"{source}: data.input_size must be a multiple of {INPUT_MULTIPLE}, not {size}")
     return cfg
 
 

@@ -9,9 +9,10 @@
                                                             results/<dataset>/<setting>/figures/ instead)
 
 The setting is the profile's name (`quick`), `quick-cv5` for a 5-fold cross-validation, whose runs (one
-folder per fold), notebooks and figures live apart from the single split's, and `quick-bf16` / `quick-cv5-bf16`
-when training computes in another precision than the profile's (`run_all.sh --precision`): such runs are not the
-profile's, so they never meet its runs as stale ones.
+folder per fold), notebooks and figures live apart from the single split's, and a suffix for each training setting
+of `SETTING_AXES` that differs from the profile file's: the input size and the epochs of a budget point
+(`run_all.sh --input-size 256 --epochs 32`: `quick-in256-e32`) and the precision (`--precision bf16`:
+`quick-cv5-bf16`). Such runs are not the profile's, so they never meet its runs as stale ones.
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ PREPARED_ROOT = REPO_ROOT / "data" / "prepared"
 RESULTS_ROOT = REPO_ROOT / "results"
 FIGURES_ROOT = REPO_ROOT / "figures"
 SYNTHETIC = "synthetic"
+# Training settings that make a setting of their own when they differ from the profile file's: the dotted key, the
+# run_all.sh (and study) option that sets it, and how the setting's name shows its value, in this order.
+SETTING_AXES = (("data.input_size", "--input-size", "in{}"), ("train.epochs", "--epochs", "e{}"),
+                ("train.precision", "--precision", "{}"))
 
 
 def data_folder(data_dir: str | Path | None) -> Path | None:
@@ -47,24 +52,30 @@ def dataset_name(data_dir: str | Path | None) -> str:
 
 
 def setting_name(cfg: dict[str, Any]) -> str:
-    """The profile's name, with `-cv<K>` for a K-fold cross-validation (`data.folds`) and `-<precision>` when
-    `train.precision` is not the profile file's (`precision_change`)."""
-    folds, precision = cfg["data"]["folds"], precision_change(cfg)
+    """The profile's name, with `-cv<K>` for a K-fold cross-validation (`data.folds`) and a suffix for each setting
+    of `SETTING_AXES` that is not the profile file's (`setting_changes`)."""
+    folds = cfg["data"]["folds"]
     name = cfg["profile"] if folds == 1 else f"{cfg['profile']}-cv{folds}"
-    return name if precision is None else f"{name}-{precision}"
+    changes = setting_changes(cfg)
+    return "-".join([name] + [label.format(changes[key]) for key, _, label in SETTING_AXES if key in changes])
 
 
-def precision_change(cfg: dict[str, Any]) -> str | None:
-    """`train.precision` when it is not the profile file's, else None."""
-    precision = cfg["train"]["precision"]
-    return None if precision == _profile_precision(cfg["profile"]) else precision
+def setting_changes(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The settings of `SETTING_AXES` whose value in `cfg` is not the profile file's, by dotted key."""
+    changes = {}
+    for dotted, _, _ in SETTING_AXES:
+        section, key = dotted.split(".")
+        if cfg[section][key] != _profile_value(cfg["profile"], dotted):
+            changes[dotted] = cfg[section][key]
+    return changes
 
 
 @cache
-def _profile_precision(profile: str) -> str:
+def _profile_value(profile: str, dotted: str) -> Any:
     from .config import load_config  # here, not above: lib.config reads its files from this module's paths
 
-    return load_config(profile)["train"]["precision"]
+    section, key = dotted.split(".")
+    return load_config(profile)[section][key]
 
 
 def setting_directory(cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT) -> Path:

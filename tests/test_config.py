@@ -17,11 +17,18 @@ def test_profiles_share_one_schema():
 
 
 def test_resolve_prefers_injected_sections():
-    data = dict(config.load_config("quick")["data"], input_size=99)
+    data = dict(config.load_config("quick")["data"], input_size=96)
     cfg = config.resolve("quick", data=data, seed=None)
-    assert cfg["data"]["input_size"] == 99 and cfg["seed"] == config.load_config("quick")["seed"]
+    assert cfg["data"]["input_size"] == 96 and cfg["seed"] == config.load_config("quick")["seed"]
     with pytest.raises(config.ConfigError, match="unknown config section 'nonsense'"):
         config.resolve("quick", nonsense={})
+
+
+def test_an_input_size_the_encoders_cannot_halve_five_times_is_refused():
+    quick = config.load_config("quick")
+    with pytest.raises(config.ConfigError, match="data.input_size must be a multiple of 32, not 100"):
+        config.apply_changes(quick, {"data.input_size": 100})
+    assert config.apply_changes(quick, {"data.input_size": 256})["data"]["input_size"] == 256
 
 
 def test_unknown_profile_is_a_clear_error():

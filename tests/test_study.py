@@ -38,6 +38,16 @@ def test_the_job_list_is_every_run_run_all_makes():
         "--model unet --seed 1 --data /d --fold 2 --set data.folds=5")
 
 
+def check_all_finished(jobs, cfg, root, capsys):
+    """Mark every job's run finished under `root`; the study's check must then accept exactly them."""
+    for job in jobs:
+        folder = study.run_folder(job, cfg, None, root)
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("{}")
+    study.check(cfg, None, root)
+    assert f"the {len(jobs)} runs of the job list are the finished runs" in capsys.readouterr().out
+
+
 def test_a_precision_study_lists_its_own_runs_and_checks_them(tmp_path, capsys):
     cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "train.precision": "bf16",
                                                               "runs.models": ["unet"], "runs.seeds": 1})
@@ -46,12 +56,28 @@ def test_a_precision_study_lists_its_own_runs_and_checks_them(tmp_path, capsys):
     folders = {study.run_folder(job, cfg, None).relative_to(REPO_ROOT / "results" / "synthetic").parts[0]
                for job in jobs}
     assert folders == {"quick-cv5-bf16", "quick-bf16"}                       # the folds', the stability runs' split
-    for job in jobs:
-        folder = study.run_folder(job, cfg, None, tmp_path)
-        folder.mkdir(parents=True)
-        (folder / "metrics.json").write_text("{}")
-    study.check(cfg, None, tmp_path)
-    assert f"the {len(jobs)} runs of the job list are the finished runs" in capsys.readouterr().out
+    check_all_finished(jobs, cfg, tmp_path, capsys)
+
+
+def test_a_budget_point_is_a_setting_of_its_own_and_its_study_checks(tmp_path, capsys):
+    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "data.input_size": 256, "train.epochs": 32,
+                                                              "runs.models": ["unet_region"], "runs.seeds": 1})
+    jobs = study.study_jobs(cfg, None)
+    ladder = [job for job in jobs if not job.experiment]
+    assert len(ladder) == 5 and all(job.changes["train.epochs"] == 32 and job.changes["data.input_size"] == 256
+                                    for job in ladder)
+    folders = {study.run_folder(job, cfg, None).relative_to(REPO_ROOT / "results" / "synthetic").parts[0] for job in jobs}
+    # the ladder at the point, the ablations on their own epochs at its input size, stability on the single split
+    assert folders == {"quick-cv5-in256-e32", "quick-cv5-in256", "quick-in256"}
+    check_all_finished(jobs, cfg, tmp_path, capsys)
+    stray = tmp_path / "synthetic" / "quick-cv5-in256" / "unet" / "seed0" / "fold0"  # the 8-epoch ladder's, not this study's
+    stray.mkdir(parents=True)
+    (stray / "metrics.json").write_text("{}")
+    study.check(cfg, None, tmp_path)  # another setting's ladder is not this study's concern
+    (tmp_path / "synthetic" / "quick-cv5-in256-e32" / "unet" / "seed0").mkdir(parents=True)
+    (tmp_path / "synthetic" / "quick-cv5-in256-e32" / "unet" / "seed0" / "metrics.json").write_text("{}")
+    with pytest.raises(ValueError, match="1 finished but not listed"):
+        study.check(cfg, None, tmp_path)
 
 
 def test_each_command_rebuilds_the_config_its_notebook_trains_with():

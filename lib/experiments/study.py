@@ -1,7 +1,7 @@
 """The whole study as a list of independent training runs, for a cluster's scheduler or several GPUs.
 
     python -m lib.experiments.study --profile quick [--data PATH] [--folds K] [--seeds N] [--models a,b]
-        [--precision P] [--all | --check]
+        [--precision P] [--input-size N] [--epochs N] [--all | --check]
 
 prints one self-contained command per training run that `./run_all.sh` would make with the same options — the
 ladder of notebook 03 (every model, seed and fold), the stability arms and learning-rate sweep of notebook 05, the
@@ -109,11 +109,15 @@ def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None, root:
 
 def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESULTS_ROOT) -> None:
     """Raise (ValueError) unless the finished runs under the setting's results are exactly the study's jobs."""
-    expected = {run_folder(job, cfg, data_dir, results) for job in study_jobs(cfg, data_dir)}
+    jobs = study_jobs(cfg, data_dir)
+    expected = {run_folder(job, cfg, data_dir, results) for job in jobs}
     root = setting_directory(cfg, data_dir, results)
     found = {path.parent for path in root.rglob("metrics.json")}
-    stability_root = setting_directory(stability.experiment_config(cfg), data_dir, results)  # the single split's
-    found |= {path.parent for path in stability_root.glob(f"{stability.EXPERIMENT}*/**/metrics.json")}
+    # Experiments that train in another setting (the stability runs on the single split, ablations on their own
+    # epochs at a budget point) are looked for in their experiment's folder there, not in that setting's ladder.
+    elsewhere = {(setting_directory(job.config(cfg), data_dir, results), job.experiment) for job in jobs if job.experiment}
+    found |= {path.parent for other, experiment in elsewhere if other != root
+              for path in (other / experiment).rglob("metrics.json")}
     missing, extra = sorted(expected - found), sorted(found - expected)
     if missing or extra:
         raise ValueError(f"the job list and the runs on disk differ: {len(missing)} listed but not finished "
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="", help="comma-separated (default: runs.models)")
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="train.precision (default: the profile's)")
+    parser.add_argument("--input-size", type=int, default=None, help="data.input_size: a budget point's input size")
+    parser.add_argument("--epochs", type=int, default=None, help="train.epochs: a budget point's training epochs")
     parser.add_argument("--all", action="store_true", help="list finished runs too")
     parser.add_argument("--check", action="store_true", help="compare the list with the finished runs on disk")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     changes |= {"runs.seeds": args.seeds} if args.seeds else {}
     changes |= {"runs.models": args.models.split(",")} if args.models else {}
     changes |= {"train.precision": args.precision} if args.precision else {}
+    changes |= {"data.input_size": args.input_size} if args.input_size else {}
+    changes |= {"train.epochs": args.epochs} if args.epochs else {}
     cfg = apply_changes(cfg, changes)
     data_dir = args.data or None
     if args.check:

@@ -34,7 +34,16 @@ import yaml
 from ..data.tiles import TileSet
 from ..evaluation.metrics import pooled
 from ..models import loss_area, model_spec
-from ..paths import REPO_ROOT, RESULTS_ROOT, data_folder, dataset_name, precision_change, run_directory, setting_directory
+from ..paths import (
+    REPO_ROOT,
+    RESULTS_ROOT,
+    SETTING_AXES,
+    data_folder,
+    dataset_name,
+    run_directory,
+    setting_changes,
+    setting_directory,
+)
 from .recipe import model_epochs
 
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
@@ -235,11 +244,13 @@ def _open_one(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str,
 
 
 def training_command(cfg: dict[str, Any]) -> str:
-    """The run_all.sh options that train this config's runs (its profile, folds and precision)."""
+    """The run_all.sh options that train this config's runs (its profile, folds, and the settings that make its
+    setting, `lib.paths.SETTING_AXES`)."""
     words = ["./run_all.sh", "--profile", cfg["profile"]]
     words += ["--folds", str(cfg["data"]["folds"])] if cfg["data"]["folds"] > 1 else []
-    precision = precision_change(cfg)
-    words += [] if precision is None else ["--precision", precision]
+    changes = setting_changes(cfg)
+    for dotted, option, _ in SETTING_AXES:
+        words += [option, str(changes[dotted])] if dotted in changes else []
     return " ".join(words)
 
 
