@@ -134,7 +134,7 @@ record_time() {  # $1: executed notebook's name, $2: seconds; one row per notebo
 failed() {  # $1: executed notebook's name, $2: its log. A user's problem is one line (exit 2), a bug its traceback.
     local found
     found="$(sed 's/\x1b\[[0-9;]*m//g' "$2" | grep -E '^[A-Za-z_.]*(Error|Exception): ' | tail -n 1)"
-    if [[ ${debug} -eq 0 && "${found}" =~ ^(lib\.[a-z_.]+\.)?(DatasetError|ConfigError|StaleRunError|MissingRunError|FileNotFoundError|ValueError):\ (.*)$ ]]; then
+    if [[ ${debug} -eq 0 && "${found}" =~ ^(lib\.[a-z_.]+\.)?(DatasetError|ConfigError|StaleRunError|MissingRunError|WeightsUnavailableError|FileNotFoundError|ValueError):\ (.*)$ ]]; then
         echo "error: ${BASH_REMATCH[3]} (in ${1}; full log: $2, --debug shows the traceback)" >&2
         exit 2
     fi

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib import config
+from lib import cli, config
 from lib.models import build_model, input_channels
 from lib.models.enhanced import InputProjection
-from lib.models.pretrained import build_unetplusplus, lite0_imagenet_state_dict
+from lib.models.pretrained import WeightsUnavailableError, build_unetplusplus, lite0_imagenet_state_dict
 
 SMOKE = config.load_config("smoke")
 MODEL_CFG = SMOKE["model"]
@@ -83,8 +83,13 @@ def test_unavailable_weights_fail_clearly_or_fall_back_on_record(monkeypatch):
             raise ConnectionError("no internet")
         return real(*args, encoder_weights=None, **kwargs)
     monkeypatch.setattr(smp, "UnetPlusPlus", offline)
-    with pytest.raises(RuntimeError, match="imagenet weights for resnet18 could not be loaded.*allow_random_init"):
+    with pytest.raises(WeightsUnavailableError, match="imagenet weights for resnet18 could not be downloaded or found in "
+                       r"the cache \(ConnectionError\).*allow_random_init") as stopped:
         build_model("enhanced", enhanced_config(encoder="resnet18", allow_random_init=False))
+    assert "\n" not in str(stopped.value)
+    with pytest.raises(SystemExit) as exited:  # the command lines print it as one line, exit status 2
+        cli.run(lambda argv: build_model("enhanced", enhanced_config(encoder="resnet18", allow_random_init=False)), [])
+    assert exited.value.code == 2
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         _, weights = build_model("enhanced", enhanced_config(encoder="resnet18", allow_random_init=True))

@@ -7,6 +7,7 @@ espresso). Other encoders (the paper's EfficientNet-B7) download their weights t
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,11 @@ import torch
 import torch.nn as nn
 
 LITE0 = "tu-tf_efficientnet_lite0"
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """Pretrained weights that the config asks for cannot be had (no internet, no cached copy): one line for the user,
+    who can change the profile or allow random initialisation."""
 
 
 def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
@@ -39,15 +45,19 @@ def load_lite0_into_encoder(encoder: nn.Module) -> None:
 
 def with_fallback(load: Callable[[], nn.Module], random_init: Callable[[], nn.Module], what: str,
                   allow_random_init: bool) -> tuple[nn.Module, str]:
-    """`load()` a model with downloaded weights; if that fails, stop with a clear message, or (when the config
-    allows it) warn and return `random_init()` with the reason, which the run records."""
+    """`load()` a model with downloaded weights; if that fails, stop with one line saying what to do
+    (WeightsUnavailableError), or (when the config allows it) warn and return `random_init()` with the reason, which
+    the run records. The download may retry for half a minute without internet, so it is announced first."""
+    print(f"[weights] fetching {what} (a download, unless cached; HF_HUB_OFFLINE=1 uses the cache only)", file=sys.stderr)
     try:
         return load(), f"{what} (downloaded)"
     except Exception as error:  # no internet, hub down, unknown weights: say so, then obey the config
-        reason = f"{what} could not be loaded ({type(error).__name__}: {error})"
+        reason = f"{what} could not be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
         if not allow_random_init:
-            raise RuntimeError(f"{reason}. Connect to the internet, or set model.allow_random_init: true "
-                               "to train from random initialisation (recorded in the results).") from error
+            raise WeightsUnavailableError(
+                f"{what} could not be downloaded or found in the cache ({type(error).__name__}). Connect to the "
+                "internet, use a profile whose encoder ships its weights (quick: Lite0), or set "
+                "model.allow_random_init: true to train from random initialisation (recorded in the results)") from error
         warnings.warn(f"{reason}; using random initialisation", stacklevel=3)
         return random_init(), f"random initialisation: {reason}"
 
