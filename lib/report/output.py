@@ -1,12 +1,16 @@
 """Saving what the README shows: figures as PNG, tables as CSV (full precision: the README copies from these)
 and Markdown (rounded, for reading), under `figures/<dataset>/<profile>/`, named after their notebook.
 
-The Markdown is for people: an interval stands in one column beside its value (`0.557 [0.414, 0.647]`), an
-undefined or absent value is a dash, and a multi-level index reads as one label."""
+The Markdown is for people: an interval stands in one column beside its value (`0.557 [0.414, 0.647]`), a p-value
+below 0.001 reads `< 0.001` (never `0.0`), an undefined or absent value is a dash, and a multi-level index reads as
+one label."""
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -21,6 +25,16 @@ def save_figure(fig: plt.Figure, folder: Path, name: str) -> Path:
     fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     os.replace(tmp, path)
     return path
+
+
+P_COLUMN = re.compile(r"^(Holm )?p( vs .*)?$")  # p, Holm p, p vs U-Net, Holm p vs U-Net
+
+
+def p_value(p: Any) -> str:
+    """A p-value for people: three decimals, and `< 0.001` below that (never `0.000`)."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "undefined"
+    return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
 
 
 def _with_intervals(frame: pd.DataFrame, digits: int) -> pd.DataFrame:
@@ -49,6 +63,8 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2, caption: str = "") -> s
     shown = frame.copy()
     if isinstance(shown.index, pd.MultiIndex):
         shown.index = [" · ".join(str(level) for level in key) for key in shown.index]
+    for column in [c for c in shown.columns if P_COLUMN.match(str(c))]:
+        shown[column] = [value if value != value else p_value(value) for value in shown[column]]  # NaN stays a dash
     numeric = shown.select_dtypes("number").columns
     shown[numeric] = shown[numeric].round(digits)
     shown = _with_intervals(shown, digits)

@@ -20,7 +20,8 @@ import jinja2
 from ..config import load_config
 from ..paths import FIGURES_ROOT, REPO_ROOT
 from .notebook_pages import folder_size
-from .published import Published, ReportError, duration, interval, number, p_value, relative_link, reported
+from .output import p_value
+from .published import Published, ReportError, duration, interval, number, relative_link, reported
 
 REPORT_ROOT = REPO_ROOT / "report"
 TEMPLATES = REPORT_ROOT / "templates"

@@ -119,13 +119,6 @@ def interval(value: Any, low: Any, high: Any, digits: int = 3) -> str:
     return f"{number(value, digits)} [{number(low, digits)}, {number(high, digits)}]"
 
 
-def p_value(p: Any) -> str:
-    """A p-value for prose: three decimals, and `< 0.001` below that (never `0.000`)."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "undefined"
-    return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
-
-
 def duration(seconds: Any) -> str:
     """Seconds as people read them: `45 s`, `12 min`, `2.1 h`."""
     seconds = float(seconds)
