@@ -2,7 +2,7 @@
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
 #   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--folds K] [--models a,b]
-#                [--precision fp32|bf16|fp16|auto] [--input-size N] [--epochs N] [--only NN[,NN...]] [--force] [--debug]
+#                [--precision fp32|bf16|fp16|auto] [--input-size N] [--only NN[,NN...]] [--force] [--debug]
 #   ./run_all.sh --report-only
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
@@ -14,9 +14,8 @@
 #   --precision  what training and prediction compute in (default: train.precision of the profile, fp32 on the CPU
 #              profiles; bf16 is 1.2-2.1x faster on a CPU with native bfloat16, lib/device.py); another precision
 #              than the profile's is its own setting, <profile>[-cv<K>]-<precision>/
-#   --input-size  px the networks see (data.input_size, a multiple of 32; the tile size = full resolution) and
-#   --epochs      the ladder's training epochs (train.epochs; the stability and ablation experiments keep their
-#              own budgets): a budget point, its own setting <profile>[-cv<K>][-in<N>][-e<N>][-<precision>]/
+#   --input-size  px the networks see (data.input_size, a multiple of 32; the tile size = full resolution): another
+#              input size than the profile's is its own setting, <profile>[-cv<K>]-in<N>[-<precision>]/
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02 (or 1,2)
 #   --force    redo work whose results exist: re-execute notebooks and retrain runs
 #   --debug    on a failure, show the end of the notebook's log (the traceback) instead of one line
@@ -35,10 +34,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" input_size="" epochs="" debug=0 report_only=0
+profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" input_size="" debug=0 report_only=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --profile|--data|--only|--seeds|--folds|--models|--precision|--input-size|--epochs)
+        --profile|--data|--only|--seeds|--folds|--models|--precision|--input-size)
             [[ $# -ge 2 ]] || { echo "error: $1 needs a value (see ./run_all.sh --help)" >&2; exit 2; } ;;&
         --profile) profile="$2"; shift 2 ;;
         --data) data="$2"; shift 2 ;;
@@ -48,7 +47,6 @@ while [[ $# -gt 0 ]]; do
         --models) models="${2//,/ }"; shift 2 ;;
         --precision) precision="$2"; shift 2 ;;
         --input-size) input_size="$2"; shift 2 ;;
-        --epochs) epochs="$2"; shift 2 ;;
         --force) force=1; shift ;;
         --debug) debug=1; shift ;;
         --report-only) report_only=1; shift ;;
@@ -65,7 +63,6 @@ fi
 [[ -z "${seeds}" || "${seeds}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --seeds takes a positive number, not '${seeds}'" >&2; exit 2; }
 [[ -z "${folds}" || "${folds}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --folds takes a positive number, not '${folds}'" >&2; exit 2; }
 [[ -z "${input_size}" || "${input_size}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --input-size takes a positive number, not '${input_size}'" >&2; exit 2; }
-[[ -z "${epochs}" || "${epochs}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --epochs takes a positive number, not '${epochs}'" >&2; exit 2; }
 [[ -z "${precision}" || "${precision}" =~ ^(fp32|bf16|fp16|auto)$ ]] || { echo "error: --precision takes fp32, bf16, fp16 or auto, not '${precision}'" >&2; exit 2; }
 numbers=""
 for number in ${only//,/ }; do  # 3 and 03 both mean notebooks/03_*.ipynb; a number without a notebook is refused
@@ -86,18 +83,17 @@ fi
 # REPRO_PUBLISH_FIGURES=0 (run_tests.sh) keeps figures and wall times under results/ instead.
 export REPRO_PROGRESS=text REPRO_PUBLISH_FIGURES="${REPRO_PUBLISH_FIGURES:-1}" TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
 # The dataset's name, the folds, the setting and the figures folder, as lib/paths.py names them for the notebooks
-# (one line each: a dataset folder's name may hold spaces). With --folds, --precision, --input-size or --epochs the
+# (one line each: a dataset folder's name may hold spaces). With --folds, --precision or --input-size the
 # profile file with those settings changed is written to results/<dataset>/<setting>/config.yaml; the notebooks read
 # it with -f like a profile.
 names="$(python -c 'import sys, yaml
 from lib.config import ConfigError, apply_changes, load_config
 from lib.files import write_text_atomic
 from lib.paths import REPO_ROOT, dataset_name, figures_dir, setting_directory, setting_name
-config, data, folds, precision, input_size, epochs = sys.argv[1:]
+config, data, folds, precision, input_size = sys.argv[1:]
 changes = {"data.folds": int(folds)} if folds else {}
 changes |= {"train.precision": precision} if precision else {}
 changes |= {"data.input_size": int(input_size)} if input_size else {}
-changes |= {"train.epochs": int(epochs)} if epochs else {}
 try:
     cfg = apply_changes(load_config(config), changes)
 except ConfigError as error:
@@ -107,7 +103,7 @@ if setting != cfg["profile"]:
     config = setting_directory(cfg, data) / "config.yaml"
     write_text_atomic(config, yaml.safe_dump(cfg, sort_keys=False))
 print(dataset_name(data), cfg["data"]["folds"], setting, figures_dir(cfg, data).relative_to(REPO_ROOT), config, sep="\n")' \
-    "${config}" "${data}" "${folds}" "${precision}" "${input_size}" "${epochs}")" || exit 2
+    "${config}" "${data}" "${folds}" "${precision}" "${input_size}")" || exit 2
 { read -r dataset; read -r folds; read -r setting; read -r figures; read -r config; } <<< "${names}"
 out="results/${dataset}/${setting}/notebooks"
 mkdir -p "${out}"

@@ -10,9 +10,10 @@
 
 The setting is the profile's name (`quick`), `quick-cv5` for a 5-fold cross-validation, whose runs (one
 folder per fold), notebooks and figures live apart from the single split's, and a suffix for each training setting
-of `SETTING_AXES` that differs from the profile file's: the input size and the epochs of a budget point
-(`run_all.sh --input-size 256 --epochs 32`: `quick-in256-e32`) and the precision (`--precision bf16`:
-`quick-cv5-bf16`). Such runs are not the profile's, so they never meet its runs as stale ones.
+of `SETTING_AXES` that differs from the profile file's: the input size of a budget point (`run_all.sh --input-size
+256`: `quick-in256`) and the precision (`--precision bf16`: `quick-cv5-bf16`). Such runs are not the profile's, so
+they never meet its runs as stale ones. (The training epochs are no such axis: the stability and ablation experiments
+set `train.epochs` to their own budgets, so a config's epochs do not tell which setting it belongs to.)
 """
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ FIGURES_ROOT = REPO_ROOT / "figures"
 SYNTHETIC = "synthetic"
 # Training settings that make a setting of their own when they differ from the profile file's: the dotted key, the
 # run_all.sh (and study) option that sets it, and how the setting's name shows its value, in this order.
-SETTING_AXES = (("data.input_size", "--input-size", "in{}"), ("train.epochs", "--epochs", "e{}"),
-                ("train.precision", "--precision", "{}"))
+SETTING_AXES = (("data.input_size", "--input-size", "in{}"), ("train.precision", "--precision", "{}"))
 
 
 def data_folder(data_dir: str | Path | None) -> Path | None:

@@ -34,11 +34,11 @@ def test_another_precision_than_the_profiles_trains_into_its_own_setting():
     assert run_directory(bf16, None, "unet", 0, fold=1).parts[-5:] == ("synthetic", "quick-cv5-bf16", "unet", "seed0",
                                                                        "fold1")
     assert training_command(bf16) == "./run_all.sh --profile quick --folds 5 --precision bf16"  # a missing run's hint
-    point = config.apply_changes(bf16, {"data.input_size": 256, "train.epochs": 32})  # a budget point
-    assert setting_name(point) == "quick-cv5-in256-e32-bf16"
-    assert setting_name(config.apply_changes(quick, {"train.epochs": 32})) == "quick-e32"
-    assert setting_name(config.apply_changes(quick, {"train.epochs": 8})) == "quick"  # the profile's own value
-    assert training_command(point) == "./run_all.sh --profile quick --folds 5 --input-size 256 --epochs 32 --precision bf16"
+    point = config.apply_changes(bf16, {"data.input_size": 256})  # full resolution: a budget point
+    assert setting_name(point) == "quick-cv5-in256-bf16"
+    assert setting_name(config.apply_changes(quick, {"data.input_size": 128})) == "quick"  # the profile's own value
+    assert setting_name(config.apply_changes(quick, {"train.epochs": 12})) == "quick"  # an experiment's own budget
+    assert training_command(point) == "./run_all.sh --profile quick --folds 5 --input-size 256 --precision bf16"
     paper = config.load_config("paper")                                      # auto is the paper profile's own
     assert setting_name(paper) == "paper"
     assert setting_name(config.apply_changes(paper, {"train.precision": "fp32"})) == "paper-fp32"

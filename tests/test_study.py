@@ -59,23 +59,22 @@ def test_a_precision_study_lists_its_own_runs_and_checks_them(tmp_path, capsys):
     check_all_finished(jobs, cfg, tmp_path, capsys)
 
 
-def test_a_budget_point_is_a_setting_of_its_own_and_its_study_checks(tmp_path, capsys):
-    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "data.input_size": 256, "train.epochs": 32,
+def test_a_budget_point_is_a_setting_of_its_own_and_its_study_checks(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(study, "check_pool", lambda variant, data_dir: None)  # pools are another test's subject
+    cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "data.input_size": 256,
                                                               "runs.models": ["unet_region"], "runs.seeds": 1})
     jobs = study.study_jobs(cfg, None)
     ladder = [job for job in jobs if not job.experiment]
-    assert len(ladder) == 5 and all(job.changes["train.epochs"] == 32 and job.changes["data.input_size"] == 256
-                                    for job in ladder)
+    assert len(ladder) == 5 and all(job.changes["data.input_size"] == 256 for job in jobs)
     folders = {study.run_folder(job, cfg, None).relative_to(REPO_ROOT / "results" / "synthetic").parts[0] for job in jobs}
-    # the ladder at the point, the ablations on their own epochs at its input size, stability on the single split
-    assert folders == {"quick-cv5-in256-e32", "quick-cv5-in256", "quick-in256"}
+    assert folders == {"quick-cv5-in256", "quick-in256"}  # the folds', the stability runs' single split
     check_all_finished(jobs, cfg, tmp_path, capsys)
-    stray = tmp_path / "synthetic" / "quick-cv5-in256" / "unet" / "seed0" / "fold0"  # the 8-epoch ladder's, not this study's
+    stray = tmp_path / "synthetic" / "quick-in256" / "unet" / "seed0"  # the single split's ladder: not this study's
     stray.mkdir(parents=True)
     (stray / "metrics.json").write_text("{}")
-    study.check(cfg, None, tmp_path)  # another setting's ladder is not this study's concern
-    (tmp_path / "synthetic" / "quick-cv5-in256-e32" / "unet" / "seed0").mkdir(parents=True)
-    (tmp_path / "synthetic" / "quick-cv5-in256-e32" / "unet" / "seed0" / "metrics.json").write_text("{}")
+    study.check(cfg, None, tmp_path)
+    (tmp_path / "synthetic" / "quick-cv5-in256" / "unet" / "seed0" / "fold0").mkdir(parents=True)
+    (tmp_path / "synthetic" / "quick-cv5-in256" / "unet" / "seed0" / "fold0" / "metrics.json").write_text("{}")
     with pytest.raises(ValueError, match="1 finished but not listed"):
         study.check(cfg, None, tmp_path)
 

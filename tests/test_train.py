@@ -91,6 +91,18 @@ def test_a_three_channel_model_predicts_with_and_without_tta(tiny_dataset, tiny_
         assert len(list(out.glob("*_mask.png"))) == 10
 
 
+@pytest.mark.slow
+def test_full_resolution_trains_and_predicts_end_to_end(tiny_dataset, tiny_run_config, tmp_path):
+    tiny_run_config["data"]["input_size"] = tiny_run_config["data"]["tile_size"]  # the budget sweep's other scale
+    tiny_run_config["train"]["epochs"] = 1
+    folder = train.train(tiny_run_config, tiny_dataset, "unet", seed=0, root=tmp_path / "results", progress=False)
+    run = runs.read_run(folder)
+    assert run.test_probabilities(True).shape == (len(run.per_tile), 64, 64)
+    out = tmp_path / "predicted"
+    predict_cli.main(["--run", str(folder), "--input", str(tiny_dataset / "images"), "--output", str(out)])
+    assert len(list(out.glob("*_labels.tif"))) == 10
+
+
 def test_a_run_of_another_config_is_neither_mixed_nor_silently_reused(tiny_dataset, tiny_run_config, tmp_path):
     run = train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path, stop_after_epochs=1, progress=False)
     tiny_run_config["train"]["lr_max"] = 1e-3

@@ -1,7 +1,7 @@
 """The whole study as a list of independent training runs, for a cluster's scheduler or several GPUs.
 
     python -m lib.experiments.study --profile quick [--data PATH] [--folds K] [--seeds N] [--models a,b]
-        [--precision P] [--input-size N] [--epochs N] [--all | --check]
+        [--precision P] [--input-size N] [--all | --check]
 
 prints one self-contained command per training run that `./run_all.sh` would make with the same options — the
 ladder of notebook 03 (every model, seed and fold), the stability arms and learning-rate sweep of notebook 05, the
@@ -113,8 +113,8 @@ def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESU
     expected = {run_folder(job, cfg, data_dir, results) for job in jobs}
     root = setting_directory(cfg, data_dir, results)
     found = {path.parent for path in root.rglob("metrics.json")}
-    # Experiments that train in another setting (the stability runs on the single split, ablations on their own
-    # epochs at a budget point) are looked for in their experiment's folder there, not in that setting's ladder.
+    # Experiments that train in another setting (the stability runs on the single split) are looked for in their
+    # experiment's folder there, not in that setting's ladder.
     elsewhere = {(setting_directory(job.config(cfg), data_dir, results), job.experiment) for job in jobs if job.experiment}
     found |= {path.parent for other, experiment in elsewhere if other != root
               for path in (other / experiment).rglob("metrics.json")}
@@ -137,7 +137,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="train.precision (default: the profile's)")
     parser.add_argument("--input-size", type=int, default=None, help="data.input_size: a budget point's input size")
-    parser.add_argument("--epochs", type=int, default=None, help="train.epochs: a budget point's training epochs")
     parser.add_argument("--all", action="store_true", help="list finished runs too")
     parser.add_argument("--check", action="store_true", help="compare the list with the finished runs on disk")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -148,7 +147,6 @@ def main(argv: list[str] | None = None) -> None:
     changes |= {"runs.models": args.models.split(",")} if args.models else {}
     changes |= {"train.precision": args.precision} if args.precision else {}
     changes |= {"data.input_size": args.input_size} if args.input_size else {}
-    changes |= {"train.epochs": args.epochs} if args.epochs else {}
     cfg = apply_changes(cfg, changes)
     data_dir = args.data or None
     if args.check:
