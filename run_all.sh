@@ -28,8 +28,9 @@
 # 03_train runs once per model and seed; the later notebooks read those runs. Progress (epochs, batches, evaluation,
 # ablation variants) is printed as it happens, and kept in the logs and executed copies. Stops at the first
 # failing notebook: a problem with the data, config or runs is one line `error: ...` (exit status 2).
-# At the end the report is rebuilt (python -m lib.report): README.md and report/*.md from figures/, and the HTML
-# report from them and every executed notebook under results/; its index is the last line printed.
+# At the end of a run that publishes its figures (not REPRO_PUBLISH_FIGURES=0, as the tests run it) the report is
+# rebuilt (python -m lib.report): README.md and report/*.md from figures/, and the HTML report from them and every
+# executed notebook under results/; its index is the last line printed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -187,4 +188,4 @@ done
 # The whole job's wall time is recorded only when this one invocation ran every notebook (nothing skipped or left out).
 [[ -z "${only}" && ${skipped} -eq 0 ]] && record_time "run_all_end_to_end" "$(( $(date +%s) - start ))"
 echo "[run_all] finished in $(( $(date +%s) - start )) s"
-build_report
+[[ "${REPRO_PUBLISH_FIGURES}" != 1 ]] || build_report  # the report shows figures/, which only a publishing run changes

@@ -81,11 +81,12 @@ python -m lib.report --check-site
 [[ ${record_time} -eq 1 ]] || exit 0
 machine="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
 times="figures/benchmarks/run_tests.csv"
-finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)" seconds="$(( $(date +%s) - start ))"
+step_ms="$(python -c 'from lib.experiments.efficiency import reference_step_ms; print(f"{reference_step_ms():.0f}")')"
 {
-    echo "command,seconds,finished_utc,machine"
-    echo "./run_tests.sh,$(( $(date +%s) - start )),${finished},\"${machine}\""
-    [[ -z "${first_look_seconds}" ]] || echo "./run_all.sh --profile smoke --data ucsb_breast_cancer_cells,${first_look_seconds},${finished},\"${machine}\""
+    echo "command,seconds,finished_utc,reference_step_ms,machine"
+    echo "./run_tests.sh,${seconds},${finished},${step_ms},\"${machine}\""
+    [[ -z "${first_look_seconds}" ]] || echo "./run_all.sh --profile smoke --data ucsb_breast_cancer_cells,${first_look_seconds},${finished},${step_ms},\"${machine}\""
 } > "${times}.tmp" && mv "${times}.tmp" "${times}"
 python -m lib.report --no-html
 echo "[run_tests] passed in $(( $(date +%s) - start )) s (${times})"
