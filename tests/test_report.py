@@ -15,14 +15,13 @@ from lib.paths import REPO_ROOT
 from lib.report import pages
 from lib.report.notebook_pages import write_notebook_pages
 from lib.report.output import markdown_table, p_value
-from lib.report.pages import TEMPLATES, markdown_layout, render_pages, typed_numbers
+from lib.report.pages import TEMPLATES, changed_pages, markdown_layout, render_pages, typed_numbers
 from lib.report.published import Published, ReportError, interval
 from lib.report.site import broken_links, browser_check, build_html
 
 
 def test_committed_pages_are_up_to_date_with_figures():
-    stale = [str(path.relative_to(REPO_ROOT)) for path, text in render_pages(markdown_layout()).items()
-             if not path.is_file() or path.read_text() != text]
+    stale = [str(path.relative_to(REPO_ROOT)) for path in changed_pages(render_pages(markdown_layout()))]
     assert stale == [], f"run python -m lib.report: {stale}"
 
 

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from skimage.segmentation import relabel_sequential
+
+from .metrics import ratio
 
 IOU_MATCH = 0.5
 INSTANCE_COUNTS = ("tp", "fp", "fn", "matched_iou", "aji_intersection", "aji_union")
@@ -38,7 +41,7 @@ def instance_counts(truth: np.ndarray, pred: np.ndarray, within: np.ndarray | No
     truth, pred = np.asarray(truth), np.asarray(pred)
     if within is not None:
         truth, pred = np.where(within, truth, 0), np.where(within, pred, 0)
-    truth, pred = _renumber(truth), _renumber(pred)
+    truth, pred = relabel_sequential(truth)[0], relabel_sequential(pred)[0]  # labels 1..n without gaps
     intersection, truth_area, pred_area = _overlaps(truth, pred)
     union = truth_area[:, None] + pred_area[None, :] - intersection
     iou = np.divide(intersection, union, out=np.zeros(union.shape), where=union > 0)
@@ -61,24 +64,15 @@ def instance_counts(truth: np.ndarray, pred: np.ndarray, within: np.ndarray | No
             "aji_intersection": float(pairs_c), "aji_union": float(pairs_u + pred_area[~used].sum())}
 
 
-def _renumber(labels: np.ndarray) -> np.ndarray:
-    """Labels 1..n without gaps, 0 kept as the background."""
-    values, inverse = np.unique(labels, return_inverse=True)
-    return (inverse.reshape(labels.shape) if values[0] == 0 else inverse.reshape(labels.shape) + 1).astype(np.int64)
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator > 0 else float("nan")
-
-
 def instance_scores(counts: dict[str, float] | pd.Series) -> dict[str, float]:
     """Object precision, recall, F1, AJI, PQ, DQ and SQ from counts (one image's, or summed over images)."""
     tp, fp, fn = (float(counts[name]) for name in ("tp", "fp", "fn"))
-    dq = _ratio(tp, tp + fp / 2 + fn / 2)
-    sq = _ratio(float(counts["matched_iou"]), tp)
+    dq = float(ratio(tp, tp + fp / 2 + fn / 2))
+    sq = float(ratio(float(counts["matched_iou"]), tp))
     pq = 0.0 if tp == 0 and tp + fp + fn > 0 else dq * sq
-    return {"object_precision": _ratio(tp, tp + fp), "object_recall": _ratio(tp, tp + fn), "object_f1": dq,
-            "aji": _ratio(float(counts["aji_intersection"]), float(counts["aji_union"])), "pq": pq, "dq": dq, "sq": sq}
+    return {"object_precision": float(ratio(tp, tp + fp)), "object_recall": float(ratio(tp, tp + fn)), "object_f1": dq,
+            "aji": float(ratio(float(counts["aji_intersection"]), float(counts["aji_union"]))), "pq": pq, "dq": dq,
+            "sq": sq}
 
 
 def instance_table(truths: list[np.ndarray], preds: list[np.ndarray], within: list[np.ndarray] | None = None,

@@ -21,15 +21,16 @@ COUNTS = ("tp", "fp", "fn")
 AREAS = ("whole_tile", "annotated_region")
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: float | np.ndarray, denominator: float | np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is zero (undefined, never 0 or 1)."""
     numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
     return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
 
 
 def scores(tp: float | np.ndarray, fp: float | np.ndarray, fn: float | np.ndarray) -> dict[str, float | np.ndarray]:
     """Dice, IoU, precision, recall from counts (scalars or arrays); NaN where a denominator is zero."""
-    values = {"dice": _ratio(2 * np.asarray(tp), 2 * np.asarray(tp) + fp + fn), "iou": _ratio(tp, np.asarray(tp) + fp + fn),
-              "precision": _ratio(tp, np.asarray(tp) + fp), "recall": _ratio(tp, np.asarray(tp) + fn)}
+    values = {"dice": ratio(2 * np.asarray(tp), 2 * np.asarray(tp) + fp + fn), "iou": ratio(tp, np.asarray(tp) + fp + fn),
+              "precision": ratio(tp, np.asarray(tp) + fp), "recall": ratio(tp, np.asarray(tp) + fn)}
     return {name: (float(value) if np.ndim(value) == 0 else value) for name, value in values.items()}
 
 

@@ -7,7 +7,8 @@
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py), cut at
 the threshold, and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; its minimum
 distance and area are the profile's `instances` section, in source-image pixels). `--classic` uses no model: the
-haematoxylin threshold + watershed pipeline (lib/inference/classic.py), to compare with on your own images.
+haematoxylin threshold + watershed pipeline (lib/inference/classic.py), to compare with on your own images; it gives
+a mask, not probabilities, so its nuclei's mean probability reads 1.
 Writes per image `<stem>_probability.png` (0-255; not with --classic), `<stem>_mask.png` ({0, 255}),
 `<stem>_overlay.png` (each nucleus outlined in yellow), `<stem>_labels.tif`, `<stem>_nuclei.geojson` (QuPath) and
 `<stem>_nuclei.csv` (lib/inference/outputs.py), and `cells.csv`: per image its size, the threshold, the number of

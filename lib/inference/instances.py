@@ -32,9 +32,8 @@ def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float) -
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     unmarked = np.setdiff1d(np.unique(components[mask]), np.unique(components[tuple(peaks.T)]))
-    for component in unmarked:  # a component with no peak keeps a label of its own
-        y, x = np.argwhere(components == component)[0]
-        markers[y, x] = markers.max() + 1
+    for n, position in enumerate(ndimage.maximum_position(distance, components, unmarked), start=len(peaks) + 1):
+        markers[position] = n  # a component with no peak keeps a label of its own
     labels = watershed(-distance, markers, mask=mask)
     areas = np.bincount(labels.ravel())
     labels[areas[labels] < min_area_px] = 0

@@ -17,7 +17,7 @@ from ..cli import DEBUG_HELP, run
 from ..files import write_text_atomic
 from ..paths import REPO_ROOT
 from .notebook_pages import executed_notebooks, write_notebook_pages
-from .pages import PUBLISHED_NOTEBOOKS, REPORT_ROOT, markdown_layout, render_pages
+from .pages import PUBLISHED_NOTEBOOKS, REPORT_ROOT, changed_pages, markdown_layout, render_pages
 from .site import BUILD, HTML, broken_links, browser_check, build_html, stage_sources
 
 NOTEBOOK_COUNT = len(list((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
@@ -37,11 +37,6 @@ def publish_notebooks() -> list[str]:
     return done
 
 
-def stale_pages() -> list[str]:
-    return [str(path.relative_to(REPO_ROOT)) for path, text in render_pages(markdown_layout()).items()
-            if not path.is_file() or path.read_text() != text]
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m lib.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,7 +47,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
     if args.check:
-        stale = stale_pages()
+        stale = [str(path.relative_to(REPO_ROOT)) for path in changed_pages(render_pages(markdown_layout()))]
         if stale:
             print(f"error: out of date with figures/ (python -m lib.report rewrites them): {', '.join(stale)}", file=sys.stderr)
             sys.exit(1)
@@ -69,9 +64,8 @@ def main(argv: list[str]) -> None:
     if not args.html_only:
         for name in publish_notebooks():
             print(f"[report] notebooks of {name} rendered as Markdown under report/notebooks/{name}/")
-        for path, text in render_pages(markdown_layout()).items():
-            if not path.is_file() or path.read_text() != text:
-                write_text_atomic(path, text)
+        for path, text in changed_pages(render_pages(markdown_layout())).items():
+            write_text_atomic(path, text)
         print("[report] README.md and report/*.md rendered from figures/")
     if not args.no_html:
         stage_sources()

@@ -30,9 +30,14 @@ def save_figure(fig: plt.Figure, folder: Path, name: str) -> Path:
 P_COLUMN = re.compile(r"^(Holm )?p( vs .*)?$")  # p, Holm p, p vs U-Net, Holm p vs U-Net
 
 
+def undefined(value: Any) -> bool:
+    """A value that is missing or NaN: said or shown as such, never as 0."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def p_value(p: Any) -> str:
     """A p-value for people: three decimals, and `< 0.001` below that (never `0.000`)."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
+    if undefined(p):
         return "undefined"
     return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
 

@@ -140,6 +140,11 @@ def render_pages(layout: Layout) -> dict[Path, str]:
     return pages
 
 
+def changed_pages(pages: dict[Path, str]) -> dict[Path, str]:
+    """The rendered pages whose file does not hold that text yet (missing or different)."""
+    return {path: text for path, text in pages.items() if not path.is_file() or path.read_text() != text}
+
+
 # A decimal number or a percentage in a template's prose is typed by hand, unless the line says it is the paper's
 # (95%, the level of every interval, is a convention, not a result).
 _TYPED_NUMBER = re.compile(r"(?<![\w.\-/])\d+\.\d+(?![\w/])|(?<![\w.])\d+(?:\.\d+)?\s?%")

@@ -5,7 +5,6 @@ Values are looked up by file, row and column, so that a file, row or column that
 one line naming it: the report never shows a hole, a default or a number typed by hand."""
 from __future__ import annotations
 
-import math
 import os
 from functools import cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..paths import FIGURES_ROOT
+from .output import undefined
 
 
 class ReportError(ValueError):
@@ -63,14 +63,18 @@ class Published:
         """Every row of a table as a dict (for loops in a template)."""
         return self.frame(stem).to_dict("records")
 
+    def _labelled(self, stem: str, label: str) -> pd.DataFrame:
+        frame = self.frame(stem)
+        return frame[frame.iloc[:, 0].astype(str) == label]
+
     def has_row(self, stem: str, label: str) -> bool:
-        return self.exists(stem) and (self.frame(stem).iloc[:, 0].astype(str) == label).any()
+        return self.exists(stem) and not self._labelled(stem, label).empty
 
     def row(self, stem: str, label: str) -> dict[str, Any]:
         """The row whose first column is `label`."""
-        frame = self.frame(stem)
-        found = frame[frame.iloc[:, 0].astype(str) == label]
+        found = self._labelled(stem, label)
         if found.empty:
+            frame = self.frame(stem)
             raise ReportError(f"{self.folder / stem}.csv: no row '{label}' (rows: {', '.join(map(str, frame.iloc[:, 0]))})")
         return found.iloc[0].to_dict()
 
@@ -80,20 +84,21 @@ class Published:
             raise ReportError(f"{self.folder / stem}.csv: no column '{column}' (columns: {', '.join(row)})")
         return row[column]
 
-    def table(self, stem: str) -> str:
-        """The rounded Markdown table the pipeline wrote beside the CSV, caption included."""
-        path = self.folder / f"{stem}.md"
+    def _shown(self, stem: str, suffix: str) -> Path:
+        """A published file the page shows (marked as shown), or ReportError when the pipeline did not write it."""
+        path = self.folder / f"{stem}{suffix}"
         if not path.is_file():
             raise ReportError(f"{path}: missing (the report shows it; ./run_all.sh writes it)")
         self.shown.add(stem)
-        return path.read_text().strip() + "\n"
+        return path
+
+    def table(self, stem: str) -> str:
+        """The rounded Markdown table the pipeline wrote beside the CSV, caption included."""
+        return self._shown(stem, ".md").read_text().strip() + "\n"
 
     def figure(self, stem: str, alt: str = "") -> str:
         """A Markdown image of `<stem>.png`, linked relative to the page."""
-        path = self.folder / f"{stem}.png"
-        if not path.is_file():
-            raise ReportError(f"{path}: missing (the report shows it; ./run_all.sh writes it)")
-        self.shown.add(stem)
+        path = self._shown(stem, ".png")
         target = self.figures_link / path.relative_to(self.root)
         return f"![{alt or stem.replace('_', ' ')}]({relative_link(target, self.page)})"
 
@@ -107,7 +112,7 @@ class Published:
 
 def number(value: Any, digits: int = 3) -> str:
     """A measured value for prose: fixed digits; undefined (missing, NaN) is said, never shown as 0."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if undefined(value):
         return "undefined"
     if isinstance(value, int | float) and float(value).is_integer() and digits == 0:
         return f"{int(value)}"
@@ -131,5 +136,4 @@ def duration(seconds: Any) -> str:
 
 def reported(value: Any, digits: int = 1) -> str:
     """A value someone else reported (the paper's column): a dash where they report none."""
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return "—" if missing else number(value, digits)
+    return "—" if undefined(value) else number(value, digits)

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from ..files import write_text_atomic
 from ..paths import FIGURES_ROOT
 from .notebook_pages import executed_notebooks
-from .pages import REPORT_ROOT, render_pages, sphinx_layout
+from .pages import REPORT_ROOT, changed_pages, render_pages, sphinx_layout
 
 BUILD = REPORT_ROOT / "_build"
 STAGE = BUILD / "source"
@@ -39,10 +39,10 @@ def stage_sources(stage: Path = STAGE) -> Path:
                 shutil.copy2(path, target)
             wanted.add(target)
         notebooks[(dataset, setting)] = [path.stem for path in paths]
-    for path, text in render_pages(sphinx_layout(stage, notebooks)).items():
-        if not path.is_file() or path.read_text() != text:
-            write_text_atomic(path, text)
-        wanted.add(path)
+    pages = render_pages(sphinx_layout(stage, notebooks))
+    for path, text in changed_pages(pages).items():
+        write_text_atomic(path, text)
+    wanted |= pages.keys()
     for path in stage.rglob("*"):
         if path.is_file() and not path.is_relative_to(stage / "figures") and path not in wanted:
             path.unlink()
