@@ -4,7 +4,7 @@ import torch
 from scipy import ndimage
 
 from lib import config
-from lib.inference.predict import gaussian_weight, predict_image
+from lib.inference.predict import WindowPredictor, gaussian_weight, predict_image
 
 
 class DarkIsCell(torch.nn.Module):
@@ -27,8 +27,8 @@ def test_a_large_image_of_an_odd_size_is_predicted_whole():
     cfg = config.load_config("smoke")
     cfg["data"].update(tile_size=64, stride=48, input_size=32)
     image, mask = _discs(151, 203)                      # neither a multiple of the window nor of the stride
-    probability = predict_image(DarkIsCell(), "unet", image, cfg, torch.device("cpu"), tta=True, bounds={},
-                                batch_size=5)
+    probability = predict_image(WindowPredictor(DarkIsCell(), "unet", cfg, torch.device("cpu"), tta=True, bounds={},
+                                                batch_size=5), image)
     assert probability.shape == mask.shape and 0 <= probability.min() and probability.max() <= 1
     predicted = probability >= 0.5
     iou = (predicted & mask).sum() / (predicted | mask).sum()
@@ -41,7 +41,8 @@ def test_an_image_smaller_than_a_window_is_padded():
     cfg["data"].update(tile_size=64, stride=64, input_size=64)
     image, mask = _discs(151, 203)
     small, small_mask = image[:50, :40], mask[:50, :40]
-    probability = predict_image(DarkIsCell(), "unet", small, cfg, torch.device("cpu"), tta=False, bounds={})
+    probability = predict_image(WindowPredictor(DarkIsCell(), "unet", cfg, torch.device("cpu"), tta=False, bounds={}),
+                                small)
     assert probability.shape == (50, 40) and np.array_equal(probability >= 0.5, small_mask)
 
 

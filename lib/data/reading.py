@@ -90,12 +90,20 @@ def _open(path: Path) -> Image.Image:
     return image
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An RGB image as uint8 (H, W, 3)."""
+def read_image(path: str | Path, colour: bool = False) -> np.ndarray:
+    """An RGB image as uint8 (H, W, 3). Conversions: 16 bits per channel of RGB to 8 (Pillow keeps the high
+    byte); an alpha channel composited over white (transparent = blank glass); grayscale repeated into three
+    channels, unless `colour` (prediction of H&E needs colour) makes it an error."""
     path = Path(path)
     image = _open(path)
-    if image.mode not in ("RGB", "RGBA", "L", "P", "CMYK"):
-        raise DatasetError(f"{path} has pixel mode {image.mode!r}; expected an 8-bit RGB or grayscale image")
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "CMYK"):
+        raise DatasetError(f"{path} has pixel mode {image.mode!r} (16-bit grayscale or floating point?); expected "
+                           "an 8- or 16-bit RGB image")
+    if colour and image.mode in ("L", "LA"):
+        raise DatasetError(f"{path} is a grayscale image; nuclei are predicted from the colours of H&E (RGB)")
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
     return np.asarray(image.convert("RGB"))
 
 

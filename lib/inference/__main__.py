@@ -1,31 +1,48 @@
 """Apply a trained run to new images of any size: nuclei as objects, in the forms other tools read.
 
-    python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> --input IMAGE_OR_FOLDER \
-        --output FOLDER [--tta] [--threshold T] [--device auto|cpu|cuda] [--batch-size N] [--force]
+    python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> --input IMAGE_OR_FOLDER \\
+        --output FOLDER [--mpp X | --mpp auto | --magnification M] [--tta] [--threshold T] \\
+        [--device auto|cpu|cuda] [--batch-size N] [--force]
     python -m lib.inference --classic --input IMAGE_OR_FOLDER --output FOLDER [--profile quick]
 
-Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py), cut at
-the threshold, and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; its minimum
-distance and area are the profile's `instances` section, in source-image pixels). `--classic` uses no model: the
-haematoxylin threshold + watershed pipeline (lib/inference/classic.py), to compare with on your own images; it gives
-a mask, not probabilities, so its nuclei's mean probability reads 1.
-Writes per image `<stem>_probability.png` (0-255; not with --classic), `<stem>_mask.png` ({0, 255}),
-`<stem>_overlay.png` (each nucleus outlined in yellow), `<stem>_labels.tif`, `<stem>_nuclei.geojson` (QuPath) and
-`<stem>_nuclei.csv` (lib/inference/outputs.py), and `cells.csv`: per image its size, the threshold, the number of
-nuclei and their area in pixels (total, mean, smallest, largest). An output folder that already holds a
-`cells.csv` is refused unless --force.
+Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
+`--magnification M` (40x = 0.25 µm/px) rescales the input to the run's training scale when the run's dataset states
+its pixel size; `--mpp auto` estimates the scale of each image from a first pass (the median diameter of its
+predicted nuclei against the training nuclei's, recorded in the run) and prints it; with neither, a slide's own
+metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
+always in the input's pixels (lib/data/scale.py).
+
+Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows
+of blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a
+marker-controlled watershed (lib/inference/instances.py; minimum distance and area from the profile's `instances`
+section, in source-image pixels, rescaled with the image). `--classic` uses no model: the haematoxylin threshold
++ watershed pipeline (lib/inference/classic.py), at the images' own pixels, to compare with on your own images;
+it gives a mask, not probabilities, so its nuclei's mean probability reads 1.
+
+Writes per image `<stem>_labels.tif`, `<stem>_nuclei.geojson` (QuPath) and `<stem>_nuclei.csv`
+(lib/inference/outputs.py); for images held in memory also `<stem>_probability.png` (0-255; not with --classic),
+`<stem>_mask.png` ({0, 255}) and `<stem>_overlay.png` (each nucleus outlined in yellow). A TIFF or slide larger
+than `instances.whole_image_max_megapixels` is predicted band by band in bounded memory and gets the first three
+only (lib/inference/slides.py). `cells.csv` has per image its size, the scale used, the threshold, the number of
+nuclei, their density per mm² of image (when the pixel size is known) and their area in pixels. An output folder
+that already holds a `cells.csv` is refused unless --force; every file is written whole or not at all.
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..cli import DEBUG_HELP, run
 from ..config import PROFILES, load_config
 from ..data.reading import IMAGE_SUFFIXES, DatasetError, read_image
+from ..data.scale import estimated_zoom, median_diameter_px, mpp_of_magnification, positive_number
 from ..device import DEVICES, select_device
 from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
@@ -33,31 +50,82 @@ from ..report.drawing import outline_nuclei
 from .classic import classic_nuclei
 from .instances import label_nuclei
 from .outputs import write_nuclei
-from .predict import load_run_model, predict_image, run_precision
+from .predict import WindowPredictor, load_run_model, predict_image, run_precision
+from .slides import SLIDE_SUFFIXES, SlideReader, stream_nuclei, write_streamed_nuclei
+
+AUTO_REGION = 2048  # px: `--mpp auto` estimates a large image's scale on its central region of this size
 
 
 def image_paths(source: Path) -> list[Path]:
     """An image, or every image of a folder (sorted)."""
+    suffixes = set(IMAGE_SUFFIXES) | set(SLIDE_SUFFIXES)
     if source.is_dir():
-        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith("."))
     elif source.is_file():
         paths = [source]
     else:
         raise DatasetError(f"{source} does not exist")
     if not paths:
-        raise DatasetError(f"{source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise DatasetError(f"{source} holds no images ({', '.join(sorted(suffixes))})")
     return paths
 
 
-def cell_row(path: Path, labels: np.ndarray, threshold: float) -> dict[str, object]:
-    """One row of cells.csv: the nuclei of a label image."""
-    areas = np.bincount(labels.ravel())[1:]
-    areas = areas[areas > 0]
-    return {"image": path.name, "height": labels.shape[0], "width": labels.shape[1], "threshold": threshold,
-            "cells": len(areas), "cell pixels": int(areas.sum()),
+def cell_row(path: Path, areas: np.ndarray, height: int, width: int, threshold: float, zoom: float,
+             mpp: float | None) -> dict[str, object]:
+    """One row of cells.csv: the nuclei of one image, given their areas (px)."""
+    mm2 = height * width * mpp**2 / 1e6 if mpp else float("nan")
+    return {"image": path.name, "height": height, "width": width,
+            "pixel size (µm)": mpp if mpp else float("nan"), "zoom": zoom, "threshold": threshold,
+            "cells": len(areas), "cells per mm²": len(areas) / mm2, "cell pixels": int(areas.sum()),
             "mean cell area (px)": float(areas.mean()) if len(areas) else float("nan"),
             "smallest cell (px)": int(areas.min()) if len(areas) else 0,
             "largest cell (px)": int(areas.max()) if len(areas) else 0}
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image without reading its pixels."""
+    if path.suffix.lower() in SLIDE_SUFFIXES:
+        reader = SlideReader(path)
+        return reader.height, reader.width
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, Image.DecompressionBombError) as error:
+        raise DatasetError(f"{path} cannot be read as an image: {error}") from error
+
+
+@dataclass
+class Scale:
+    """How the inputs relate to the run's training images (lib/data/scale.py)."""
+
+    mpp: float | None           # the inputs' pixel size as given (None: not given)
+    auto: bool                  # estimate each image's zoom from a first pass
+    training_mpp: float | None  # the run's
+    training_diameter_px: float | None
+
+    def zoom(self, image_mpp: float | None) -> float:
+        """The zoom of an image of known (or given) pixel size; 1 when there is no scale to go by."""
+        if image_mpp is None or self.training_mpp is None:
+            return 1.0
+        return image_mpp / self.training_mpp
+
+
+def parse_scale(args: argparse.Namespace, metrics: dict) -> Scale:
+    """The scale options checked against what the run recorded."""
+    recorded = metrics.get("scale") or {"mpp": None, "nucleus_diameter_px": None}
+    auto = args.mpp == "auto"
+    mpp = None
+    if args.mpp is not None and not auto:
+        mpp = positive_number(args.mpp, "--mpp")
+    if args.magnification is not None:
+        mpp = mpp_of_magnification(positive_number(args.magnification, "--magnification"))
+    if auto and recorded["nucleus_diameter_px"] is None:
+        raise ValueError(f"--mpp auto needs the training nuclei's size, which {args.run} does not record (trained "
+                         "before runs recorded their scale); train it again, or give --mpp")
+    if mpp is not None and recorded["mpp"] is None:
+        raise ValueError(f"{args.run} was trained on images of unknown pixel size (its dataset has no dataset.yaml "
+                         "with `mpp`), so --mpp and --magnification cannot be related to it; use --mpp auto")
+    return Scale(mpp, auto, recorded["mpp"], recorded["nucleus_diameter_px"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,8 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     method = parser.add_mutually_exclusive_group(required=True)
     method.add_argument("--run", type=Path, help="a finished run folder (with best.pt)")
     method.add_argument("--classic", action="store_true", help="the haematoxylin threshold + watershed pipeline, no model")
-    parser.add_argument("--input", required=True, type=Path, help="an image, or a folder of images")
+    parser.add_argument("--input", required=True, type=Path, help="an image, a slide, or a folder of them")
     parser.add_argument("--output", required=True, type=Path)
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--mpp", help="the images' pixel size in µm, or 'auto' to estimate their scale")
+    scale.add_argument("--magnification", help="the images' objective magnification (40x = 0.25 µm/px)")
     parser.add_argument("--tta", action="store_true", help="average the 7 test-time transforms")
     parser.add_argument("--threshold", type=float, default=None,
                         help="default: the run's own, chosen on its validation split for this TTA setting")
@@ -81,40 +152,104 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"--threshold must lie between 0 and 1, not {args.threshold}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.classic and (args.mpp or args.magnification):
+        raise ValueError("--classic works at the images' own pixels: --mpp and --magnification apply to a --run")
     if (args.output / "cells.csv").is_file() and not args.force:
         raise ValueError(f"{args.output} already holds the results of a prediction (cells.csv); pass --force to overwrite them")
     paths = image_paths(args.input)
     if args.classic:
-        nuclei = load_config(args.profile)["instances"]
-        predict, threshold = None, float("nan")
+        rows = predict_classic(paths, args.output, load_config(args.profile)["instances"])
+        how = "the classic pipeline"
     else:
-        device = select_device(args.device)
-        model, model_name, cfg, metrics = load_run_model(args.run, device)
-        precision = run_precision(cfg, device)
-        model = precision.prepare(model)
-        nuclei = load_config(cfg["profile"])["instances"]
-        threshold = metrics["arms"]["tta" if args.tta else "no_tta"]["threshold"] if args.threshold is None else args.threshold
-        predict = lambda image: predict_image(model, model_name, image, cfg, device, args.tta, metrics["edge_bounds"],
-                                              args.batch_size, precision)
-    args.output.mkdir(parents=True, exist_ok=True)
+        rows = predict_run(paths, args)
+        how = f"threshold {rows[0]['threshold']:.2f}"
+    write_text_atomic(args.output / "cells.csv", pd.DataFrame(rows).to_csv(index=False))
+    print(f"{len(paths)} image(s) -> {args.output} ({how}; cells.csv counts their nuclei, <stem>_nuclei.geojson opens in QuPath)")
+
+
+def write_image_outputs(folder: Path, path: Path, image: np.ndarray, labels: np.ndarray, probability: np.ndarray,
+                        mpp: float | None, with_probability: bool) -> np.ndarray:
+    """Every output of an image held in memory; returns its nuclei's areas (px)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if with_probability:
+        write_png_atomic(folder / f"{path.stem}_probability.png", (probability * 255).round().astype(np.uint8))
+    write_png_atomic(folder / f"{path.stem}_mask.png", (labels > 0).astype(np.uint8) * 255)
+    write_png_atomic(folder / f"{path.stem}_overlay.png", outline_nuclei(image, labels))
+    return write_nuclei(folder, path.stem, labels, probability, mpp)["area (px)"].to_numpy()
+
+
+def predict_classic(paths: list[Path], output: Path, nuclei: dict) -> list[dict[str, object]]:
     rows = []
     for path in progress(paths, desc="predicting", unit="image"):
-        image = read_image(path)
-        if predict is None:
-            labels = classic_nuclei(image, nuclei["classic_sigma_source_px"], nuclei["min_distance_source_px"],
-                                    nuclei["min_area_source_px"])
-            probability = (labels > 0).astype(np.float32)
+        image = read_image(path, colour=True)
+        labels = classic_nuclei(image, nuclei["classic_sigma_source_px"], nuclei["min_distance_source_px"],
+                                nuclei["min_area_source_px"])
+        areas = write_image_outputs(output, path, image, labels, (labels > 0).astype(np.float32), None, False)
+        rows.append(cell_row(path, areas, *labels.shape, float("nan"), 1.0, None))
+    return rows
+
+
+def predict_run(paths: list[Path], args: argparse.Namespace) -> list[dict[str, object]]:
+    device = select_device(args.device)
+    model, model_name, cfg, metrics = load_run_model(args.run, device)
+    scale = parse_scale(args, metrics)
+    precision = run_precision(cfg, device)
+    nuclei = load_config(cfg["profile"])["instances"]
+    threshold = metrics["arms"]["tta" if args.tta else "no_tta"]["threshold"] if args.threshold is None else args.threshold
+    base = WindowPredictor(precision.prepare(model), model_name, cfg, device, args.tta, metrics["edge_bounds"],
+                           args.batch_size, precision, min_tissue_share=nuclei["min_tissue_share"],
+                           glass_gray=nuclei["glass_gray"])
+
+    def labelled(predictor: WindowPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probability = predict_image(predictor, image)
+        return probability, label_nuclei(probability, threshold, nuclei["min_distance_source_px"] / predictor.zoom,
+                                         nuclei["min_area_source_px"] / predictor.zoom**2)
+
+    warned = False
+    rows = []
+    for path in progress(paths, desc="predicting", unit="image"):
+        height, width = image_size(path)
+        large = path.suffix.lower() in SLIDE_SUFFIXES and height * width > nuclei["whole_image_max_megapixels"] * 1e6
+        reader = SlideReader(path) if large else None
+        image = None if large else read_image(path, colour=True)
+        mpp = scale.mpp if scale.mpp is not None else (float(reader.mpp) if large and reader.mpp else None)
+        zoom = scale.zoom(mpp)
+        if scale.auto:
+            zoom = auto_zoom(path, image, reader, base, scale, labelled)
+            mpp = scale.training_mpp * zoom if scale.training_mpp else None
+        elif mpp is None and not warned:
+            print("warning: no --mpp or --magnification given: the images are taken to be at the training images' "
+                  "scale (use --mpp auto to estimate it)", file=sys.stderr)
+            warned = True
+        predictor = replace(base, zoom=zoom)
+        if large:
+            bands = stream_nuclei(predictor, height, width, reader.rows, threshold,
+                                  nuclei["min_distance_source_px"] / zoom, nuclei["min_area_source_px"] / zoom**2,
+                                  nuclei["band_rows"], round(nuclei["band_margin_source_px"] / zoom), mpp,
+                                  desc=path.name)
+            args.output.mkdir(parents=True, exist_ok=True)
+            areas = write_streamed_nuclei(args.output, path.stem, bands, height, width)
         else:
-            probability = predict(image)
-            labels = label_nuclei(probability, threshold, nuclei["min_distance_source_px"], nuclei["min_area_source_px"])
-            write_png_atomic(args.output / f"{path.stem}_probability.png", (probability * 255).round().astype(np.uint8))
-        write_png_atomic(args.output / f"{path.stem}_mask.png", (labels > 0).astype(np.uint8) * 255)
-        write_png_atomic(args.output / f"{path.stem}_overlay.png", outline_nuclei(image, labels))
-        write_nuclei(args.output, path.stem, labels, probability)
-        rows.append(cell_row(path, labels, threshold))
-    write_text_atomic(args.output / "cells.csv", pd.DataFrame(rows).to_csv(index=False))
-    how = "the classic pipeline" if args.classic else f"threshold {threshold:.2f}"
-    print(f"{len(paths)} image(s) -> {args.output} ({how}; cells.csv counts their nuclei, <stem>_nuclei.geojson opens in QuPath)")
+            probability, labels = labelled(predictor, image)
+            areas = write_image_outputs(args.output, path, image, labels, probability, mpp, True)
+        rows.append(cell_row(path, areas, height, width, threshold, zoom, mpp))
+    return rows
+
+
+def auto_zoom(path: Path, image: np.ndarray | None, reader: SlideReader | None, base: WindowPredictor, scale: Scale,
+              labelled: Callable) -> float:
+    """`--mpp auto`: the zoom that brings the first pass's median nucleus to the training nuclei's size."""
+    if image is None:  # a large image: its central region
+        top = max(0, reader.height // 2 - AUTO_REGION // 2)
+        image = reader.rows(top, min(reader.height, top + AUTO_REGION))
+        left = max(0, image.shape[1] // 2 - AUTO_REGION // 2)
+        image = image[:, left:left + AUTO_REGION]
+    _, labels = labelled(base, image)
+    diameter = median_diameter_px(np.bincount(labels.ravel())[1:])
+    zoom = estimated_zoom(diameter, scale.training_diameter_px)
+    print(f"{path.name}: first-pass median nucleus {diameter:.1f} px against the training nuclei's "
+          f"{scale.training_diameter_px:.1f} px: zoom {zoom:.2f}", file=sys.stderr)
+    return zoom
 
 
 if __name__ == "__main__":

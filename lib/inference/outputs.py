@@ -52,8 +52,9 @@ def nucleus_polygon(labels: np.ndarray, nucleus: int, top: int, left: int, botto
     return [*ring.tolist(), ring[0].tolist()]
 
 
-def nuclei_geojson(labels: np.ndarray, table: pd.DataFrame) -> dict[str, Any]:
-    """A FeatureCollection of the nuclei of `table` (module docstring)."""
+def nuclei_features(labels: np.ndarray, table: pd.DataFrame, dy: int = 0) -> list[dict[str, Any]]:
+    """One GeoJSON Feature per nucleus of `table` (module docstring); `labels` and the table's coordinates are of
+    a band whose first row is image row `dy`."""
     features = []
     for values in table.to_dict("records"):
         measurements = {"Area px": float(values["area (px)"]), "Mean probability": float(values["mean probability"])}
@@ -62,10 +63,15 @@ def nuclei_geojson(labels: np.ndarray, table: pd.DataFrame) -> dict[str, Any]:
         ring = nucleus_polygon(labels, int(values["id"]), *(int(values[key]) for key in
                                                              ("top (px)", "left (px)", "bottom (px)", "right (px)")))
         features.append({"type": "Feature", "id": str(int(values["id"])),
-                         "geometry": {"type": "Polygon", "coordinates": [ring]},
+                         "geometry": {"type": "Polygon", "coordinates": [[[x, y + dy] for x, y in ring]]},
                          "properties": {"objectType": "detection", "name": f"nucleus {int(values['id'])}",
                                         "measurements": measurements}})
-    return {"type": "FeatureCollection", "features": features}
+    return features
+
+
+def nuclei_geojson(labels: np.ndarray, table: pd.DataFrame) -> dict[str, Any]:
+    """A FeatureCollection of the nuclei of `table` (module docstring)."""
+    return {"type": "FeatureCollection", "features": nuclei_features(labels, table)}
 
 
 def write_labels_tiff(path: Path, labels: np.ndarray) -> None:

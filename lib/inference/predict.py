@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,25 +93,69 @@ def gaussian_weight(size: int) -> np.ndarray:
     return np.maximum(weight / weight.max(), weight[weight > 0].min()).astype(np.float32)
 
 
-def predict_image(model: torch.nn.Module, model_name: str, image: np.ndarray, cfg: dict[str, Any],
-                  device: torch.device, tta: bool, bounds: dict[str, float], batch_size: int = 8,
-                  precision: Precision | None = None) -> np.ndarray:
-    """Full-resolution probability map (H, W) of one RGB image (module docstring)."""
-    data_cfg = cfg["data"]
-    tile, size = data_cfg["tile_size"], data_cfg["input_size"]
+def tissue_share(window: np.ndarray, glass_gray: float) -> float:
+    """The share of a uint8 RGB window's pixels darker than blank glass (mean of R, G, B below glass_gray x 255)."""
+    return float((window.mean(-1) < glass_gray * 255).mean())
+
+
+@dataclass
+class WindowPredictor:
+    """A trained model applied to windows of a new image: each window is cut `window` x `window` input pixels
+    (the run's tile size divided by `zoom`, the size of an input pixel in training pixels; lib/data/scale.py),
+    resized to the network's input, predicted, and its probability resized back. A window with less than
+    `min_tissue_share` of tissue (pixels darker than `glass_gray`) is blank glass: it is given probability 0
+    without running the model."""
+
+    model: torch.nn.Module
+    model_name: str
+    cfg: dict[str, Any]
+    device: torch.device
+    tta: bool
+    bounds: dict[str, float]
+    batch_size: int = 8
+    precision: Precision | None = None
+    zoom: float = 1.0
+    min_tissue_share: float = 0.0
+    glass_gray: float = 1.0
+
+    @property
+    def window(self) -> int:
+        return max(8, round(self.cfg["data"]["tile_size"] / self.zoom))
+
+    @property
+    def stride(self) -> int:
+        return max(1, round(self.cfg["data"]["stride"] / self.zoom))
+
+    def __call__(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities (window, window) float32 of windows of uint8 RGB pixels, in order."""
+        size, window = self.cfg["data"]["input_size"], self.window
+        out = [np.zeros((window, window), np.float32) for _ in crops]
+        tissue = [i for i, crop in enumerate(crops) if tissue_share(crop, self.glass_gray) >= self.min_tissue_share]
+        refine = refiner(self.model_name, self.cfg)
+        for start in range(0, len(tissue), self.batch_size):
+            batch = tissue[start:start + self.batch_size]
+            x = torch.cat([image_input(cv2.resize(crops[i], (size, size), interpolation=cv2.INTER_AREA),
+                                       self.model_name, self.cfg, self.bounds) for i in batch])
+            probabilities = predict_batch(self.model, x.to(self.device), self.tta, refine, self.precision)
+            for i, probability in zip(batch, probabilities[:, 0].float().cpu().numpy(), strict=True):
+                out[i] = cv2.resize(probability, (window, window), interpolation=cv2.INTER_LINEAR)
+        return out
+
+
+def predict_image(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
+    """Full-resolution probability map (H, W) of one RGB image held in memory (module docstring)."""
+    window = predictor.window
     height, width = image.shape[:2]
-    pad_y, pad_x = max(0, tile - height), max(0, tile - width)
+    pad_y, pad_x = max(0, window - height), max(0, window - width)
     padded = cv2.copyMakeBorder(image, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT_101) if pad_y or pad_x else image
     total = np.zeros(padded.shape[:2], np.float32)
     weights = np.zeros(padded.shape[:2], np.float32)
-    weight, refine = gaussian_weight(tile), refiner(model_name, cfg)
-    windows = tile_grid(*padded.shape[:2], tile, data_cfg["stride"])
-    for start in range(0, len(windows), batch_size):
-        batch = windows[start:start + batch_size]
-        x = torch.cat([image_input(cv2.resize(padded[y:y + tile, x:x + tile], (size, size), interpolation=cv2.INTER_AREA),
-                                   model_name, cfg, bounds) for y, x in batch])
-        probabilities = predict_batch(model, x.to(device), tta, refine, precision)[:, 0].cpu().numpy()
+    weight = gaussian_weight(window)
+    windows = tile_grid(*padded.shape[:2], window, predictor.stride)
+    for start in range(0, len(windows), predictor.batch_size):
+        batch = windows[start:start + predictor.batch_size]
+        probabilities = predictor([padded[y:y + window, x:x + window] for y, x in batch])
         for (y, x), probability in zip(batch, probabilities, strict=True):
-            total[y:y + tile, x:x + tile] += weight * cv2.resize(probability, (tile, tile), interpolation=cv2.INTER_LINEAR)
-            weights[y:y + tile, x:x + tile] += weight
+            total[y:y + window, x:x + window] += weight * probability
+            weights[y:y + window, x:x + window] += weight
     return (total / weights)[:height, :width]

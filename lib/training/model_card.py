@@ -21,6 +21,16 @@ def _scores(per_tile: pd.DataFrame, area: str) -> str:
             f"{scores['iou']:.3f} | {scores['precision']:.3f} | {scores['recall']:.3f} |")
 
 
+def scale_line(metrics: dict) -> str:
+    """The card's line on the training images' scale (lib/data/scale.py), which prediction rescales new images to."""
+    scale = metrics.get("scale")
+    if scale is None:
+        return "- Scale: not recorded (a run trained before runs recorded it)."
+    mpp = "unknown (the dataset states none)" if scale["mpp"] is None else f"{scale['mpp']:.3f} µm/px"
+    return (f"- Scale: pixel size {mpp}; the training nuclei's median equivalent diameter is "
+            f"{scale['nucleus_diameter_px']:.1f} px (`predict --mpp auto` matches new images to it).")
+
+
 def model_card(run: Run) -> str:
     """The card's Markdown."""
     metrics, record, config = run.metrics, run.record, run.record["config"]
@@ -36,6 +46,7 @@ def model_card(run: Run) -> str:
         "## Data",
         f"- Dataset `{record['dataset']}` ({record['data_dir'] or 'the embedded synthetic dataset'}); tiles of "
         f"{data['tile_size']} px every {data['stride']} px, resized to {data['input_size']} px.",
+        scale_line(metrics),
         f"- Split by {data['group_by']} (seed {config['seed']}), training pool `{train['training_pool']}`: "
         + ", ".join(f"{count} {split} tiles" for split, count in metrics["n_tiles"].items())
         + f"; the test tiles come from {images} source images.",

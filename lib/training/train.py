@@ -30,13 +30,14 @@ import yaml
 from ..data import tiles
 from ..data.geometry import source_area_to_input
 from ..data.reading import DatasetError
+from ..data.scale import dataset_mpp, median_diameter_px
 from ..device import select_device, select_precision
 from ..evaluation.scoring import choose_threshold, score_split
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
 from ..inference.predict import predict_tiles, refiner
 from ..models import loss_area, model_spec, training_loss
-from ..paths import RESULTS_ROOT, run_directory
+from ..paths import RESULTS_ROOT, data_folder, run_directory
 from . import active_learning, distributed
 from .loop import Context, best_model, fit
 from .model_card import write_model_card
@@ -132,6 +133,14 @@ def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool
     return {"tta": train_cfg["tta"], "threshold": own["threshold"], "test": own["test"], "arms": arms}
 
 
+def training_scale(tile_set: tiles.TileSet, train_index: np.ndarray, data_dir: str | Path | None) -> dict[str, Any]:
+    """What a run records of its training images' scale (lib/data/scale.py): the dataset's pixel size (None when
+    unknown) and the median diameter of the training tiles' nuclei in source pixels."""
+    train_ids = tile_set.table.tile_id.to_numpy()[train_index]
+    areas = tile_set.objects.area_px[tile_set.objects.tile_id.isin(train_ids)]
+    return {"mpp": dataset_mpp(data_folder(data_dir)), "nucleus_diameter_px": median_diameter_px(areas.to_numpy())}
+
+
 def train(cfg: dict[str, Any], data_dir: str | Path | None = None, model_name: str = "enhanced", seed: int = 0,
           force: bool = False, stop_after_epochs: int | None = None, root: Path = RESULTS_ROOT,
           progress: bool = True, experiment: str = "", fold: int | None = None) -> Path:
@@ -213,7 +222,8 @@ def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
                "optimizer_steps": int(history.optimizer_steps.sum()),
                "n_tiles": {k: len(v) for k, v in split_index.items()}, "encoder_weights": ctx.weights_used,
                "loss": training_loss(model_name, cfg), "epochs": ctx.epochs, "edge_bounds": bounds,
-               "parameters": sum(p.numel() for p in model.parameters())}
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "scale": training_scale(tile_set, split_index["train"], data_dir)}
     write_json_atomic(run / "metrics.json", metrics)  # its presence marks the run finished
     (run / "last.pt").unlink(missing_ok=True)
     write_model_card(read_run(run))

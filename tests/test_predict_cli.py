@@ -1,0 +1,99 @@
+"""predict on new images: the scale options against what a run records, large TIFFs band by band, and bad input
+named in one line with nothing half-written."""
+import functools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from PIL import Image
+
+from lib import config
+from lib.data import tiles
+from lib.data.reading import DatasetError
+from lib.inference import __main__ as predict_cli
+from lib.training import train
+from tests.test_predict import DarkIsCell
+
+
+@pytest.fixture
+def trained(tiny_dataset, tiny_config, tmp_path, monkeypatch):
+    """A one-epoch U-Net on the tiny dataset, whose dataset.yaml states 0.5 µm per pixel."""
+    monkeypatch.setattr(tiles, "prepare", functools.partial(tiles.prepare, root=tmp_path / "prepared"))
+    (tiny_dataset / "dataset.yaml").write_text("mpp: 0.5\n")
+    tiny_config["train"].update(epochs=1, max_train_tiles=None, max_eval_tiles=None)
+    return train.train(tiny_config, tiny_dataset, "unet", seed=0, root=tmp_path / "results", progress=False)
+
+
+def predict(run, image, out, *flags):
+    predict_cli.main(["--run", str(run), "--input", str(image), "--output", str(out), "--force", *flags])
+    return pd.read_csv(out / "cells.csv").iloc[0]
+
+
+def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_dataset, tmp_path, capsys):
+    scale = json.loads((trained / "metrics.json").read_text())["scale"]
+    assert scale["mpp"] == 0.5 and 10 < scale["nucleus_diameter_px"] < 20   # discs of radius 8 px, some cut
+    assert "pixel size 0.500 µm/px" in (trained / "MODEL_CARD.md").read_text()
+    image = tiny_dataset / "images" / "core0_malignant0.png"
+    out = tmp_path / "out"
+    assert predict(trained, image, out, "--mpp", "0.25")["zoom"] == 0.5          # input pixels half the size
+    row = predict(trained, image, out, "--magnification", "20")                  # 20x = 0.5 µm/px: as trained
+    assert row["zoom"] == 1 and row["pixel size (µm)"] == 0.5
+    assert row["cells per mm²"] == pytest.approx(row["cells"] / (96 * 128 * 0.25 / 1e6))
+    capsys.readouterr()
+    predict(trained, image, out)
+    assert "warning: no --mpp or --magnification given" in capsys.readouterr().err
+    row = predict(trained, image, out, "--mpp", "auto")
+    assert "zoom" in capsys.readouterr().err and 0.25 <= row["zoom"] <= 4
+    for flags, message in ((["--mpp", "-1"], "--mpp must be a positive number, not '-1'"),
+                           (["--mpp", "fast"], "--mpp must be a positive number, not 'fast'"),
+                           (["--magnification", "0"], "--magnification must be a positive number")):
+        with pytest.raises(ValueError, match=message):
+            predict(trained, image, out, *flags)
+
+
+def test_a_large_tiff_is_predicted_band_by_band_like_the_same_image_whole(trained, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:700, :300]
+    mask = np.zeros((700, 300), bool)
+    for cy, cx in rng.uniform(10, 690, (60, 2)) * [1, 300 / 700]:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < 8 ** 2
+    image = np.where(mask[..., None], [90, 60, 140], [230, 180, 210]).astype(np.uint8)
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    tifffile.imwrite(folder / "large.tif", image, tile=(128, 128))
+    loaded = predict_cli.load_run_model
+    monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))  # a known answer
+    whole = predict(trained, folder / "large.tif", tmp_path / "whole", "--threshold", "0.5")
+    profile = config.load_config("smoke")
+    profile["instances"].update(whole_image_max_megapixels=0.1, band_rows=256)
+    monkeypatch.setattr(predict_cli, "load_config", lambda name: profile)
+    banded = predict(trained, folder / "large.tif", tmp_path / "banded", "--threshold", "0.5")
+    assert not (tmp_path / "banded" / "large_overlay.png").exists()  # band by band: labels, GeoJSON, table only
+    assert 40 < whole["cells"] < 60 and banded["cells"] == whole["cells"] and banded["cell pixels"] == whole["cell pixels"]
+    labels = tifffile.imread(tmp_path / "banded" / "large_labels.tif")
+    assert np.array_equal(labels > 0, tifffile.imread(tmp_path / "whole" / "large_labels.tif") > 0)
+
+
+def test_bad_images_are_named_in_one_line_or_converted(trained, tmp_path):
+    pixels = np.full((96, 128, 3), 220, np.uint8)
+    cases = {"gray.png": Image.fromarray(pixels[..., 0]), "broken.png": None,
+             "alpha.png": Image.fromarray(np.dstack([pixels, np.full((96, 128), 0, np.uint8)]))}
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name, picture in cases.items():
+        if picture is None:
+            (folder / name).write_bytes(b"\x89PNG not really")
+        else:
+            picture.save(folder / name)
+    with pytest.raises(DatasetError, match="gray.png is a grayscale image"):
+        predict(trained, folder / "gray.png", tmp_path / "out")
+    with pytest.raises(DatasetError, match="broken.png cannot be read as an image"):
+        predict(trained, folder / "broken.png", tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert predict(trained, folder / "alpha.png", tmp_path / "out")["cells"] == 0   # transparent = white glass
+    sixteen = folder / "sixteen.tif"
+    tifffile.imwrite(sixteen, np.full((96, 128), 40000, np.uint16))
+    with pytest.raises(DatasetError, match="sixteen.tif has pixel mode 'I;16'"):
+        predict(trained, sixteen, tmp_path / "out2")
