@@ -3,6 +3,7 @@ classic haematoxylin pipeline."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -156,3 +157,64 @@ def test_predict_classic_writes_every_output_and_keeps_earlier_results(tmp_path)
     with pytest.raises(ValueError, match="already holds the results of a prediction"):
         predict_cli.main(["--classic", "--input", str(images), "--output", str(out)])
     predict_cli.main(["--classic", "--input", str(images), "--output", str(out), "--force"])
+
+
+def test_touching_pairs_are_found_and_counted_split_only_when_both_are_matched():
+    from lib.evaluation.instances import split_pairs, touching_pairs
+
+    truth = disc((40, 60), (20, 15), 7) + 2 * disc((40, 60), (20, 31), 7) + 3 * disc((40, 60), (20, 52), 5)
+    assert touching_pairs(truth, 3) == [(1, 2)]          # 2 px apart; the third lies 9 px from the second
+    assert split_pairs(truth, truth, 3) == (1, 1)
+    merged = (truth > 0).astype(int)
+    merged[truth == 3] = 2
+    assert split_pairs(truth, merged, 3) == (1, 0)
+    assert split_pairs(truth, np.zeros_like(truth), 3) == (1, 0)
+
+
+def test_the_watershed_splits_the_synthetic_generators_touching_nuclei():
+    from lib.data import synthetic
+    from lib.evaluation.instances import split_pairs
+
+    plans = synthetic.plan_tiles([599, 130, 100], 0.4, [0.044, 0.043, 0.045], 0)
+    dense = [p for p in plans if p.configuration in ("compact_dense", "dense_large")][:6]
+    pairs = split = 0
+    tables = []
+    for plan in dense:
+        _, truth, _ = synthetic.render_tile(plan, 256, 0, 1.5)
+        assert np.array_equal(np.unique(truth), np.arange(truth.max() + 1))  # one label per annotated nucleus
+        pred = split_nuclei(truth > 0, 6, 30)                                 # the merged mask, split again
+        n, k = split_pairs(truth, pred, 3)
+        pairs, split = pairs + n, split + k
+        tables.append(instance_counts(truth, pred))
+    scores = instance_scores(pd.DataFrame(tables).sum())
+    assert pairs > 20 and split / pairs >= 0.9 and scores["object_f1"] >= 0.95 and scores["aji"] >= 0.9
+
+
+def test_the_watershed_settings_are_chosen_on_validation_tiles_by_aji():
+    from lib.evaluation.scoring import choose_split_settings
+
+    truth = np.stack([disc((48, 64), (24, 20), 9) + 2 * disc((48, 64), (24, 38), 9) * ~disc((48, 64), (24, 20), 9)
+                      + 3 * disc((48, 64), (8, 56), 1)] * 3)
+    chosen, grid = choose_split_settings(truth > 0, truth, None, (30, 4), (1, 6))
+    assert chosen == {"min_distance_px": 4, "min_area_px": 1}     # 30 px apart merges the pair; 6 px drops the speck
+    assert len(grid) == 4 and grid.aji.max() == grid.aji[(grid.min_distance_px == 4) & (grid.min_area_px == 1)].item()
+    with pytest.raises(ValueError, match="no true nucleus"):
+        choose_split_settings(truth > 5, np.zeros_like(truth), None, (4,), (1,))
+
+
+def test_a_prediction_folder_is_scored_against_its_datasets_masks_and_instances(tiny_dataset, tmp_path):
+    from lib.evaluation.predicted import score_predictions
+    from lib.inference import __main__ as predict_cli
+
+    out = tmp_path / "out"
+    predict_cli.main(["--classic", "--input", str(tiny_dataset / "images"), "--output", str(out)])
+    scores = score_predictions(tiny_dataset, out)
+    assert scores["images"] == scores["images scored as objects"] == 10
+    assert scores["pixel Dice"] > 0.8 and scores["object_f1"] > 0.8       # dark discs on pink: the classic finds them
+    (tiny_dataset / "instances").mkdir()                                  # object truth for one image only
+    mask = np.asarray(Image.open(tiny_dataset / "masks" / "core0_malignant0.png")) > 0
+    Image.fromarray(mask.astype(np.uint16)).save(tiny_dataset / "instances" / "core0_malignant0.png")
+    assert score_predictions(tiny_dataset, out, region_dilation=4)["images scored as objects"] == 1
+    (out / "core1_benign1_labels.tif").unlink()
+    with pytest.raises(FileNotFoundError, match="core1_benign1_labels.tif is missing"):
+        score_predictions(tiny_dataset, out)

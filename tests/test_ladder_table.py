@@ -76,3 +76,41 @@ def test_boundary_metrics_average_every_model_over_the_same_tiles():
     assert table["tiles measured"].tolist() == [2, 2] and table["tiles in the HD95 mean"].tolist() == [1, 1]
     assert table.loc["A", "boundary F1 @2px"] == 1.0 and table.loc["B", "boundary F1 @2px"] == 0.5
     assert table.loc["B", "tiles without a predicted boundary (mean over seeds)"] == 1
+
+
+def _disc(shape, centre, radius):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2
+
+
+def test_instance_ladder_scores_objects_and_compares_with_the_unet_and_the_classic_pipeline():
+    from types import SimpleNamespace
+
+    from lib import config
+
+    cfg = config.load_config("smoke")
+    cfg["data"].update(tile_size=64, input_size=64)
+    # eight tiles of eight images, each with two overlapping nuclei: one mask component, two true nuclei
+    truth = np.zeros((8, 64, 64), np.uint16)
+    for tile in truth:
+        tile[_disc((64, 64), (32, 20), 9)] = 1
+        tile[_disc((64, 64), (32, 36), 9)] = 2
+    tile_set = SimpleNamespace(instances=truth, masks=truth > 0, regions=np.ones_like(truth, bool),
+                               table=pd.DataFrame({"source": list("abcdefgh")}))
+    merged = [truth > 0]                               # the right pixels, but as one object: split by the watershed
+    missing_one = [(truth == 1)]                       # one nucleus of each pair found
+    one_object = [(truth > 0).astype(np.int32)]        # the pair as one object: it matches the larger nucleus only
+    entries = {"unet": ladder.Entry("unet", "U-Net", [], missing_one),
+               "enhanced": ladder.Entry("enhanced", "Enhanced", [], merged),
+               "classic": ladder.Entry("classic", ladder.CLASSIC_LABEL, [], [truth > 0], baseline=True,
+                                       instances=one_object)}
+    table = ladder.instance_ladder(entries, tile_set, np.arange(8), cfg)
+    assert table.loc["Enhanced", "object_f1"] == 1 and table.loc["Enhanced", "aji"] > 0.9       # split, each matched
+    assert table.loc["U-Net", "object_recall"] == 0.5 and table.loc["U-Net", "object_precision"] == 1
+    assert table.loc[ladder.CLASSIC_LABEL, "object_f1"] == pytest.approx(2 / 3) and table.loc["U-Net", "true nuclei"] == 16
+    assert 0.4 < table.loc["Enhanced", "aji - U-Net"] < 0.5
+    assert table.loc["Enhanced", "aji - Haematoxylin + watershed"] > 0.3
+    assert table.loc["Enhanced", "object_f1 - Haematoxylin + watershed verdict"] == "supported"  # 8 of 8 images
+    assert np.isnan(table.loc[ladder.CLASSIC_LABEL, "aji - U-Net"])                        # a baseline is not tested
+    text = ladder.describe_instances({"whole_tile": table})
+    assert "the highest AJI is Enhanced's" in text and "On object F1, 1 of the 2 trained models are better" in text

@@ -23,24 +23,25 @@ def test_plan_counts_are_exact_and_every_fig3_configuration_is_in_every_split():
 
 def test_tiles_are_deterministic_per_seed():
     plan = next(p for p in synthetic.plan_tiles(COUNTS, POSITIVE, SHARES, 0) if p.configuration == "compact_dense")
-    image, mask, cells = synthetic.render_tile(plan, 128, seed=0, jitter=1.5)
-    again, mask_again, _ = synthetic.render_tile(plan, 128, seed=0, jitter=1.5)
+    image, labels, cells = synthetic.render_tile(plan, 128, seed=0, jitter=1.5)
+    again, labels_again, _ = synthetic.render_tile(plan, 128, seed=0, jitter=1.5)
     other, _, _ = synthetic.render_tile(plan, 128, seed=1, jitter=1.5)
-    assert np.array_equal(image, again) and np.array_equal(mask, mask_again)
+    assert np.array_equal(image, again) and np.array_equal(labels, labels_again)
     assert not np.array_equal(image, other)
-    assert cells == synthetic.FIG3_CELLS["compact_dense"]
+    assert cells == synthetic.FIG3_CELLS["compact_dense"] == labels.max() == len(np.unique(labels)) - 1
     assert image.dtype == np.uint8 and image.shape == (128, 128, 3)
 
 
 def test_cells_are_darker_than_stroma_but_so_are_distractors():
     plans = synthetic.plan_tiles(COUNTS, POSITIVE, SHARES, 0)
     positive = next(p for p in plans if p.configuration == "scatter" and p.cell_share > 0.05)
-    image, mask, _ = synthetic.render_tile(positive, 256, 0, 1.5)
+    image, labels, _ = synthetic.render_tile(positive, 256, 0, 1.5)
+    mask = labels > 0
     gray = image.mean(-1)
     assert gray[mask].mean() < gray[~mask].mean() - 30
     negative = next(p for p in plans if p.configuration == "none")
-    image, mask, _ = synthetic.render_tile(negative, 256, 0, 1.5)
-    assert not mask.any() and (image.mean(-1) < 150).sum() > 100  # dark unannotated nuclei everywhere
+    image, labels, _ = synthetic.render_tile(negative, 256, 0, 1.5)
+    assert not labels.any() and (image.mean(-1) < 150).sum() > 100  # dark unannotated nuclei everywhere
 
 
 @pytest.mark.slow

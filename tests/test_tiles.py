@@ -18,6 +18,10 @@ def test_prepare_writes_tiles_split_and_arrays(tiny_dataset, tiny_config, tmp_pa
     assert {"tile_id", "source", "label", "y", "x", "split", "cell_pixels", "has_cells"} <= set(table.columns)
     assert (table.cell_pixels <= table.region_pixels).all()  # every annotated pixel lies in the region
     assert (tile_set.root / "tiles.csv").is_file() and (tile_set.root / "objects.csv").is_file()
+    # true nuclei: the mask's connected components, resized with the mask, their union the mask
+    assert np.array_equal(np.asarray(tile_set.instances) > 0, np.asarray(tile_set.masks) > 0)
+    per_tile = [len(np.unique(labels)) - 1 for labels in tile_set.instances]
+    assert max(per_tile) >= 1 and sum(per_tile) >= tile_set.table.n_objects.sum() * 0.9
 
 
 def test_prepare_reuses_the_cache_and_leaves_no_temporary_folders(tiny_dataset, tiny_config, tmp_path):

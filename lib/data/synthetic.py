@@ -7,8 +7,11 @@ Only *target* nuclei are annotated. Every tile also holds distractors that a col
 tell apart from targets: lymphocytes (smaller, rounder, darker), stromal nuclei (elongated), pale
 nuclei (same size, homogeneous, pinker), debris (irregular, brown-black), tissue folds and lumina.
 Targets are vesicular: a dark rim, speckled chromatin and a nucleolus; some have low contrast. The
-annotation of each target follows a smoothly jittered copy of the rendered contour (annotator noise).
-Positive tiles use one of five arrangements: `scatter` or the four configurations of the paper's Fig. 3.
+annotation of each target follows a smoothly jittered copy of the rendered contour (annotator noise), and is
+known as an instance: each tile comes with a label image (nucleus k = k), whose union is the mask. Where two
+touching targets' jittered annotations overlap, the pixel stays with the one drawn first. Positive tiles use one of
+five arrangements: `scatter` or the four configurations of the paper's Fig. 3 (the dense ones leave gaps under 3 px
+between cells, so that splitting touching nuclei is tested against real instances).
 """
 from __future__ import annotations
 
@@ -97,7 +100,8 @@ class _Canvas:
         self.hema = np.zeros((size, size))
         self.eosin = np.zeros((size, size))
         self.debris = np.zeros((size, size))
-        self.mask = np.zeros((size, size), dtype=bool)
+        self.instances = np.zeros((size, size), dtype=np.uint16)  # the annotation, one label per target
+        self.annotated = 0
 
     def _window(self, cy: float, cx: float, reach: float):
         y0, y1 = max(0, int(cy - reach)), min(self.size, int(cy + reach) + 2)
@@ -134,7 +138,9 @@ class _Canvas:
             k = np.arange(1, 4)[:, None, None]
             wave = (rng.normal(size=(3, 1, 1)) * np.cos(k * theta + rng.uniform(0, 2 * np.pi, (3, 1, 1)))).sum(0)
             wave *= jitter * rng.uniform(0.3, 1.0) / (np.abs(wave).max() + 1e-9)
-            self.mask[window] |= rho < radius + wave
+            self.annotated += 1
+            annotation = self.instances[window]  # a view: writing it writes the tile's labels
+            annotation[(rho < radius + wave) & (annotation == 0)] = self.annotated
 
     def background(self):
         """Eosin-stained stroma with fibres, optional lumen, and faint haematoxylin."""
@@ -254,23 +260,25 @@ def _place_distractors(canvas: _Canvas, occupied: list[tuple[float, float, float
 
 
 def render_tile(plan: TilePlan, size: int, seed: int, jitter: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """One tile from its plan: RGB uint8 (size, size, 3), bool mask, and the number of target cells."""
+    """One tile from its plan: RGB uint8 (size, size, 3), the annotated instances (uint16, 0 = background; their
+    union is the mask), and the number of target cells."""
     canvas = _Canvas(size, np.random.default_rng([seed, 1, plan.index]))
     canvas.background()
     targets = _place_targets(canvas, plan, jitter) if plan.cell_share > 0 else []
     _place_distractors(canvas, list(targets))
-    return canvas.render(), canvas.mask, len(targets)
+    return canvas.render(), canvas.instances, len(targets)
 
 
 def generate(counts: list[int], positive_share: float, cell_shares: list[float], size: int, seed: int,
              jitter: float, progress: Callable[[list], Iterable] | None = None,
              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """The whole synthetic dataset: images (N, size, size, 3), masks (N, size, size), and a tile table."""
+    """The whole synthetic dataset: images (N, size, size, 3), instance labels (N, size, size; > 0 is the mask),
+    and a tile table."""
     plans = plan_tiles(counts, positive_share, cell_shares, seed)
     images = np.empty((len(plans), size, size, 3), np.uint8)
-    masks = np.empty((len(plans), size, size), bool)
+    instances = np.empty((len(plans), size, size), np.uint16)
     rows = []
     for plan in progress(plans) if progress else plans:
-        images[plan.index], masks[plan.index], n_cells = render_tile(plan, size, seed, jitter)
+        images[plan.index], instances[plan.index], n_cells = render_tile(plan, size, seed, jitter)
         rows.append({"split": plan.split, "configuration": plan.configuration, "target_cells": n_cells})
-    return images, masks, pd.DataFrame(rows)
+    return images, instances, pd.DataFrame(rows)

@@ -3,8 +3,10 @@
 The prepared set lives in `data/prepared/<dataset>/<key>/`, where the key hashes the data config,
 the seed and the source files, so every notebook of a run reads the same tiles and split:
 `tiles.csv` (one row per tile: source image, coordinates, split, statistics), `objects.csv`
-(objects per tile, their areas in source-image pixels), and `images.npy`, `masks.npy`, `regions.npy` at the
-input size.
+(objects per tile, their areas in source-image pixels), and `images.npy`, `masks.npy`, `regions.npy` and
+`instances.npy` at the input size. The instances are the true nuclei, one label each: the synthetic generator's
+own (it knows which cell each pixel belongs to), and for real data the connected components of the mask (8-connected,
+`geometry.label_objects`), which merge touching nuclei that one annotated outline covers (UCSB's masks do).
 """
 from __future__ import annotations
 
@@ -19,14 +21,17 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from ..files import write_json_atomic
 from ..paths import PREPARED_ROOT, data_folder, dataset_name
 from ..progress import progress
 from . import synthetic
-from .geometry import object_areas
+from .geometry import label_objects, object_areas
 from .reading import DatasetError, find_pairs, load_pair
 from .tiling import SPLITS, annotated_region, fold_split, group_folds, group_labels, group_of, group_split, slide_of, tile_grid
+
+PREPARED_FORMAT = 2  # 2: instances.npy added; part of the key, so older prepared folders are not read
 
 
 @dataclass
@@ -41,6 +46,7 @@ class TileSet:
     images: np.ndarray   # (N, S, S, 3) uint8
     masks: np.ndarray    # (N, S, S) uint8 in {0, 1}
     regions: np.ndarray  # (N, S, S) uint8 in {0, 1}: inside the annotated region
+    instances: np.ndarray  # (N, S, S) uint16: the true nuclei, 0 = background (module docstring)
 
     def indices(self, split: str, fold: int | None = None) -> np.ndarray:
         """Row indices of the tiles of one split: of the single split, or of fold `fold` of the
@@ -65,6 +71,21 @@ def _resize(stack: np.ndarray, size: int, binary: bool) -> np.ndarray:
         return stack.astype(np.uint8)
     out = [cv2.resize(item.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) for item in stack]
     return (np.stack(out) >= 0.5).astype(np.uint8) if binary else np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _resize_instances(labels: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Instance labels at the size of the resized `masks`: nearest-neighbour labels, cut to the mask, and every
+    mask pixel the nearest label missed given the label of the nearest labelled pixel, so the union stays the mask."""
+    size = masks.shape[1]
+    out = np.zeros(masks.shape, np.uint16)
+    for i, (label, mask) in enumerate(zip(labels, masks, strict=True)):
+        nearest = label if label.shape[0] == size else cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST)
+        nearest = np.where(mask > 0, nearest, 0)
+        if (missed := (mask > 0) & (nearest == 0)).any() and nearest.any():
+            index = ndimage.distance_transform_edt(nearest == 0, return_distances=False, return_indices=True)
+            nearest[missed] = nearest[index[0][missed], index[1][missed]]
+        out[i] = nearest
+    return out
 
 
 def _tile_rows(masks: np.ndarray, min_cell_pixels: int) -> tuple[list[dict], list[dict]]:
@@ -103,13 +124,14 @@ def _cut_real(data_dir: Path, data_cfg: dict[str, Any], seed: int):
         raise DatasetError(f"{data_dir}: {len(groups)} group(s) of source images (data.group_by: "
                            f"{data_cfg['group_by']}) cannot fill train, val and test; add images")
     table["split"] = table["group"].map(group_split(groups, data_cfg["split_proportions"], seed))
-    return np.stack(images), np.stack(masks), np.stack(regions), table
+    masks = np.stack(masks)
+    return np.stack(images), masks, np.stack(regions), np.stack([label_objects(m)[0] for m in masks]).astype(np.uint16), table
 
 
 def _generate_synthetic(data_cfg: dict[str, Any], seed: int):
     """The embedded dataset; every target cell is annotated, so the annotated region is the whole tile."""
     size = data_cfg["tile_size"]
-    images, masks, table = synthetic.generate(
+    images, instances, table = synthetic.generate(
         data_cfg["synthetic_counts"], data_cfg["synthetic_positive_share"], data_cfg["synthetic_cell_shares"],
         size, seed, data_cfg["synthetic_annotator_jitter"],
         progress=lambda plans: progress(plans, desc="generating synthetic tiles", unit="tile"))
@@ -119,7 +141,8 @@ def _generate_synthetic(data_cfg: dict[str, Any], seed: int):
     table.insert(3, "y", 0)
     table.insert(4, "x", 0)
     table["slide"] = table["group"] = table["source"]
-    return images, masks, np.ones_like(masks), table
+    masks = instances > 0
+    return images, masks, np.ones_like(masks), instances, table
 
 
 def _sources_fingerprint(data_dir: Path) -> str:
@@ -139,7 +162,8 @@ def preparation_key(cfg: dict[str, Any], data_dir: str | Path | None) -> str:
     """A short hash of everything the prepared tiles depend on."""
     folder = data_folder(data_dir)
     source = f"synthetic-v{synthetic.GENERATOR_VERSION}" if folder is None else _sources_fingerprint(folder)
-    payload = json.dumps({"data": cfg["data"], "seed": cfg["seed"], "source": source}, sort_keys=True)
+    payload = json.dumps({"data": cfg["data"], "seed": cfg["seed"], "source": source, "format": PREPARED_FORMAT},
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -155,9 +179,9 @@ def prepare(cfg: dict[str, Any], data_dir: str | Path | None = None, root: Path 
 def _build(cfg: dict[str, Any], data_dir: str | Path | None, name: str, target: Path) -> None:
     data_cfg, seed, folder = cfg["data"], cfg["seed"], data_folder(data_dir)
     if folder is None:
-        images, masks, regions, table = _generate_synthetic(data_cfg, seed)
+        images, masks, regions, instances, table = _generate_synthetic(data_cfg, seed)
     else:
-        images, masks, regions, table = _cut_real(folder, data_cfg, seed)
+        images, masks, regions, instances, table = _cut_real(folder, data_cfg, seed)
         if not masks.any():  # nothing to segment: every score would be undefined
             raise DatasetError(f"{folder / 'masks'}: no mask holds a single foreground pixel; a segmentation "
                                "dataset needs annotated cells")
@@ -178,7 +202,9 @@ def _build(cfg: dict[str, Any], data_dir: str | Path | None, name: str, target: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     np.save(tmp / "images.npy", _resize(images, size, binary=False))
-    np.save(tmp / "masks.npy", _resize(masks, size, binary=True))
+    resized_masks = _resize(masks, size, binary=True)
+    np.save(tmp / "masks.npy", resized_masks)
+    np.save(tmp / "instances.npy", _resize_instances(instances, resized_masks))
     np.save(tmp / "regions.npy", _resize(regions, size, binary=True))
     table.to_csv(tmp / "tiles.csv", index=False)
     objects.drop(columns="tile").to_csv(tmp / "objects.csv", index=False)
@@ -195,6 +221,6 @@ def load(root: str | Path) -> TileSet:
     """Open a prepared tile set (arrays memory-mapped)."""
     root = Path(root)
     meta = json.loads((root / "meta.json").read_text())
-    arrays = {name: np.load(root / f"{name}.npy", mmap_mode="r") for name in ("images", "masks", "regions")}
+    arrays = {name: np.load(root / f"{name}.npy", mmap_mode="r") for name in ("images", "masks", "regions", "instances")}
     table = pd.read_csv(root / "tiles.csv", keep_default_na=False)
     return TileSet(meta["dataset"], root, meta, table, pd.read_csv(root / "objects.csv"), **arrays)

@@ -11,6 +11,8 @@ measures (`metrics.py`), so that images pool by summing counts.
   object left unpaired; AJI = C / U. A predicted object that covers two nuclei is counted in both unions.
 - Within an area (the annotated region), pixels outside it are removed from both label images first, so an object
   is judged by its part inside the area, the same for truth and prediction.
+- Touching pairs: two true nuclei within a few px of each other; a pair is split when both are matched, each by an
+  object of its own (`split_pairs`), the test of a watershed's splitting against known instances.
 - Undefined is undefined: with neither true nor predicted objects every score is NaN; precision needs a prediction,
   recall a truth, SQ a match. An image with truth and no prediction scores F1, AJI and PQ 0.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
 from .metrics import ratio
@@ -38,7 +41,7 @@ def _overlaps(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def instance_counts(truth: np.ndarray, pred: np.ndarray, within: np.ndarray | None = None) -> dict[str, float]:
     """The counts of one image (module docstring): tp, fp, fn, the summed IoU of the matches, and AJI's C and U.
     Labels are any integers, 0 the background."""
-    truth, pred = np.asarray(truth), np.asarray(pred)
+    truth, pred = np.array(truth), np.array(pred)  # copies: relabelling needs writable arrays
     if within is not None:
         truth, pred = np.where(within, truth, 0), np.where(within, pred, 0)
     truth, pred = relabel_sequential(truth)[0], relabel_sequential(pred)[0]  # labels 1..n without gaps
@@ -88,3 +91,32 @@ def instance_table(truths: list[np.ndarray], preds: list[np.ndarray], within: li
 def pooled_instance_scores(table: pd.DataFrame) -> dict[str, float]:
     """The pooled reduction: counts summed over the images, then the scores."""
     return instance_scores(table[list(INSTANCE_COUNTS)].sum())
+
+
+def touching_pairs(truth: np.ndarray, gap_px: float) -> list[tuple[int, int]]:
+    """Pairs of true nuclei (labels a < b) that come within `gap_px` of each other: the pairs a segmentation has
+    to split."""
+    truth = np.asarray(truth)
+    pairs = set()
+    reach = int(np.ceil(gap_px))
+    disk = np.hypot(*np.mgrid[-reach:reach + 1, -reach:reach + 1]) <= gap_px
+    for label, box in enumerate(ndimage.find_objects(truth), start=1):
+        if box is None:
+            continue
+        grown = tuple(slice(max(0, s.start - reach), s.stop + reach) for s in box)
+        near = ndimage.binary_dilation(truth[grown] == label, structure=disk)
+        pairs.update((label, int(other)) for other in np.unique(truth[grown][near]) if other > label)
+    return sorted(pairs)
+
+
+def split_pairs(truth: np.ndarray, pred: np.ndarray, gap_px: float) -> tuple[int, int]:
+    """(touching pairs, pairs split): a pair is split when each of its two nuclei is matched (IoU > 0.5) by a
+    predicted object of its own (a merged pair matches at most one of them)."""
+    truth, pred = relabel_sequential(np.array(truth))[0], relabel_sequential(np.array(pred))[0]
+    pairs = touching_pairs(truth, gap_px)
+    if not pairs:
+        return 0, 0
+    intersection, truth_area, pred_area = _overlaps(truth, pred)
+    union = truth_area[:, None] + pred_area[None, :] - intersection
+    matched = (np.divide(intersection, union, out=np.zeros(union.shape), where=union > 0) > IOU_MATCH).any(1)
+    return len(pairs), sum(bool(matched[a - 1] and matched[b - 1]) for a, b in pairs)

@@ -13,6 +13,13 @@
   as the others).
 - Boundary metrics (`lib.evaluation.boundary`) on the tiles with a true boundary in the area, the same tiles for
   every model; HD95 over the tiles where every model predicts a boundary (how many is shown).
+- Nuclei as objects (`instance_ladder`): each model's test masks split by the same watershed that prediction uses
+  (`lib.inference.instances`, its distances and areas scaled to the network input), against the true nuclei of the
+  prepared tiles (the synthetic generator's own; on real data the mask's connected components), counted per tile
+  and summed per image: object F1 at IoU 0.5, AJI and PQ, each with Fieller's interval over test images (all three
+  are ratios of sums). A classic row, the haematoxylin threshold + watershed with no training
+  (`lib.inference.classic`), is the baseline a pathologist already has; every model is compared with it and with
+  the U-Net on per-image AJI and object F1, paired, Holm-adjusted within each comparison.
 """
 from __future__ import annotations
 
@@ -25,14 +32,18 @@ import pandas as pd
 from ..data.tiles import TileSet
 from ..evaluation.baselines import OTSU_LABEL, otsu_predictions
 from ..evaluation.boundary import boundary_table
+from ..evaluation.instances import instance_counts, instance_scores
 from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.scoring import score_masks
 from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
+from ..inference.classic import classic_nuclei
+from ..inference.instances import split_nuclei
 from ..models import MODELS
 from ..report.paper import AL_BACKGROUND_SHARE, TABLE2_DICE
 from ..training.runs import Run
 
 REFERENCE = "unet"
+CLASSIC_LABEL = "Haematoxylin + watershed (classic, no training)"
 BOUNDARY_TOLERANCE_PX = 2.0
 
 
@@ -47,6 +58,7 @@ class Entry:
     steps: float = np.nan
     train_seconds: float = np.nan  # mean over seeds of a run's training time (all its folds)
     baseline: bool = False
+    instances: list[np.ndarray] | None = None  # per seed: labelled nuclei of the test tiles (None: split the masks)
 
 
 def run_entries(runs: dict[str, list[Run]]) -> dict[str, Entry]:
@@ -62,6 +74,26 @@ def otsu_entry(tile_set: TileSet, index: np.ndarray) -> Entry:
     """The Otsu threshold on the same test tiles, scored like a model (no training: no epochs, no steps)."""
     preds = otsu_predictions(np.asarray(tile_set.images[index]))
     return Entry("otsu", OTSU_LABEL, [score_masks(preds, tile_set, index)[1]], [preds], baseline=True)
+
+
+def input_instances(cfg: dict) -> dict[str, float]:
+    """The `instances` settings (source-image px) at the network input: distances scale with the resize, areas
+    with its square."""
+    factor, settings = cfg["data"]["input_size"] / cfg["data"]["tile_size"], cfg["instances"]
+    return {"min_distance_px": settings["min_distance_source_px"] * factor,
+            "min_area_px": settings["min_area_source_px"] * factor**2,
+            "sigma_px": settings["classic_sigma_source_px"] * factor}
+
+
+def classic_entry(tile_set: TileSet, index: np.ndarray, cfg: dict) -> Entry:
+    """The haematoxylin threshold + watershed on the same test tiles, at the network input's resolution like the
+    models, scored like a model (no training: no epochs, no steps)."""
+    settings = input_instances(cfg)
+    labels = np.stack([classic_nuclei(image, settings["sigma_px"], settings["min_distance_px"], settings["min_area_px"])
+                       for image in np.asarray(tile_set.images[index])])
+    preds = labels > 0
+    return Entry("classic", CLASSIC_LABEL, [score_masks(preds, tile_set, index)[1]], [preds], baseline=True,
+                 instances=[labels])
 
 
 def _counts(per_tile: pd.DataFrame, area: str) -> pd.DataFrame:
@@ -142,6 +174,84 @@ def per_tile_frame(entries: dict[str, Entry], tile_pixels: int, area: str = "who
     return pd.concat(frames, ignore_index=True)
 
 
+def _instance_counts(entry: Entry, tile_set: TileSet, index: np.ndarray, cfg: dict, area: str) -> list[pd.DataFrame]:
+    """Per seed: the instance counts of each test source image (its tiles summed)."""
+    settings = input_instances(cfg)
+    truth = np.asarray(tile_set.instances[index])
+    within = np.asarray(tile_set.regions[index], bool) if area == "annotated_region" else [None] * len(index)
+    sources = tile_set.table.source.to_numpy()[index]
+    labelled = entry.instances or [[split_nuclei(pred, settings["min_distance_px"], settings["min_area_px"])
+                                    for pred in preds] for preds in entry.predictions]
+    return [pd.DataFrame([instance_counts(t, p, w) for t, p, w in zip(truth, labels, within, strict=True)])
+            .groupby(sources).sum() for labels in labelled]
+
+
+def _image_scores(per_seed: list[pd.DataFrame], metric: str) -> pd.Series:
+    """One instance score per image, averaged over seeds (NaN where undefined)."""
+    return pd.concat([table.apply(lambda row: instance_scores(row)[metric], axis=1) for table in per_seed],
+                     axis=1).mean(axis=1)
+
+
+def instance_ladder(entries: dict[str, Entry], tile_set: TileSet, index: np.ndarray, cfg: dict,
+                    area: str = "whole_tile") -> pd.DataFrame:
+    """One row per entry: object precision, recall and F1, AJI and PQ pooled over the test images (and seeds) with
+    Fieller intervals, and the paired per-image differences in AJI and object F1 to the U-Net and to the classic
+    pipeline, Holm-adjusted over the rows of each comparison (module docstring)."""
+    counts = {name: _instance_counts(entry, tile_set, index, cfg, area) for name, entry in entries.items()}
+    rows = []
+    for name, per_seed in counts.items():
+        summed = sum(per_seed)
+        detected = summed.tp + (summed.fp + summed.fn) / 2  # the denominator of object F1 and of PQ
+        row = {"model": entries[name].label, **{key: instance_scores(summed.sum())[key] for key in
+                                                ("object_precision", "object_recall")}}
+        for metric, numerator, denominator in (("object_f1", summed.tp, detected), ("aji", summed.aji_intersection,
+                                               summed.aji_union), ("pq", summed.matched_iou, detected)):
+            low, high = ratio_interval(numerator, denominator)
+            row |= {metric: instance_scores(summed.sum())[metric], f"{metric} 95% CI low": max(low, 0.0),
+                    f"{metric} 95% CI high": min(high, 1.0)}
+        rows.append(row | {"sq": instance_scores(summed.sum())["sq"], "true nuclei": int(summed.tp.sum() + summed.fn.sum()),
+                           "test images": len(summed)})
+    table = pd.DataFrame(rows).set_index("model")
+    for reference in (REFERENCE, "classic"):
+        if reference not in entries:
+            continue
+        label = entries[reference].label.split(" (")[0]
+        for metric in ("aji", "object_f1"):
+            base = _image_scores(counts[reference], metric)
+            tests = {entries[name].label: paired_comparison((_image_scores(per_seed, metric) - base).to_numpy())
+                     for name, per_seed in counts.items() if name != reference and not entries[name].baseline}
+            column = f"{metric} - {label}"
+            table[column] = pd.Series({model: test["difference"] for model, test in tests.items()})
+            table[f"{column} Holm p"] = pd.Series(dict(zip(tests, holm(np.array([t["p"] for t in tests.values()])),
+                                                           strict=True)))
+            table[f"{column} verdict"] = [verdict(d, p) if not np.isnan(p) else "" for d, p in
+                                          zip(table[column], table[f"{column} Holm p"], strict=True)]
+    return table
+
+
+def describe_instances(tables: dict[str, pd.DataFrame]) -> str:
+    """The instance tables in words: the classic pipeline's scores, the best model's, and how many models beat the
+    classic pipeline on AJI and object F1 after Holm's correction."""
+    lines = []
+    classic = CLASSIC_LABEL.split(" (")[0]
+    for area, table in tables.items():
+        trained = table[~table.index.isin([OTSU_LABEL, CLASSIC_LABEL])]
+        best = trained.aji.idxmax()
+        lines.append(f"**{area.replace('_', ' ').capitalize()}**: the highest AJI is {best}'s ({trained.aji[best]:.3f}, "
+                     f"95% CI {trained.loc[best, 'aji 95% CI low']:.3f}-{trained.loc[best, 'aji 95% CI high']:.3f}; "
+                     f"object F1 {trained.object_f1[best]:.3f}, PQ {trained.pq[best]:.3f}).")
+        if CLASSIC_LABEL in table.index:
+            row = table.loc[CLASSIC_LABEL]
+            lines.append(f"The classic pipeline, with no training, scores AJI {row.aji:.3f}, object F1 "
+                         f"{row.object_f1:.3f}, PQ {row.pq:.3f}.")
+            for metric, name in (("aji", "AJI"), ("object_f1", "object F1")):
+                verdicts = trained[f"{metric} - {classic} verdict"]
+                lines.append(f"On {name}, {(verdicts == 'supported').sum()} of the {len(trained)} trained models are "
+                             f"better than it and {(verdicts == 'contradicted').sum()} worse after Holm's correction; "
+                             f"the rest are inconclusive.")
+    return " ".join(lines)
+
+
 def active_learning_tables(run: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The active-learning run's learning curve (per round) and its acquired tiles."""
     return pd.read_csv(Path(run) / "al_rounds.csv"), pd.read_csv(Path(run) / "al_acquired.csv")
@@ -165,15 +275,16 @@ def describe_ladder(tables: dict[str, pd.DataFrame]) -> str:
     enhanced, unet = MODELS["enhanced"].label, MODELS[REFERENCE].label
     for area, table in tables.items():
         name = area.replace("_", " ")
-        trained = table[~table.index.isin([OTSU_LABEL])]
+        trained = table[~table.index.isin([OTSU_LABEL, CLASSIC_LABEL])]
         best = trained.Dice.idxmax()
         lines.append(f"**{name.capitalize()}**: the highest pooled Dice is {best}'s ({trained.Dice[best]:.3f}, 95% CI "
                      f"{trained.loc[best, 'Dice 95% CI low']:.3f}-{trained.loc[best, 'Dice 95% CI high']:.3f} over "
                      f"{int(trained.loc[best, 'test images'])} test images).")
-        if OTSU_LABEL in table.index:
-            beaten = (trained.Dice > table.Dice[OTSU_LABEL]).sum()
-            lines.append(f"The Otsu threshold scores {table.Dice[OTSU_LABEL]:.3f}; {beaten} of the {len(trained)} "
-                         "trained models score above it.")
+        for baseline in (OTSU_LABEL, CLASSIC_LABEL):
+            if baseline in table.index:
+                beaten = (trained.Dice > table.Dice[baseline]).sum()
+                lines.append(f"The {baseline.split(' (')[0]} scores {table.Dice[baseline]:.3f}; {beaten} of the "
+                             f"{len(trained)} trained models score above it.")
         if "Holm p vs U-Net" in table and enhanced in table.index and unet in table.index:
             row = table.loc[enhanced]
             lines.append(f"The Enhanced model's per-image Dice is {row['image Dice - U-Net']:+.3f} against the U-Net's "

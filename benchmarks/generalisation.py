@@ -1,0 +1,62 @@
+"""Benchmark (not a test): a trained run on images no model here has seen, predicted as a user would.
+
+    .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
+        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25]
+
+Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the
+given `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the
+images' own pixels), then scores the outputs against the dataset's truth: pixel Dice pooled over every image
+(`masks/`), and object precision, recall and F1 at IoU 0.5, AJI and PQ pooled over the images with instance labels
+(`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for reporting only. Writes
+figures/benchmarks/generalisation-<dataset>.csv (model, scale handling, stain handling, each measure, the images,
+the wall seconds) with the machine's reference step.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from lib import paths
+from lib.evaluation.predicted import score_predictions
+from lib.experiments.efficiency import reference_step_ms
+from lib.files import write_text_atomic
+from lib.inference import __main__ as predict_cli
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--tta", action="store_true")
+    parser.add_argument("--mpp", help="the images' pixel size, tried when the run knows its own")
+    args = parser.parse_args()
+    run_mpp = (json.loads((args.run / "metrics.json").read_text()).get("scale") or {}).get("mpp")
+    variants = [("trained run", "none (taken as the training scale)", [])]
+    if args.mpp and run_mpp:
+        variants.append(("trained run", f"--mpp {args.mpp}", ["--mpp", args.mpp]))
+    variants += [("trained run", "--mpp auto", ["--mpp", "auto"]), ("classic pipeline", "none (own pixels)", None)]
+    rows = []
+    for model, scale, flags in variants:
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
+            predict_cli.main([*method, "--input", str(args.data / "images"), "--output", out])
+            seconds = time.perf_counter() - start
+            rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
+                         "stain handling": "none", "TTA": bool(args.tta and flags is not None),
+                         **score_predictions(args.data, Path(out)), "seconds": seconds})
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows).assign(reference_step_ms=round(reference_step_ms()),
+                                      finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    write_text_atomic(paths.REPO_ROOT / "figures" / "benchmarks" / f"generalisation-{args.data.name}.csv",
+                      table.to_csv(index=False))
+    print(table.round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

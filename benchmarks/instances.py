@@ -1,0 +1,128 @@
+"""Benchmark (not a test): a run's nuclei as objects, with the watershed's settings chosen on its validation tiles,
+against the classic pipeline with its settings chosen on the training tiles.
+
+    .venv/bin/python benchmarks/instances.py --run results/<dataset>/<setting>/<model>/seed<k>[/fold<f>]
+
+1. The run's validation tiles are predicted (its own TTA arm and threshold) and the watershed's minimum marker
+   distance and minimum area are chosen on them by pooled AJI inside the annotated region
+   (`lib.evaluation.scoring.choose_split_settings`; the grid is in source-image px, scaled to the network input).
+2. The classic pipeline's smoothing, distance and area are chosen the same way on (up to 200 of) the training
+   tiles, which it never trains on.
+3. Both are scored on the test tiles, at the profile's settings and at the chosen ones: object precision, recall,
+   F1 at IoU 0.5, AJI, PQ, and the share of touching true nuclei (within 3 source px) that come out split.
+Writes figures/benchmarks/instances-<dataset>-<setting>-<model>.csv (scores) and -grid.csv (every setting tried on
+validation or training tiles), with the machine's reference step. Nothing here looks at the test tiles to choose.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib import config, paths
+from lib.data import tiles
+from lib.evaluation.instances import instance_counts, instance_scores, split_pairs
+from lib.evaluation.scoring import choose_split_settings
+from lib.experiments.efficiency import reference_step_ms
+from lib.files import write_text_atomic
+from lib.inference.classic import classic_nuclei
+from lib.inference.inputs import tile_edges
+from lib.inference.instances import split_nuclei
+from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
+from lib.training.dataset import TileDataset
+from lib.training.runs import read_run
+from lib.training.train import split_indices
+
+DISTANCES_SOURCE_PX = (3, 4, 6, 8, 10, 12)
+AREAS_SOURCE_PX = (10, 20, 30, 50)
+SIGMAS_SOURCE_PX = (0.5, 1.0, 2.0)
+TOUCHING_SOURCE_PX = 3
+MAX_CLASSIC_TILES = 200
+
+
+def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray, touching_px: float) -> dict[str, float]:
+    """Pooled instance scores and the share of touching pairs split."""
+    counts = pd.DataFrame([instance_counts(t, p, w) for t, p, w in zip(truth, labels, within, strict=True)]).sum()
+    pairs = np.array([split_pairs(np.where(w, t, 0), np.where(w, p, 0), touching_px)
+                      for t, p, w in zip(truth, labels, within, strict=True)]).sum(0)
+    return {**instance_scores(counts), "true nuclei": int(counts.tp + counts.fn), "touching pairs": int(pairs[0]),
+            "touching pairs split": pairs[1] / pairs[0] if pairs[0] else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path)
+    args = parser.parse_args()
+    run = read_run(args.run)
+    cfg, model_name = run.record["config"], run.model
+    tile_set = tiles.prepare(cfg, run.record["data_dir"] or None)
+    factor = cfg["data"]["input_size"] / cfg["data"]["tile_size"]
+    index = split_indices(tile_set, cfg, model_name, run.record.get("fold"))
+    within = {split: np.asarray(tile_set.regions[i], bool) for split, i in index.items()}
+    truth = {split: np.asarray(tile_set.instances[i]) for split, i in index.items()}
+    test = run.test_index(tile_set)
+    assert np.array_equal(np.sort(test), np.sort(index["test"]))
+    truth["test"], within["test"] = np.asarray(tile_set.instances[test]), np.asarray(tile_set.regions[test], bool)
+    touching = TOUCHING_SOURCE_PX * factor
+    settings = config.load_config(cfg["profile"])["instances"]
+
+    # 1. the model's watershed settings, on its validation tiles
+    device = torch.device("cpu")
+    model, _, _, metrics = load_run_model(args.run, device)
+    precision = run_precision(cfg, device)
+    dataset = TileDataset(tile_set, index["val"], tile_edges(tile_set, model_name, cfg)[0], cfg["model"])
+    probabilities = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"],
+                                  refiner(model_name, cfg), precision=precision)
+    chosen, grid = choose_split_settings(probabilities >= metrics["threshold"], truth["val"], within["val"],
+                                         tuple(d * factor for d in DISTANCES_SOURCE_PX),
+                                         tuple(a * factor**2 for a in AREAS_SOURCE_PX))
+    grid = grid.assign(method=model_name, tiles="validation")
+
+    # 2. the classic pipeline's settings, on training tiles
+    train = index["train"][:MAX_CLASSIC_TILES]
+    images = np.asarray(tile_set.images[train])
+    rows = []
+    for sigma, distance, area in itertools.product(SIGMAS_SOURCE_PX, DISTANCES_SOURCE_PX, AREAS_SOURCE_PX):
+        labels = [classic_nuclei(image, sigma * factor, distance * factor, area * factor**2) for image in images]
+        counts = [instance_counts(t, p, w) for t, p, w in
+                  zip(np.asarray(tile_set.instances[train]), labels, np.asarray(tile_set.regions[train], bool), strict=True)]
+        rows.append({"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
+                     **instance_scores(pd.DataFrame(counts).sum())})
+    classic_grid = pd.DataFrame(rows).assign(method="classic", tiles="training")
+    best = classic_grid.loc[classic_grid.aji.idxmax()]
+
+    # 3. the test tiles, at the profile's settings and at the chosen ones
+    preds = run.test_predictions()
+    test_images = np.asarray(tile_set.images[test])
+    profile = {"sigma_px": settings["classic_sigma_source_px"] * factor,
+               "min_distance_px": settings["min_distance_source_px"] * factor,
+               "min_area_px": settings["min_area_source_px"] * factor**2}
+    results = []
+    for method, which, values in ((model_name, "profile", profile), (model_name, "chosen on validation", chosen),
+                                  ("classic", "profile", profile), ("classic", "chosen on training tiles", best)):
+        if method == "classic":
+            labels = [classic_nuclei(image, values["sigma_px"], values["min_distance_px"], values["min_area_px"])
+                      for image in test_images]
+        else:
+            labels = [split_nuclei(pred, values["min_distance_px"], values["min_area_px"]) for pred in preds]
+        results.append({"method": method, "settings": which,
+                        "min distance (source px)": values["min_distance_px"] / factor,
+                        "min area (source px)": values["min_area_px"] / factor**2,
+                        **scores(truth["test"], labels, within["test"], touching)})
+    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test),
+                                         reference_step_ms=round(reference_step_ms()),
+                                         finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    print(table.round(3).to_string(index=False))
+    name = f"instances-{run.record['dataset']}-{paths.setting_name(cfg)}-{model_name}"
+    folder = paths.REPO_ROOT / "figures" / "benchmarks"
+    write_text_atomic(folder / f"{name}.csv", table.to_csv(index=False))
+    write_text_atomic(folder / f"{name}-grid.csv", pd.concat([grid, classic_grid]).to_csv(index=False))
+
+
+if __name__ == "__main__":
+    main()

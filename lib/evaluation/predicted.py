@@ -1,0 +1,48 @@
+"""Scoring what `python -m lib.inference` wrote for a folder of images against that dataset's truth, the way a user
+would check a model on their own annotated images (the benchmarks on external and rescaled images use it).
+
+Truth: `masks/<stem>.*` for pixels, every image; for objects `instances/<stem>.png` (0 = background, one label per
+nucleus): a dataset with an `instances/` folder is scored as objects on the images it labels there only; one without
+is scored on the connected components of every mask (8-connected), which merge touching nuclei.
+With `region_dilation`, only the annotated region counts (the convex hull of the mask dilated by that many px,
+`lib.data.tiling.annotated_region`), as for UCSB's partly annotated images. Counts are summed over the images, then
+the scores (pooled).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+from PIL import Image
+
+from ..data.geometry import label_objects
+from ..data.reading import find_pairs, read_mask
+from ..data.tiling import annotated_region
+from .instances import instance_counts, instance_scores
+from .metrics import count_table, pooled
+
+
+def score_predictions(data_dir: Path, predicted: Path, region_dilation: int | None = None) -> dict[str, float]:
+    """Pooled pixel Dice and instance scores of the `<stem>_labels.tif` in `predicted` (module docstring)."""
+    data_dir, predicted = Path(data_dir), Path(predicted)
+    pixels, objects = [], []
+    for pair in find_pairs(data_dir):
+        labels_path = predicted / f"{pair.stem}_labels.tif"
+        if not labels_path.is_file():
+            raise FileNotFoundError(f"{labels_path} is missing: predict {pair.image_path} first")
+        labels, mask = tifffile.imread(labels_path), read_mask(pair.mask_path)
+        if labels.shape != mask.shape:
+            raise ValueError(f"{labels_path} is {labels.shape[1]}x{labels.shape[0]}, its mask {mask.shape[1]}x{mask.shape[0]}")
+        within = None if region_dilation is None else annotated_region(mask, region_dilation)
+        pixels.append(count_table(labels[None] > 0, mask[None], None if within is None else within[None]))
+        instances = data_dir / "instances" / f"{pair.stem}.png"
+        if instances.is_file():
+            objects.append(instance_counts(np.asarray(Image.open(instances)), labels, within))
+        elif not (data_dir / "instances").is_dir():
+            objects.append(instance_counts(label_objects(mask)[0], labels, within))
+    scores = instance_scores(pd.DataFrame(objects).sum())
+    return {"pixel Dice": pooled(pd.concat(pixels))["dice"], "images": len(pixels),
+            **{key: scores[key] for key in ("object_precision", "object_recall", "object_f1", "aji", "pq")},
+            "images scored as objects": len(objects)}
