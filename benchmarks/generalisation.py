@@ -24,8 +24,8 @@ import pandas as pd
 from lib import paths
 from lib.evaluation.predicted import score_predictions
 from lib.experiments.efficiency import reference_step_ms
-from lib.files import write_text_atomic
 from lib.inference import __main__ as predict_cli
+from lib.report.output import save_table
 
 
 def main() -> None:
@@ -53,9 +53,13 @@ def main() -> None:
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows).assign(reference_step_ms=round(reference_step_ms()),
                                       finished_utc=time.strftime("%Y-%m-%d %H:%M"))
-    write_text_atomic(paths.REPO_ROOT / "figures" / "benchmarks" / f"generalisation-{args.data.name}.csv",
-                      table.to_csv(index=False))
+    table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"])
     print(table.round(3).to_string(index=False))
+    save_table(table.set_index("entry"), paths.REPO_ROOT / "figures" / "benchmarks", f"generalisation-{args.data.name}",
+               digits=3, caption=(
+                   f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` "
+                   "(never trained or tuned on): pixel Dice pooled over every image; object scores at IoU 0.5, AJI "
+                   "and PQ pooled over the images with instance labels. `benchmarks/generalisation.py`."))
 
 
 if __name__ == "__main__":

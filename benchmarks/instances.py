@@ -34,6 +34,7 @@ from lib.inference.classic import classic_nuclei
 from lib.inference.inputs import tile_edges
 from lib.inference.instances import split_nuclei
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
+from lib.report.output import save_table
 from lib.training.dataset import TileDataset
 from lib.training.runs import read_run
 from lib.training.train import split_indices
@@ -117,10 +118,15 @@ def main() -> None:
     table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test),
                                          reference_step_ms=round(reference_step_ms()),
                                          finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    table.insert(0, "entry", table.method + ", " + table.settings)
     print(table.round(3).to_string(index=False))
     name = f"instances-{run.record['dataset']}-{paths.setting_name(cfg)}-{model_name}"
     folder = paths.REPO_ROOT / "figures" / "benchmarks"
-    write_text_atomic(folder / f"{name}.csv", table.to_csv(index=False))
+    save_table(table.set_index("entry"), folder, name, digits=3, caption=(
+        f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
+        "input), at the profile's watershed settings and at those chosen on validation tiles (the model) or training "
+        "tiles (the classic pipeline) by AJI; touching pairs: true nuclei within "
+        f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched. `benchmarks/instances.py`."))
     write_text_atomic(folder / f"{name}-grid.csv", pd.concat([grid, classic_grid]).to_csv(index=False))
 
 

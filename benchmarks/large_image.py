@@ -29,7 +29,7 @@ import tifffile
 from lib import config, paths
 from lib.data import synthetic
 from lib.experiments.efficiency import reference_step_ms
-from lib.files import write_text_atomic
+from lib.report.output import save_table
 
 POOL = 48  # distinct synthetic tiles the image is assembled from
 TILE = 256
@@ -139,13 +139,16 @@ def main() -> None:
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, reference training step "
                f"{reference_step_ms():.0f} ms (lib.experiments.efficiency)")
-    table = pd.DataFrame(rows).assign(machine=machine, run=str(args.run), finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    table = pd.DataFrame(rows).assign(finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    table.insert(0, "entry", table["image (px)"] + table.TTA.map({True: ", TTA", False: ""}))
     folder = paths.REPO_ROOT / "figures" / "benchmarks"
-    write_text_atomic(folder / "large_image.csv", table.to_csv(index=False))
-    write_text_atomic(folder / "large_image-check.csv", pd.DataFrame([check]).to_csv(index=False))
-    write_text_atomic(folder / "large_image.md", f"{machine}; run `{args.run}`\n\n"
-                      f"{table.drop(columns=['machine', 'run']).round(3).to_markdown(index=False)}\n\n"
-                      f"{pd.DataFrame([check]).round(3).to_markdown(index=False)}\n")
+    save_table(table.set_index("entry"), folder, "large_image", digits=3, caption=(
+        f"A slide-like tiled TIFF (synthetic tissue on a disc, glass around) predicted band by band by "
+        f"`python -m lib.inference --run {args.run}`: wall seconds, throughput and peak resident memory of the "
+        f"process. {machine}. `benchmarks/large_image.py`."))
+    save_table(pd.DataFrame([check]).set_index("image (px)"), folder, "large_image-check", digits=3, caption=(
+        "The same image predicted whole and band by band (the library's two paths): nuclei of each, how many pair "
+        "one to one, whether the nuclei pixels are the same, and the smallest IoU of a pair."))
 
 
 if __name__ == "__main__":

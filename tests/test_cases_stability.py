@@ -38,11 +38,12 @@ def test_cases_follow_the_rules_and_are_distinct():
     probabilities[4] = 0.0                                # (it would be the worst, but it is not eligible)
     table = cases.case_table(probabilities >= 0.5, masks, regions, ["ring", "dense", "perfect", "missed", "partial"])
     assert table.cells.tolist() == [8, 9, 4, 4, 9] and table["region share"][4] == pytest.approx(40 / 64)
+    assert table["predicted nuclei"].tolist()[2:4] == [4, 0]             # every cell found; every cell missed
     chosen = cases.choose_cases(table, min_cells=3, min_region_share=0.7)
     assert chosen.tile_id.to_dict() == {"best": "perfect", "worst": "missed", "dense": "dense", "ring": "ring"}
     assert "lowest Dice" in chosen.loc["worst", "why"] and "covers at least 70%" in chosen.loc["worst", "why"]
     caption = cases.describe("worst", chosen.loc["worst"], 0.35)
-    assert "Dice 0.000" in caption and "threshold 0.35" in caption
+    assert "Dice 0.000" in caption and "threshold 0.35" in caption and "4 cells (0 predicted)" in caption
     with pytest.raises(ValueError, match="no test tile has 20 or more cells"):
         cases.choose_cases(table, min_cells=20, min_region_share=0.5)
 

@@ -2,7 +2,8 @@
 
 Per test tile (network input resolution), inside its annotated region (on UCSB nuclei outside it are unlabeled,
 so a prediction there is no error; on the synthetic data the region is the whole tile): the share of the tile
-the region covers, cells (objects of the ground truth, `lib.data.geometry`), density (cells per 1000 px of the
+the region covers, cells (objects of the ground truth, `lib.data.geometry`), predicted nuclei (the prediction split
+by the watershed that `predict` uses, `lib.inference.instances`), density (cells per 1000 px of the
 convex hull of their centroids), Dice, IoU, false-positive and false-negative pixels, mean boundary distance
 (symmetric mean of the distances between predicted and true boundaries), and a ring score:
 1 - std(d) / mean(d), d the distances of the cell centroids to their mean; 1 = all cells on a circle.
@@ -21,6 +22,7 @@ from scipy.spatial import ConvexHull, QhullError
 from ..data.geometry import centroids
 from ..evaluation.boundary import symmetric_distances
 from ..evaluation.metrics import count_table, per_row
+from ..inference.instances import split_nuclei
 
 RULES = {"best": ("Dice", False), "worst": ("Dice", True), "dense": ("density", False), "ring": ("ring score", False)}
 RULE_TEXT = {"best": "the highest Dice", "worst": "the lowest Dice", "dense": "the densest cell cluster",
@@ -49,16 +51,20 @@ def mean_boundary_distance(pred: np.ndarray, target: np.ndarray, within: np.ndar
     return float("nan") if distances is None else float(distances.mean())
 
 
-def case_table(preds: np.ndarray, masks: np.ndarray, regions: np.ndarray, tile_ids: list[str]) -> pd.DataFrame:
+def case_table(preds: np.ndarray, masks: np.ndarray, regions: np.ndarray, tile_ids: list[str],
+               split: tuple[float, float] = (1.0, 1.0)) -> pd.DataFrame:
     """One row per test tile with every number the rules and the captions use (inside the annotated region),
-    from the binary predictions."""
+    from the binary predictions; the predicted nuclei are counted as prediction counts them, split by the
+    watershed with `split` = (minimum marker distance, minimum area) in px of these tiles."""
     masks, regions, preds = np.asarray(masks, bool), np.asarray(regions, bool), np.asarray(preds, bool)
     counts = count_table(preds, masks, regions)
     scores = per_row(counts)
     rows = []
     for i, tile_id in enumerate(tile_ids):
         points = centroids(masks[i] & regions[i])
+        predicted = int(split_nuclei(preds[i] & regions[i], *split).max())
         rows.append({"tile_id": tile_id, "region share": float(regions[i].mean()), "cells": len(points),
+                     "predicted nuclei": predicted,
                      "density": density(points), "ring score": ring_score(points), "Dice": scores.dice[i],
                      "IoU": scores.iou[i], "false positive px": int(counts.fp[i]), "false negative px": int(counts.fn[i]),
                      "mean boundary distance (px)": mean_boundary_distance(preds[i], masks[i], regions[i])})
@@ -88,7 +94,8 @@ def choose_cases(table: pd.DataFrame, min_cells: int, min_region_share: float) -
 
 def describe(case: str, row: pd.Series, threshold: float) -> str:
     """A caption written from the case's numbers."""
-    return (f"**({case})** {row.why}: {int(row.cells)} cells, density {row.density:.2f} per 1000 px, inside the "
+    return (f"**({case})** {row.why}: {int(row.cells)} cells ({int(row['predicted nuclei'])} predicted), density "
+            f"{row.density:.2f} per 1000 px, inside the "
             f"annotated region ({row['region share']:.0%} of the tile) at the threshold {threshold:.2f}: Dice "
             f"{row.Dice:.3f}, IoU {row.IoU:.3f}, {int(row['false positive px'])} false-positive and "
             f"{int(row['false negative px'])} false-negative pixels, mean boundary distance "

@@ -37,7 +37,7 @@ from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.scoring import score_masks
 from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
 from ..inference.classic import classic_nuclei
-from ..inference.instances import split_nuclei
+from ..inference.instances import settings_at_input, split_nuclei
 from ..models import MODELS
 from ..report.paper import AL_BACKGROUND_SHARE, TABLE2_DICE
 from ..training.runs import Run
@@ -76,19 +76,10 @@ def otsu_entry(tile_set: TileSet, index: np.ndarray) -> Entry:
     return Entry("otsu", OTSU_LABEL, [score_masks(preds, tile_set, index)[1]], [preds], baseline=True)
 
 
-def input_instances(cfg: dict) -> dict[str, float]:
-    """The `instances` settings (source-image px) at the network input: distances scale with the resize, areas
-    with its square."""
-    factor, settings = cfg["data"]["input_size"] / cfg["data"]["tile_size"], cfg["instances"]
-    return {"min_distance_px": settings["min_distance_source_px"] * factor,
-            "min_area_px": settings["min_area_source_px"] * factor**2,
-            "sigma_px": settings["classic_sigma_source_px"] * factor}
-
-
 def classic_entry(tile_set: TileSet, index: np.ndarray, cfg: dict) -> Entry:
     """The haematoxylin threshold + watershed on the same test tiles, at the network input's resolution like the
     models, scored like a model (no training: no epochs, no steps)."""
-    settings = input_instances(cfg)
+    settings = settings_at_input(cfg)
     labels = np.stack([classic_nuclei(image, settings["sigma_px"], settings["min_distance_px"], settings["min_area_px"])
                        for image in np.asarray(tile_set.images[index])])
     preds = labels > 0
@@ -176,7 +167,7 @@ def per_tile_frame(entries: dict[str, Entry], tile_pixels: int, area: str = "who
 
 def _instance_counts(entry: Entry, tile_set: TileSet, index: np.ndarray, cfg: dict, area: str) -> list[pd.DataFrame]:
     """Per seed: the instance counts of each test source image (its tiles summed)."""
-    settings = input_instances(cfg)
+    settings = settings_at_input(cfg)
     truth = np.asarray(tile_set.instances[index])
     within = np.asarray(tile_set.regions[index], bool) if area == "annotated_region" else [None] * len(index)
     sources = tile_set.table.source.to_numpy()[index]

@@ -43,3 +43,12 @@ def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float) -
 def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float) -> np.ndarray:
     """Labelled nuclei (int32) of a probability map cut at `threshold` (module docstring)."""
     return split_nuclei(np.asarray(probability) >= threshold, min_distance_px, min_area_px)
+
+
+def settings_at_input(cfg: dict) -> dict[str, float]:
+    """The profile's `instances` settings (source-image px) at the network input of prepared tiles: distances scale
+    with the resize from `data.tile_size` to `data.input_size`, areas with its square."""
+    factor, settings = cfg["data"]["input_size"] / cfg["data"]["tile_size"], cfg["instances"]
+    return {"min_distance_px": settings["min_distance_source_px"] * factor,
+            "min_area_px": settings["min_area_source_px"] * factor**2,
+            "sigma_px": settings["classic_sigma_source_px"] * factor}
