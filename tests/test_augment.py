@@ -46,3 +46,20 @@ def test_reseeding_repeats_the_same_augmentation():
     first = augmenter(rgb, None, mask)[0]
     augmenter.reseed(5)
     assert np.array_equal(first, augmenter(rgb, None, mask)[0])
+
+
+def test_stain_augmentation_changes_colours_only_when_asked():
+    rng = np.random.default_rng(0)
+    rgb = np.where(rng.random((32, 32, 1)) < 0.3, [90, 60, 140], [230, 180, 210]).astype(np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    still = dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0)
+    plain = Augmenter(dict(still, stain_augmentation=0.0), seed=0)
+    stained = Augmenter(dict(still, stain_augmentation=1.0), seed=0)
+    changed = []
+    for epoch in range(4):
+        plain.reseed(epoch)
+        stained.reseed(epoch)
+        a, b = plain(rgb, None, mask)[0], stained(rgb, None, mask)[0]
+        assert np.array_equal(np.sort(a.reshape(-1, 3), 0), np.sort(rgb.reshape(-1, 3) / 255, 0).astype(a.dtype))
+        changed.append(np.abs(np.sort(b.reshape(-1, 3), 0) - np.sort(a.reshape(-1, 3), 0)).mean())
+    assert min(changed) > 0.01                      # every tile restained, by a visible amount

@@ -32,9 +32,14 @@ def geometric_transform(train_cfg: dict[str, Any], seed: int, patch_scale: list[
 
 
 def photometric_transform(train_cfg: dict[str, Any], seed: int) -> A.Compose:
-    """Brightness and contrast (+-0.2, p 0.5) on the RGB channels only."""
-    limit = train_cfg["brightness_contrast"]
-    return A.Compose([A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=limit, p=0.5)], seed=seed)
+    """Brightness and contrast (+-0.2, p 0.5) on the RGB channels only; with `train.stain_augmentation` > 0, first
+    an H&E stain change with that probability (albumentations' HEStain: a random preset of stain vectors, the
+    stains' intensities scaled and shifted), the variation between labs and scanners. The edge channel stays the
+    one cached from the unchanged tile: normalised per tile, it is nearly blind to colour."""
+    limit, stain = train_cfg["brightness_contrast"], train_cfg["stain_augmentation"]
+    stains = [A.HEStain(method="random_preset", p=stain)] if stain > 0 else []
+    return A.Compose([*stains, A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=limit, p=0.5)],
+                     seed=seed)
 
 
 class Augmenter:

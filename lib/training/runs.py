@@ -49,7 +49,7 @@ from .recipe import model_epochs
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
 ARMS = {True: "tta", False: "no_tta"}  # test-time augmentation on / off
 # Settings added after runs were first recorded, at the value that reproduces what a run recorded without them did.
-INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32"}
+INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32", "train.stain_augmentation": 0.0}
 
 
 class StaleRunError(RuntimeError):
