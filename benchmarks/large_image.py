@@ -143,9 +143,9 @@ def main() -> None:
     table.insert(0, "entry", table["image (px)"] + table.TTA.map({True: ", TTA", False: ""}))
     folder = paths.REPO_ROOT / "figures" / "benchmarks"
     save_table(table.set_index("entry"), folder, "large_image", digits=3, caption=(
-        f"A slide-like tiled TIFF (synthetic tissue on a disc, glass around) predicted band by band by "
-        f"`python -m lib.inference --run {args.run}`: wall seconds, throughput and peak resident memory of the "
-        f"process. {machine}. `benchmarks/large_image.py`."))
+        f"A slide-like tiled TIFF (synthetic tissue on a disc, glass around) predicted by `python -m lib.inference "
+        f"--run {args.run}` (band by band above `instances.whole_image_max_megapixels`, whole below): wall seconds, "
+        f"throughput and peak resident memory of the process. {machine}. `benchmarks/large_image.py`."))
     save_table(pd.DataFrame([check]).set_index("image (px)"), folder, "large_image-check", digits=3, caption=(
         "The same image predicted whole and band by band (the library's two paths): nuclei of each, how many pair "
         "one to one, whether the nuclei pixels are the same, and the smallest IoU of a pair."))
