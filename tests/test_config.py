@@ -89,3 +89,16 @@ def test_an_experiment_budget_overrides_training_only_where_set():
     cfg["stability"]["epochs"] = cfg["train"]["epochs"] + 4
     assert config.with_budget(cfg, "stability")["train"]["epochs"] == cfg["train"]["epochs"] + 4
     assert cfg["train"]["max_train_tiles"] is None                    # the profile itself is untouched
+
+
+def test_the_watershed_settings_are_the_ones_chosen_on_ucsb_validation_tiles():
+    """The profiles' `instances` distances and areas come from benchmarks/instances.py, never typed in."""
+    import pandas as pd
+
+    chosen = pd.read_csv(paths.REPO_ROOT / "figures" / "benchmarks"
+                         / "instances-ucsb_breast_cancer_cells-quick-enhanced_region.csv", index_col=0)
+    row = chosen.loc["enhanced_region, chosen on validation"]
+    for profile in config.PROFILES:
+        settings = config.load_config(profile)["instances"]
+        assert (settings["min_distance_source_px"], settings["min_area_source_px"]) == (
+            row["min distance (source px)"], row["min area (source px)"])
