@@ -21,11 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib import paths
 from lib.evaluation.predicted import score_predictions
-from lib.experiments.efficiency import reference_step_ms
 from lib.inference import __main__ as predict_cli
-from lib.report.output import save_table
+from lib.report.output import save_benchmark
 
 
 def main() -> None:
@@ -51,15 +49,12 @@ def main() -> None:
                          "stain handling": "none", "TTA": bool(args.tta and flags is not None),
                          **score_predictions(args.data, Path(out)), "seconds": seconds})
         print(rows[-1], flush=True)
-    table = pd.DataFrame(rows).assign(reference_step_ms=round(reference_step_ms()),
-                                      finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"])
-    print(table.round(3).to_string(index=False))
-    save_table(table.set_index("entry"), paths.REPO_ROOT / "figures" / "benchmarks", f"generalisation-{args.data.name}",
-               digits=3, caption=(
-                   f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` "
-                   "(never trained or tuned on): pixel Dice pooled over every image; object scores at IoU 0.5, AJI "
-                   "and PQ pooled over the images with instance labels. `benchmarks/generalisation.py`."))
+    save_benchmark(table, f"generalisation-{args.data.name}", caption=(
+        f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
+        "trained or tuned on): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over "
+        "the images with instance labels. `benchmarks/generalisation.py`."))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +25,14 @@ import torch
 
 from lib import config, paths
 from lib.data import tiles
-from lib.evaluation.instances import instance_counts, instance_scores, split_pairs
+from lib.evaluation.instances import instance_counts, instance_scores, pooled_instance_scores, split_pairs
 from lib.evaluation.scoring import choose_split_settings
-from lib.experiments.efficiency import reference_step_ms
 from lib.files import write_text_atomic
 from lib.inference.classic import classic_nuclei
 from lib.inference.inputs import tile_edges
-from lib.inference.instances import split_nuclei
+from lib.inference.instances import scaled_settings, split_nuclei
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
-from lib.report.output import save_table
+from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
 from lib.training.runs import read_run
 from lib.training.train import split_indices
@@ -93,16 +91,14 @@ def main() -> None:
         counts = [instance_counts(t, p, w) for t, p, w in
                   zip(np.asarray(tile_set.instances[train]), labels, np.asarray(tile_set.regions[train], bool), strict=True)]
         rows.append({"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
-                     **instance_scores(pd.DataFrame(counts).sum())})
+                     **pooled_instance_scores(pd.DataFrame(counts))})
     classic_grid = pd.DataFrame(rows).assign(method="classic", tiles="training")
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 
     # 3. the test tiles, at the profile's settings and at the chosen ones
     preds = run.test_predictions()
     test_images = np.asarray(tile_set.images[test])
-    profile = {"sigma_px": settings["classic_sigma_source_px"] * factor,
-               "min_distance_px": settings["min_distance_source_px"] * factor,
-               "min_area_px": settings["min_area_source_px"] * factor**2}
+    profile = scaled_settings(settings, factor)
     results = []
     for method, which, values in ((model_name, "profile", profile), (model_name, "chosen on validation", chosen),
                                   ("classic", "profile", profile), ("classic", "chosen on training tiles", best)):
@@ -115,19 +111,15 @@ def main() -> None:
                         "min distance (source px)": values["min_distance_px"] / factor,
                         "min area (source px)": values["min_area_px"] / factor**2,
                         **scores(truth["test"], labels, within["test"], touching)})
-    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test),
-                                         reference_step_ms=round(reference_step_ms()),
-                                         finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test))
     table.insert(0, "entry", table.method + ", " + table.settings)
-    print(table.round(3).to_string(index=False))
     name = f"instances-{run.record['dataset']}-{paths.setting_name(cfg)}-{model_name}"
-    folder = paths.REPO_ROOT / "figures" / "benchmarks"
-    save_table(table.set_index("entry"), folder, name, digits=3, caption=(
+    csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
         "input), at the profile's watershed settings and at those chosen on validation tiles (the model) or training "
         "tiles (the classic pipeline) by AJI; touching pairs: true nuclei within "
         f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched. `benchmarks/instances.py`."))
-    write_text_atomic(folder / f"{name}-grid.csv", pd.concat([grid, classic_grid]).to_csv(index=False))
+    write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
 
 
 if __name__ == "__main__":

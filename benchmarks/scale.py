@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -20,12 +19,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from lib import paths
 from lib.data.reading import find_pairs, load_pair
 from lib.evaluation.predicted import score_predictions
-from lib.experiments.efficiency import reference_step_ms
 from lib.inference import __main__ as predict_cli
-from lib.report.output import save_table
+from lib.report.output import save_benchmark
 from lib.training.runs import read_run
 
 
@@ -72,15 +69,12 @@ def main() -> None:
     reference = table[table.factor == 1.0].iloc[0]
     for metric in ("pixel Dice", "object_f1"):
         table[f"{metric} - unscaled"] = table[metric] - reference[metric]
-    table = table.assign(run=str(args.run), test_images=len(pairs), reference_step_ms=round(reference_step_ms()),
-                         finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    table = table.assign(run=str(args.run), test_images=len(pairs))
     table.insert(0, "entry", "x" + table.factor.astype(str) + ", scale: " + table["scale handling"])
-    print(table.round(3).to_string(index=False))
-    save_table(table.set_index("entry"), paths.REPO_ROOT / "figures" / "benchmarks", f"scale-{run.record['dataset']}",
-               digits=3, caption=(
-                   f"The {len(pairs)} test images of `{args.run}` resized by each factor and predicted taken as the "
-                   "training scale or with `--mpp auto`: pixel Dice and object scores inside the annotated region, "
-                   "pooled over the images, and their difference to the unscaled images'. `benchmarks/scale.py`."))
+    save_benchmark(table, f"scale-{run.record['dataset']}", caption=(
+        f"The {len(pairs)} test images of `{args.run}` resized by each factor and predicted taken as the training scale "
+        "or with `--mpp auto`: pixel Dice and object scores inside the annotated region, pooled over the images, and "
+        "their difference to the unscaled images'. `benchmarks/scale.py`."))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from PIL import Image
 from ..data.geometry import label_objects
 from ..data.reading import find_pairs, read_mask
 from ..data.tiling import annotated_region
-from .instances import instance_counts, instance_scores
+from .instances import instance_counts, pooled_instance_scores
 from .metrics import count_table, pooled
 
 
@@ -42,7 +42,7 @@ def score_predictions(data_dir: Path, predicted: Path, region_dilation: int | No
             objects.append(instance_counts(np.asarray(Image.open(instances)), labels, within))
         elif not (data_dir / "instances").is_dir():
             objects.append(instance_counts(label_objects(mask)[0], labels, within))
-    scores = instance_scores(pd.DataFrame(objects).sum())
+    scores = pooled_instance_scores(pd.DataFrame(objects))
     return {"pixel Dice": pooled(pd.concat(pixels))["dice"], "images": len(pixels),
             **{key: scores[key] for key in ("object_precision", "object_recall", "object_f1", "aji", "pq")},
             "images scored as objects": len(objects)}

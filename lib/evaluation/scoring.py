@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..data.tiles import TileSet
 from ..inference.instances import split_nuclei
-from .instances import instance_counts, instance_scores
+from .instances import instance_counts, pooled_instance_scores
 from .metrics import AREAS, COUNTS, METRICS, count_table, mean_over_tiles_with_cells, per_row, pooled
 
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
@@ -72,8 +72,7 @@ def choose_split_settings(masks: np.ndarray, truth: np.ndarray, within: np.ndarr
         for area in areas_px:
             counts = [instance_counts(t, split_nuclei(m, distance, area), None if within is None else w)
                       for t, m, w in zip(truth, masks, within if within is not None else truth, strict=True)]
-            rows.append({"min_distance_px": distance, "min_area_px": area,
-                         **instance_scores(pd.DataFrame(counts).sum())})
+            rows.append({"min_distance_px": distance, "min_area_px": area, **pooled_instance_scores(pd.DataFrame(counts))})
     grid = pd.DataFrame(rows)
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no watershed setting can be chosen on them")

@@ -32,7 +32,7 @@ import pandas as pd
 from ..data.tiles import TileSet
 from ..evaluation.baselines import OTSU_LABEL, otsu_predictions
 from ..evaluation.boundary import boundary_table
-from ..evaluation.instances import instance_counts, instance_scores
+from ..evaluation.instances import instance_counts, instance_scores, pooled_instance_scores
 from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.scoring import score_masks
 from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
@@ -192,15 +192,15 @@ def instance_ladder(entries: dict[str, Entry], tile_set: TileSet, index: np.ndar
     rows = []
     for name, per_seed in counts.items():
         summed = sum(per_seed)
+        scores = pooled_instance_scores(summed)
         detected = summed.tp + (summed.fp + summed.fn) / 2  # the denominator of object F1 and of PQ
-        row = {"model": entries[name].label, **{key: instance_scores(summed.sum())[key] for key in
-                                                ("object_precision", "object_recall")}}
+        row = {"model": entries[name].label, "object_precision": scores["object_precision"],
+               "object_recall": scores["object_recall"]}
         for metric, numerator, denominator in (("object_f1", summed.tp, detected), ("aji", summed.aji_intersection,
                                                summed.aji_union), ("pq", summed.matched_iou, detected)):
             low, high = ratio_interval(numerator, denominator)
-            row |= {metric: instance_scores(summed.sum())[metric], f"{metric} 95% CI low": max(low, 0.0),
-                    f"{metric} 95% CI high": min(high, 1.0)}
-        rows.append(row | {"sq": instance_scores(summed.sum())["sq"], "true nuclei": int(summed.tp.sum() + summed.fn.sum()),
+            row |= {metric: scores[metric], f"{metric} 95% CI low": max(low, 0.0), f"{metric} 95% CI high": min(high, 1.0)}
+        rows.append(row | {"sq": scores["sq"], "true nuclei": int(summed.tp.sum() + summed.fn.sum()),
                            "test images": len(summed)})
     table = pd.DataFrame(rows).set_index("model")
     for reference in (REFERENCE, "classic"):

@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from ..cli import DEBUG_HELP, run
 from ..config import PROFILES, load_config
@@ -48,7 +47,7 @@ from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
 from ..report.drawing import outline_nuclei
 from .classic import classic_nuclei
-from .instances import label_nuclei
+from .instances import label_nuclei, scaled_settings
 from .outputs import write_nuclei
 from .predict import WindowPredictor, load_run_model, predict_image, run_precision
 from .slides import SLIDE_SUFFIXES, SlideReader, stream_nuclei, write_streamed_nuclei
@@ -80,18 +79,6 @@ def cell_row(path: Path, areas: np.ndarray, height: int, width: int, threshold: 
             "mean cell area (px)": float(areas.mean()) if len(areas) else float("nan"),
             "smallest cell (px)": int(areas.min()) if len(areas) else 0,
             "largest cell (px)": int(areas.max()) if len(areas) else 0}
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image without reading its pixels."""
-    if path.suffix.lower() in SLIDE_SUFFIXES:
-        reader = SlideReader(path)
-        return reader.height, reader.width
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (OSError, Image.DecompressionBombError) as error:
-        raise DatasetError(f"{path} cannot be read as an image: {error}") from error
 
 
 @dataclass
@@ -200,18 +187,21 @@ def predict_run(paths: list[Path], args: argparse.Namespace) -> list[dict[str, o
                            args.batch_size, precision, min_tissue_share=nuclei["min_tissue_share"],
                            glass_gray=nuclei["glass_gray"])
 
+    def split(zoom: float) -> tuple[float, float]:  # the watershed's distance and area in the input's pixels
+        settings = scaled_settings(nuclei, 1 / zoom)
+        return settings["min_distance_px"], settings["min_area_px"]
+
     def labelled(predictor: WindowPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probability = predict_image(predictor, image)
-        return probability, label_nuclei(probability, threshold, nuclei["min_distance_source_px"] / predictor.zoom,
-                                         nuclei["min_area_source_px"] / predictor.zoom**2)
+        return probability, label_nuclei(probability, threshold, *split(predictor.zoom))
 
     warned = False
     rows = []
     for path in progress(paths, desc="predicting", unit="image"):
-        height, width = image_size(path)
-        large = path.suffix.lower() in SLIDE_SUFFIXES and height * width > nuclei["whole_image_max_megapixels"] * 1e6
-        reader = SlideReader(path) if large else None
+        reader = SlideReader(path) if path.suffix.lower() in SLIDE_SUFFIXES else None
+        large = reader is not None and reader.height * reader.width > nuclei["whole_image_max_megapixels"] * 1e6
         image = None if large else read_image(path, colour=True)
+        height, width = (reader.height, reader.width) if large else image.shape[:2]
         mpp = scale.mpp if scale.mpp is not None else (float(reader.mpp) if large and reader.mpp else None)
         zoom = scale.zoom(mpp)
         if scale.auto:
@@ -223,10 +213,8 @@ def predict_run(paths: list[Path], args: argparse.Namespace) -> list[dict[str, o
             warned = True
         predictor = replace(base, zoom=zoom)
         if large:
-            bands = stream_nuclei(predictor, height, width, reader.rows, threshold,
-                                  nuclei["min_distance_source_px"] / zoom, nuclei["min_area_source_px"] / zoom**2,
-                                  nuclei["band_rows"], round(nuclei["band_margin_source_px"] / zoom), mpp,
-                                  desc=path.name)
+            bands = stream_nuclei(predictor, height, width, reader.rows, threshold, *split(zoom), nuclei["band_rows"],
+                                  round(nuclei["band_margin_source_px"] / zoom), mpp, desc=path.name)
             args.output.mkdir(parents=True, exist_ok=True)
             areas = write_streamed_nuclei(args.output, path.stem, bands, height, width)
         else:

@@ -45,10 +45,15 @@ def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: flo
     return split_nuclei(np.asarray(probability) >= threshold, min_distance_px, min_area_px)
 
 
-def settings_at_input(cfg: dict) -> dict[str, float]:
-    """The profile's `instances` settings (source-image px) at the network input of prepared tiles: distances scale
-    with the resize from `data.tile_size` to `data.input_size`, areas with its square."""
-    factor, settings = cfg["data"]["input_size"] / cfg["data"]["tile_size"], cfg["instances"]
+def scaled_settings(settings: dict, factor: float) -> dict[str, float]:
+    """The profile's `instances` settings (source-image px) at another scale, `factor` px per source px:
+    distances scale with it, areas with its square."""
     return {"min_distance_px": settings["min_distance_source_px"] * factor,
             "min_area_px": settings["min_area_source_px"] * factor**2,
             "sigma_px": settings["classic_sigma_source_px"] * factor}
+
+
+def settings_at_input(cfg: dict) -> dict[str, float]:
+    """The `instances` settings at the network input of prepared tiles (resized from `data.tile_size` to
+    `data.input_size`)."""
+    return scaled_settings(cfg["instances"], cfg["data"]["input_size"] / cfg["data"]["tile_size"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..files import write_text_atomic
+from ..paths import FIGURES_ROOT
 
 
 def save_figure(fig: plt.Figure, folder: Path, name: str) -> Path:
@@ -85,3 +87,13 @@ def save_table(frame: pd.DataFrame, folder: Path, name: str, digits: int = 2, ca
     write_text_atomic(base.with_suffix(".csv"), frame.to_csv())
     write_text_atomic(base.with_suffix(".md"), markdown_table(frame, digits, caption))
     return base.with_suffix(".csv")
+
+
+def save_benchmark(table: pd.DataFrame, name: str, caption: str) -> Path:
+    """A benchmark's table (benchmarks/*.py), one row per `entry`, stamped with this machine's reference training
+    step and the time it finished, printed, and written to figures/benchmarks/<name> (`save_table`)."""
+    from ..experiments.efficiency import reference_step_ms  # here only: it builds and steps a network
+
+    table = table.assign(reference_step_ms=round(reference_step_ms()), finished_utc=time.strftime("%Y-%m-%d %H:%M"))
+    print(table.round(3).to_string(index=False))
+    return save_table(table.set_index("entry"), FIGURES_ROOT / "benchmarks", name, digits=3, caption=caption)
