@@ -2,7 +2,7 @@
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
 #   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--folds K] [--models a,b]
-#                [--precision fp32|bf16|fp16|auto] [--input-size N] [--only NN[,NN...]] [--force] [--debug]
+#                [--precision fp32|bf16|fp16|auto] [--input-size N] [--only NN[,NN...]] [--budget] [--force] [--debug]
 #   ./run_all.sh --report-only
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
@@ -17,6 +17,8 @@
 #   --input-size  px the networks see (data.input_size, a multiple of 32; the tile size = full resolution): another
 #              input size than the profile's is its own setting, <profile>[-cv<K>]-in<N>[-<precision>]/
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02 (or 1,2)
+#   --budget   also run notebook 09, the budget sweep (budget.points: every arm retrained at each input size and
+#              epochs; hours on a CPU, see the report's budget section); --only 09 runs it alone
 #   --force    redo work whose results exist: re-execute notebooks and retrain runs
 #   --debug    on a failure, show the end of the notebook's log (the traceback) instead of one line
 #   --report-only  run no notebook: rebuild the report from the figures and executed notebooks already there
@@ -35,7 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" input_size="" debug=0 report_only=0
+profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" input_size="" debug=0 report_only=0 budget=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile|--data|--only|--seeds|--folds|--models|--precision|--input-size)
@@ -48,6 +50,7 @@ while [[ $# -gt 0 ]]; do
         --models) models="${2//,/ }"; shift 2 ;;
         --precision) precision="$2"; shift 2 ;;
         --input-size) input_size="$2"; shift 2 ;;
+        --budget) budget=1; shift ;;
         --force) force=1; shift ;;
         --debug) debug=1; shift ;;
         --report-only) report_only=1; shift ;;
@@ -116,7 +119,7 @@ runs_param="runs: {models: [${models// /, }], seeds: ${seeds}}"  # overrides the
 force_param=False
 [[ ${force} -eq 1 ]] && force_param=True
 step_ms="$(python -c 'from lib.experiments.efficiency import reference_step_ms; print(f"{reference_step_ms():.0f}")')"
-machine="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+machine="$(python -c 'from lib.device import machine_description; print(machine_description())')"
 echo "[run_all] this machine: ${machine}; reference training step ${step_ms} ms (lib.experiments.efficiency)"
 
 record_time() {  # $1: executed notebook's name, $2: seconds; one row per notebook, the latest run's
@@ -168,6 +171,10 @@ for notebook in notebooks/[0-9][0-9]_*.ipynb; do
     name="$(basename "${notebook}")"
     number="${name%%_*}"
     if [[ -n "${only}" && ",${only}," != *",${number},"* ]]; then continue; fi
+    if [[ "${name}" == 09_budget.ipynb && ${budget} -eq 0 && -z "${only}" ]]; then
+        echo "[run_all] 09_budget: the budget sweep is not part of the main job (--budget or --only 09 runs it)"
+        continue
+    fi
     if [[ "${name}" == 03_train.ipynb ]]; then
         for model in ${models}; do
             for ((seed = 0; seed < seeds; seed++)); do

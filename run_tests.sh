@@ -53,9 +53,9 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
     dataset="$(python -c 'import sys; from lib.paths import dataset_name; print(dataset_name(sys.argv[1]))' "${data}")"
     # A clean slate instead of --force: the executed copies then hold force=False, so that nbval's
     # re-execution loads the trained runs instead of training them again.
-    rm -rf "results/${dataset}/smoke"
+    rm -rf "results/${dataset}/smoke" "results/${dataset}"/smoke-in*  # the budget sweep trains full resolution in smoke-in<N>
     local t0=$(date +%s)
-    REPRO_PUBLISH_FIGURES=0 ./run_all.sh --profile smoke --data "${data}" ${only:+--only "${only}"}  # figures stay in results/
+    REPRO_PUBLISH_FIGURES=0 ./run_all.sh --profile smoke --data "${data}" --budget ${only:+--only "${only}"}  # figures stay in results/
     [[ -n "${data}" && -z "${only}" ]] && first_look_seconds=$(( $(date +%s) - t0 ))  # the README's "first look"
     for notebook in results/"${dataset}"/smoke/notebooks/[0-9][0-9]_*.ipynb; do
         number="$(basename "${notebook}")"; number="${number%%_*}"
@@ -64,7 +64,7 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
     python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
         --nbval-sanitize-with tests/nbval_sanitize.cfg "${executed[@]}"
     # the study's job list (lib/experiments/study.py) names exactly the runs the notebooks trained
-    [[ -z "${only}" ]] && python -m lib.experiments.study --profile smoke --data "${data}" --check
+    [[ -z "${only}" ]] && python -m lib.experiments.study --profile smoke --data "${data}" --budget --check
     return 0
 }
 if [[ -d "${ucsb}" ]]; then
@@ -79,7 +79,7 @@ fi
 python -m lib.report --html-only
 python -m lib.report --check-site
 [[ ${record_time} -eq 1 ]] || exit 0
-machine="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+machine="$(python -c 'from lib.device import machine_description; print(machine_description())')"
 times="figures/benchmarks/run_tests.csv"
 finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)" seconds="$(( $(date +%s) - start ))"
 step_ms="$(python -c 'from lib.experiments.efficiency import reference_step_ms; print(f"{reference_step_ms():.0f}")')"

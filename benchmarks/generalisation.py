@@ -1,15 +1,16 @@
 """Benchmark (not a test): a trained run on images no model here has seen, predicted as a user would.
 
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
-        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25]
+        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference IMAGE]
 
-Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the
-given `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the
-images' own pixels), then scores the outputs against the dataset's truth: pixel Dice pooled over every image
-(`masks/`), and object precision, recall and F1 at IoU 0.5, AJI and PQ pooled over the images with instance labels
-(`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for reporting only. Writes
-figures/benchmarks/generalisation-<dataset>.csv (model, scale handling, stain handling, each measure, the images,
-the wall seconds) with the machine's reference step.
+Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
+`--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
+pixels); with `--stain-reference` (an image of the run's training set) the run and the classic pipeline once more on
+stain-normalised inputs (lib/inference/stain.py). Then it scores the outputs against the dataset's truth: pixel Dice
+pooled over every image (`masks/`), and object precision, recall and F1 at IoU 0.5, AJI and PQ pooled over the
+images with instance labels (`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for
+reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model, scale handling, stain handling, each
+measure, the images, the wall seconds) with the machine's reference step.
 """
 from __future__ import annotations
 
@@ -32,25 +33,33 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--mpp", help="the images' pixel size, tried when the run knows its own")
+    parser.add_argument("--stain-reference", type=Path, help="a training image: also predict stain-normalised to it")
     args = parser.parse_args()
     run_mpp = (json.loads((args.run / "metrics.json").read_text()).get("scale") or {}).get("mpp")
     variants = [("trained run", "none (taken as the training scale)", [])]
     if args.mpp and run_mpp:
         variants.append(("trained run", f"--mpp {args.mpp}", ["--mpp", args.mpp]))
     variants += [("trained run", "--mpp auto", ["--mpp", "auto"]), ("classic pipeline", "none (own pixels)", None)]
+    variants = [(*variant, None) for variant in variants]
+    if args.stain_reference:
+        variants += [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
+                     if scale.startswith("none")]
     rows = []
-    for model, scale, flags in variants:
+    for model, scale, flags, reference in variants:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
-            predict_cli.main([*method, "--input", str(args.data / "images"), "--output", out])
+            stain = ["--stain-reference", str(reference)] if reference else []
+            predict_cli.main([*method, *stain, "--input", str(args.data / "images"), "--output", out])
             seconds = time.perf_counter() - start
             rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
-                         "stain handling": "none", "TTA": bool(args.tta and flags is not None),
+                         "stain handling": f"Macenko to {reference.name}" if reference else "none",
+                         "TTA": bool(args.tta and flags is not None),
                          **score_predictions(args.data, Path(out)), "seconds": seconds})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"])
+    table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
+                 + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
     save_benchmark(table, f"generalisation-{args.data.name}", caption=(
         f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
         "trained or tuned on): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over "

@@ -13,7 +13,10 @@ Losses, metrics and optimiser state stay in fp32 in every mode.
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -30,6 +33,19 @@ def select_device(setting: str) -> torch.device:
     if setting == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but torch sees no GPU here")
     return torch.device(setting)
+
+
+def machine_description(device: torch.device | None = None) -> str:
+    """What a timing was measured on, recorded beside it: the GPU's name on CUDA, else the CPU cores this process may
+    use and the CPU's model (machines of one kind still differ 2-4x; the reference step says how fast this one is)."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                 platform.processor() or "unknown CPU")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores} cores, {model}"
 
 
 def cpu_has_fast_bf16() -> bool:

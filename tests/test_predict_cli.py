@@ -13,6 +13,7 @@ from lib import config
 from lib.data import tiles
 from lib.data.reading import DatasetError
 from lib.inference import __main__ as predict_cli
+from lib.inference.stain import StainNormaliser
 from lib.training import train
 from tests.test_predict import DarkIsCell
 
@@ -97,3 +98,45 @@ def test_bad_images_are_named_in_one_line_or_converted(trained, tmp_path):
     tifffile.imwrite(sixteen, np.full((96, 128), 40000, np.uint16))
     with pytest.raises(DatasetError, match="sixteen.tif has pixel mode 'I;16'"):
         predict(trained, sixteen, tmp_path / "out2")
+
+
+def _stained(stains: np.ndarray, seed: int = 0) -> np.ndarray:
+    """An H&E-like image by Beer-Lambert: discs of haematoxylin on eosin-stained tissue (each stain's amount varying
+    on its own, as Macenko's estimate needs), glass in one corner,
+    rendered with the given stain vectors (3 x 2, optical density per unit of H and E)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:128, :128]
+    nuclei = np.zeros((128, 128), bool)
+    for cy, cx in rng.uniform(12, 116, (12, 2)):
+        nuclei |= (yy - cy) ** 2 + (xx - cx) ** 2 < 7 ** 2
+    haematoxylin = rng.uniform(0, 0.3, (128, 128)) + 1.2 * nuclei       # the two stains vary independently
+    eosin = rng.uniform(0.1, 0.8, (128, 128)) * np.where(nuclei, 0.2, 1.0)
+    haematoxylin[:24, :24] = eosin[:24, :24] = 0  # glass
+    density = np.stack([haematoxylin, eosin], -1) @ stains.T
+    return np.clip(240 * np.exp(-density), 0, 255).astype(np.uint8)
+
+
+def test_stain_normalisation_maps_another_labs_staining_onto_the_reference(tmp_path):
+    reference_stains = np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]])
+    other_stains = np.array([[0.45, 0.20], [0.85, 0.75], [0.25, 0.60]])   # another lab: bluer H, pinker E
+    reference, other = _stained(reference_stains), _stained(other_stains)
+    Image.fromarray(reference).save(tmp_path / "reference.png")
+    normalised = StainNormaliser(tmp_path / "reference.png")(other, tmp_path / "other.png")
+    before = np.abs(other.astype(float) - reference).mean()
+    assert np.abs(normalised.astype(float) - reference).mean() < 0.6 * before   # measured: about half
+    with pytest.raises(DatasetError, match="glass.png: its H&E stain cannot be estimated"):
+        StainNormaliser(tmp_path / "reference.png")(np.full((64, 64, 3), 240, np.uint8), tmp_path / "glass.png")
+
+
+def test_predict_normalises_stain_when_asked_and_names_the_reference(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(_stained(np.array([[0.45, 0.20], [0.85, 0.75], [0.25, 0.60]]))).save(folder / "other.png")
+    Image.fromarray(_stained(np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]]), seed=1)).save(tmp_path / "ref.png")
+    predict_cli.main(["--classic", "--input", str(folder), "--output", str(tmp_path / "out"),
+                      "--stain-reference", str(tmp_path / "ref.png")])
+    row = pd.read_csv(tmp_path / "out" / "cells.csv").iloc[0]
+    assert row["stain reference"] == "ref.png" and 8 <= row["cells"] <= 14     # the 12 discs, some may touch
+    with pytest.raises(DatasetError, match="missing.png"):
+        predict_cli.main(["--classic", "--input", str(folder), "--output", str(tmp_path / "out2"),
+                          "--stain-reference", str(tmp_path / "missing.png")])

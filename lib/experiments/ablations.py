@@ -23,6 +23,7 @@ training (the same number of training tiles, drawn from the other slides).
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,17 @@ PROTOCOL = [
 ]
 
 
-def ablation_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """The profile's config under the ablation budget with the variant's one change."""
-    cfg = with_budget(cfg, "ablations")
+def with_variant(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of `cfg` with the variant's one change (the budget sweep makes the same changes at its points)."""
+    cfg = copy.deepcopy(cfg)
     for section, changes in ABLATIONS[name][1].items():
         cfg[section].update(changes)
     return cfg
+
+
+def ablation_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The profile's config under the ablation budget with the variant's one change."""
+    return with_variant(with_budget(cfg, "ablations"), name)
 
 
 def experiment_name(name: str) -> str:

@@ -1,12 +1,13 @@
 """The whole study as a list of independent training runs, for a cluster's scheduler or several GPUs.
 
     python -m lib.experiments.study --profile quick [--data PATH] [--folds K] [--seeds N] [--models a,b]
-        [--precision P] [--input-size N] [--all | --check]
+        [--precision P] [--input-size N] [--budget] [--all | --check]
 
 prints one self-contained command per training run that `./run_all.sh` would make with the same options — the
 ladder of notebook 03 (every model, seed and fold), the stability arms and learning-rate sweep of notebook 05, the
 ablation variants of notebook 07 (every seed and fold; a variant whose pool cannot meet the budget is named on
-stderr and left out, as notebook 07 leaves it out) — skipping the runs that are finished and current (`--all`
+stderr and left out, as notebook 07 leaves it out), and with `--budget` the budget sweep of notebook 09 (every arm,
+point, seed and fold; `./run_all.sh --budget`) — skipping the runs that are finished and current (`--all`
 lists every run). Each command is the `python -m lib.training ...` a person would type: the profile, the data
 folder, the model, seed and fold, the experiment folder, and every setting the experiment changes as
 `--set section.key=value`. Runs write their own folders atomically and take a lock, so jobs can run in any order
@@ -31,7 +32,7 @@ from ..device import PRECISIONS
 from ..paths import RESULTS_ROOT, data_folder, run_directory, setting_directory
 from ..training.runs import StaleRunError, check_current, run_folds
 from ..training.train import PoolTooSmallError, check_pool
-from . import ablations, stability
+from . import ablations, budget, stability
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,10 @@ def _changes(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
             and section != "runs" for key, value in values.items() if base[section].get(key) != value}
 
 
-def study_jobs(cfg: dict[str, Any], data_dir: str | Path | None) -> list[Job]:
-    """Every training run of the study, in the order run_all.sh makes them (notebooks 03, 05, 07); an ablation
-    variant whose training pool cannot meet the budget on this data is left out, as notebook 07 leaves it out."""
+def study_jobs(cfg: dict[str, Any], data_dir: str | Path | None, with_budget: bool = False) -> list[Job]:
+    """Every training run of the study, in the order run_all.sh makes them (notebooks 03, 05, 07, and 09 with
+    `with_budget`); an ablation variant whose training pool cannot meet the budget on this data is left out, as
+    notebook 07 leaves it out."""
     base = load_config(cfg["profile"])
     jobs = [Job(model, seed, fold, "", _changes(base, cfg)) for model in cfg["runs"]["models"]
             for seed in range(cfg["runs"]["seeds"]) for fold in run_folds(cfg)]
@@ -87,6 +89,9 @@ def study_jobs(cfg: dict[str, Any], data_dir: str | Path | None) -> list[Job]:
             continue
         jobs += [Job("enhanced", seed, fold, ablations.experiment_name(name), _changes(base, variant))
                  for seed in range(cfg["ablations"]["seeds"]) for fold in run_folds(variant)]
+    if with_budget:
+        jobs += [Job(budget.ARMS[arm][0], seed, fold, point.experiment(arm), _changes(base, point.config(cfg, arm)))
+                 for point, arm, seed, fold in budget.sweep(cfg)]
     return jobs
 
 
@@ -107,12 +112,14 @@ def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None, root:
     return run_directory(job.config(cfg), data_dir, job.model, job.seed, root, job.experiment, job.fold)
 
 
-def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESULTS_ROOT) -> None:
-    """Raise (ValueError) unless the finished runs under the setting's results are exactly the study's jobs."""
-    jobs = study_jobs(cfg, data_dir)
+def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESULTS_ROOT,
+          with_budget: bool = False) -> None:
+    """Raise (ValueError) unless the finished runs under the setting's results are exactly the study's jobs (the
+    budget sweep's runs are compared only `with_budget`)."""
+    jobs = study_jobs(cfg, data_dir, with_budget)
     expected = {run_folder(job, cfg, data_dir, results) for job in jobs}
     root = setting_directory(cfg, data_dir, results)
-    found = {path.parent for path in root.rglob("metrics.json")}
+    found = {path.parent for path in root.rglob("metrics.json") if with_budget or not budget.in_sweep(path)}
     # Experiments that train in another setting (the stability runs on the single split) are looked for in their
     # experiment's folder there, not in that setting's ladder.
     elsewhere = {(setting_directory(job.config(cfg), data_dir, results), job.experiment) for job in jobs if job.experiment}
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="train.precision (default: the profile's)")
     parser.add_argument("--input-size", type=int, default=None, help="data.input_size: a budget point's input size")
+    parser.add_argument("--budget", action="store_true", help="the budget sweep's runs too (notebook 09)")
     parser.add_argument("--all", action="store_true", help="list finished runs too")
     parser.add_argument("--check", action="store_true", help="compare the list with the finished runs on disk")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -150,9 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = apply_changes(cfg, changes)
     data_dir = args.data or None
     if args.check:
-        check(cfg, data_dir)
+        check(cfg, data_dir, with_budget=args.budget)
         return
-    for job in study_jobs(cfg, data_dir):
+    for job in study_jobs(cfg, data_dir, args.budget):
         if args.all or not is_done(job, cfg, data_dir):
             print(job.command(args.profile, data_dir))
     sys.stdout.flush()

@@ -1,8 +1,8 @@
 """Apply a trained run to new images of any size: nuclei as objects, in the forms other tools read.
 
     python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> --input IMAGE_OR_FOLDER \\
-        --output FOLDER [--mpp X | --mpp auto | --magnification M] [--tta] [--threshold T] \\
-        [--device auto|cpu|cuda] [--batch-size N] [--force]
+        --output FOLDER [--mpp X | --mpp auto | --magnification M] [--stain-reference IMAGE] [--tta] \\
+        [--threshold T] [--device auto|cpu|cuda] [--batch-size N] [--force]
     python -m lib.inference --classic --input IMAGE_OR_FOLDER --output FOLDER [--profile quick]
 
 Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
@@ -11,6 +11,9 @@ its pixel size; `--mpp auto` estimates the scale of each image from a first pass
 predicted nuclei against the training nuclei's, recorded in the run) and prints it; with neither, a slide's own
 metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
 always in the input's pixels (lib/data/scale.py).
+
+Stain: `--stain-reference IMAGE` (an image of the training set) normalises each input's H&E staining to that
+image's by Macenko's method before prediction (lib/inference/stain.py); overlays show the input as it was.
 
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows
 of blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a
@@ -24,7 +27,8 @@ Writes per image `<stem>_labels.tif`, `<stem>_nuclei.geojson` (QuPath) and `<ste
 `<stem>_mask.png` ({0, 255}) and `<stem>_overlay.png` (each nucleus outlined in yellow). A TIFF or slide larger
 than `instances.whole_image_max_megapixels` is predicted band by band in bounded memory and gets the first three
 only (lib/inference/slides.py). `cells.csv` has per image its size, the scale used, the threshold, the number of
-nuclei, their density per mm² of image (when the pixel size is known) and their area in pixels. An output folder
+nuclei, their density per mm² of image (when the pixel size is known), their area in pixels and the stain reference
+(if any). An output folder
 that already holds a `cells.csv` is refused unless --force; every file is written whole or not at all.
 """
 from __future__ import annotations
@@ -51,6 +55,7 @@ from .instances import label_nuclei, scaled_settings
 from .outputs import write_nuclei
 from .predict import WindowPredictor, load_run_model, predict_image, run_precision
 from .slides import SLIDE_SUFFIXES, SlideReader, stream_nuclei, write_streamed_nuclei
+from .stain import StainNormaliser
 
 AUTO_REGION = 2048  # px: `--mpp auto` estimates a large image's scale on its central region of this size
 
@@ -126,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--mpp", help="the images' pixel size in µm, or 'auto' to estimate their scale")
     scale.add_argument("--magnification", help="the images' objective magnification (40x = 0.25 µm/px)")
+    parser.add_argument("--stain-reference", type=Path, default=None,
+                        help="normalise each input's H&E staining to this image's (Macenko), e.g. a training image")
     parser.add_argument("--tta", action="store_true", help="average the 7 test-time transforms")
     parser.add_argument("--threshold", type=float, default=None,
                         help="default: the run's own, chosen on its validation split for this TTA setting")
@@ -144,12 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     if (args.output / "cells.csv").is_file() and not args.force:
         raise ValueError(f"{args.output} already holds the results of a prediction (cells.csv); pass --force to overwrite them")
     paths = image_paths(args.input)
+    normalise = StainNormaliser(args.stain_reference) if args.stain_reference else None
     if args.classic:
-        rows = predict_classic(paths, args.output, load_config(args.profile)["instances"])
+        rows = predict_classic(paths, args.output, load_config(args.profile)["instances"], normalise)
         how = "the classic pipeline"
     else:
-        rows = predict_run(paths, args)
+        rows = predict_run(paths, args, normalise)
         how = f"threshold {rows[0]['threshold']:.2f}"
+    stain = args.stain_reference.name if args.stain_reference else ""
+    rows = [row | {"stain reference": stain} for row in rows]
     write_text_atomic(args.output / "cells.csv", pd.DataFrame(rows).to_csv(index=False))
     print(f"{len(paths)} image(s) -> {args.output} ({how}; cells.csv counts their nuclei, <stem>_nuclei.geojson opens in QuPath)")
 
@@ -165,18 +175,20 @@ def write_image_outputs(folder: Path, path: Path, image: np.ndarray, labels: np.
     return write_nuclei(folder, path.stem, labels, probability, mpp)["area (px)"].to_numpy()
 
 
-def predict_classic(paths: list[Path], output: Path, nuclei: dict) -> list[dict[str, object]]:
+def predict_classic(paths: list[Path], output: Path, nuclei: dict,
+                    normalise: StainNormaliser | None) -> list[dict[str, object]]:
     rows = []
     for path in progress(paths, desc="predicting", unit="image"):
         image = read_image(path, colour=True)
-        labels = classic_nuclei(image, nuclei["classic_sigma_source_px"], nuclei["min_distance_source_px"],
-                                nuclei["min_area_source_px"])
+        labels = classic_nuclei(normalise(image, path) if normalise else image, nuclei["classic_sigma_source_px"],
+                                nuclei["min_distance_source_px"], nuclei["min_area_source_px"])
         areas = write_image_outputs(output, path, image, labels, (labels > 0).astype(np.float32), None, False)
         rows.append(cell_row(path, areas, *labels.shape, float("nan"), 1.0, None))
     return rows
 
 
-def predict_run(paths: list[Path], args: argparse.Namespace) -> list[dict[str, object]]:
+def predict_run(paths: list[Path], args: argparse.Namespace,
+                normalise: StainNormaliser | None) -> list[dict[str, object]]:
     device = select_device(args.device)
     model, model_name, cfg, metrics = load_run_model(args.run, device)
     scale = parse_scale(args, metrics)
@@ -200,12 +212,16 @@ def predict_run(paths: list[Path], args: argparse.Namespace) -> list[dict[str, o
     for path in progress(paths, desc="predicting", unit="image"):
         reader = SlideReader(path) if path.suffix.lower() in SLIDE_SUFFIXES else None
         large = reader is not None and reader.height * reader.width > nuclei["whole_image_max_megapixels"] * 1e6
+        if large and normalise:
+            raise ValueError(f"{path}: predicted band by band (above instances.whole_image_max_megapixels), and "
+                             "--stain-reference normalises images held whole; predict it without, or a region of it")
         image = None if large else read_image(path, colour=True)
+        seen = normalise(image, path) if normalise and image is not None else image
         height, width = (reader.height, reader.width) if large else image.shape[:2]
         mpp = scale.mpp if scale.mpp is not None else (float(reader.mpp) if large and reader.mpp else None)
         zoom = scale.zoom(mpp)
         if scale.auto:
-            zoom = auto_zoom(path, image, reader, base, scale, labelled)
+            zoom = auto_zoom(path, seen, reader, base, scale, labelled)
             mpp = scale.training_mpp * zoom if scale.training_mpp else None
         elif mpp is None and not warned:
             print("warning: no --mpp or --magnification given: the images are taken to be at the training images' "
@@ -218,7 +234,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace) -> list[dict[str, o
             args.output.mkdir(parents=True, exist_ok=True)
             areas = write_streamed_nuclei(args.output, path.stem, bands, height, width)
         else:
-            probability, labels = labelled(predictor, image)
+            probability, labels = labelled(predictor, seen)
             areas = write_image_outputs(args.output, path, image, labels, probability, mpp, True)
         rows.append(cell_row(path, areas, height, width, threshold, zoom, mpp))
     return rows

@@ -31,7 +31,7 @@ from ..data import tiles
 from ..data.geometry import source_area_to_input
 from ..data.reading import DatasetError
 from ..data.scale import dataset_mpp, median_diameter_px
-from ..device import select_device, select_precision
+from ..device import machine_description, select_device, select_precision
 from ..evaluation.scoring import choose_threshold, score_split
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
@@ -213,6 +213,7 @@ def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
 
     model = best_model(ctx, run)
     write_json_atomic(run / "versions.json", library_versions() | {"device": str(ctx.device),
+                                                                    "machine": machine_description(ctx.device),
                                                                     "encoder_weights": ctx.weights_used,
                                                                     "processes": ranks.world})
     history = pd.read_csv(run / "history.csv")

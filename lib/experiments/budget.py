@@ -1,0 +1,241 @@
+"""The paper's claims and the models' quality across training budgets (notebook 09).
+
+A budget point is an input size (px the networks see; `data.tile_size` is full resolution) and a number of
+training epochs (`budget.points`). At every point the same five arms train on every fold of the setting:
+the Enhanced model and the U-Net, both with their loss inside the annotated region (`enhanced_region`,
+`unet_region`: UCSB annotates one region per image, so this is the protocol that decides there), and the Enhanced
+model with one thing changed as in notebook 07: RGB only (`drop`), Dice loss (`loss_dice`), uniform sampling
+(`uniform_sampling`). Every arm sees all the training tiles (no ablation subset), so the points differ only in
+their two axes. The input size is a setting axis (`lib.paths.SETTING_AXES`: runs at 256 px live under
+`<setting>-in256/`), the epochs an experiment folder (`budget-e32/`, `budget-e32-drop/`, ...): every point's runs
+live apart and never meet another point's.
+
+At each point a claim is the paired per-image effect of notebook 07's measure (Dice, or small-object recall for
+the sampling claim) inside the annotated region, Holm-adjusted over the point's claims. The models' quality is the
+region Dice pooled over the out-of-fold test tiles, with Fieller's interval over images, beside the training
+seconds (summed over folds) and the machine that trained them; the classic pipeline (haematoxylin + watershed, no
+training) is scored on the same tiles at the same input size and compared per image (Holm over the point's two
+models). The recommended point is the model and point with the best validation Dice (never test).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import ConfigError, apply_changes
+from ..data import tiles
+from ..data.geometry import source_area_to_input
+from ..data.tiles import TileSet
+from ..evaluation.metrics import pooled
+from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
+from ..paths import RESULTS_ROOT
+from ..progress import progress
+from ..training.runs import Run, open_run, run_folds
+from ..training.train import train
+from . import ablations
+from .ladder import classic_entry, image_counts, image_dice, run_entries
+
+# arm: (model, notebook 07's variant whose one change it makes, or None)
+ARMS = {
+    "enhanced": ("enhanced_region", None),
+    "unet": ("unet_region", None),
+    "drop": ("enhanced_region", "drop"),
+    "loss_dice": ("enhanced_region", "loss_dice"),
+    "uniform_sampling": ("enhanced_region", "uniform_sampling"),
+}
+QUALITY_ARMS = {"enhanced": "Enhanced (region-trained)", "unet": "U-Net (region-trained)"}
+# (claim, ours, reference, measure): notebook 07's wording and measure for its three variants, and the model table's
+CLAIMS = [(claim, "enhanced", variant, measure) for claim, _, ours, variant, measure in ablations.CLAIMS
+          if ours == ablations.BASELINE and variant in {arm_variant for _, arm_variant in ARMS.values()}]
+CLAIMS.append(("The Enhanced model beats the U-Net (both region-trained)", "enhanced", "unet", "Dice"))
+AREA = "annotated_region"
+EXPERIMENT_PREFIX = "budget-"  # the sweep's experiment folders: budget-e<epochs>[-<variant>]
+
+
+@dataclass(frozen=True, order=True)
+class BudgetPoint:
+    """One point of the sweep: the input size and the training epochs."""
+    input_size: int
+    epochs: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.input_size} px, {self.epochs} epochs"
+
+    def experiment(self, arm: str) -> str:
+        """The experiment folder of an arm's runs at this point."""
+        variant = ARMS[arm][1]
+        return f"{EXPERIMENT_PREFIX}e{self.epochs}" + (f"-{variant}" if variant else "")
+
+    def config(self, cfg: dict[str, Any], arm: str | None = None) -> dict[str, Any]:
+        """`cfg` at this point's input size and epochs, with the arm's one change."""
+        cfg = apply_changes(cfg, {"data.input_size": self.input_size, "train.epochs": self.epochs})
+        variant = ARMS[arm][1] if arm else None
+        return ablations.with_variant(cfg, variant) if variant else cfg
+
+
+def budget_points(cfg: dict[str, Any]) -> list[BudgetPoint]:
+    """The profile's points (`budget.points`), checked: [input px, epochs], positive integers, the input no larger
+    than the tile (full resolution), no point twice."""
+    points = []
+    for entry in cfg["budget"]["points"]:
+        if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, int) and v > 0 for v in entry)):
+            raise ConfigError(f"budget.points: a point is [input px, epochs] (positive integers), not {entry!r}")
+        point = BudgetPoint(*entry)
+        if point.input_size > cfg["data"]["tile_size"]:
+            raise ConfigError(f"budget.points: input {point.input_size} px is larger than data.tile_size "
+                              f"{cfg['data']['tile_size']} (full resolution)")
+        if point in points:
+            raise ConfigError(f"budget.points: {entry} is listed twice")
+        point.config(cfg)  # an input size the encoders cannot take is refused here, before anything trains
+        points.append(point)
+    return points
+
+
+def sweep(cfg: dict[str, Any]) -> list[tuple[BudgetPoint, str, int, int | None]]:
+    """Every training run of the sweep: (point, arm, seed, fold), points in the profile's order."""
+    return [(point, arm, seed, fold) for point in budget_points(cfg) for arm in ARMS
+            for seed in range(cfg["budget"]["seeds"]) for fold in run_folds(cfg)]
+
+
+def in_sweep(run_folder: Path) -> bool:
+    """Whether a run folder is one of the sweep's."""
+    return any(part.startswith(EXPERIMENT_PREFIX) for part in Path(run_folder).parts)
+
+
+def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool = False,
+                 root: Path = RESULTS_ROOT) -> dict[BudgetPoint, dict[str, list[Run]]]:
+    """Train (or load) every run of the sweep; per point and arm, each seed's folds read as one run."""
+    jobs = progress(sweep(cfg), desc="budget sweep", unit="run")
+    for point, arm, seed, fold in jobs:
+        jobs.set_postfix(point=point.label, arm=arm, fold=fold)
+        train(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, force=force, root=root,
+              experiment=point.experiment(arm), fold=fold)
+    return {point: {arm: [open_run(point.config(cfg, arm), data_dir, model, seed, point.experiment(arm), root)
+                          for seed in range(cfg["budget"]["seeds"])] for arm, (model, _) in ARMS.items()}
+            for point in budget_points(cfg)}
+
+
+def point_tiles(cfg: dict[str, Any], data_dir: str | Path | None) -> dict[BudgetPoint, TileSet]:
+    """Each point's prepared tiles (one set per input size)."""
+    return {point: tiles.prepare(point.config(cfg), data_dir) for point in budget_points(cfg)}
+
+
+def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
+                     cfg: dict[str, Any]) -> pd.DataFrame:
+    """One row per point and claim: the paired per-image effect inside the annotated region, its sign-flip
+    interval, p, Holm-adjusted over the point's claims, and the verdict."""
+    tables = []
+    for point, arms in runs.items():
+        config = point.config(cfg)
+        small_px = source_area_to_input(config["train"]["small_object_source_px"], config["data"])
+        measures = {arm: ablations.measures_over_seeds(found, tile_sets[point], small_px) for arm, found in arms.items()}
+        rows = []
+        for claim, ours, reference, measure in CLAIMS:
+            test = paired_comparison((measures[ours][measure] - measures[reference][measure]).to_numpy())
+            rows.append({"input px": point.input_size, "epochs": point.epochs, "claim": claim, "measure": measure,
+                         "ours": ours, "vs": reference, "effect": test["difference"], "CI low": test["CI low"],
+                         "CI high": test["CI high"], "p": test["p"], "images": test["units"]})
+        table = pd.DataFrame(rows)
+        table["Holm p"] = holm(table["p"].to_numpy())
+        table["verdict"] = [verdict(d, p) for d, p in zip(table["effect"], table["Holm p"], strict=True)]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def validation_dice(run: Run) -> float:
+    """The validation Dice of the epoch a run selected (what training chooses on), averaged over its folds."""
+    folds = getattr(run, "folds", ()) or (run,)
+    return float(np.mean([fold.history.set_index("epoch").val_dice[fold.metrics["selected_epoch"]] for fold in folds]))
+
+
+def _machines(found: list[Run]) -> str:
+    folds = [fold for run in found for fold in (getattr(run, "folds", ()) or (run,))]
+    return "; ".join(sorted({fold.versions.get("machine", "not recorded") for fold in folds}))
+
+
+def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
+                      cfg: dict[str, Any]) -> pd.DataFrame:
+    """One row per point and model (Enhanced, U-Net): region Dice pooled over the out-of-fold test tiles with
+    Fieller's interval over images, validation Dice, training seconds (folds summed, mean over seeds) and the
+    machine that trained them, and the paired per-image Dice difference from the classic pipeline on the same tiles
+    at the same input size (Holm over the point's models)."""
+    tables = []
+    for point, arms in runs.items():
+        tile_set = tile_sets[point]
+        classic = classic_entry(tile_set, arms["enhanced"][0].test_index(tile_set), point.config(cfg))
+        rows = []
+        for arm, label in QUALITY_ARMS.items():
+            found = arms[arm]
+            entry = run_entries({ARMS[arm][0]: found})[ARMS[arm][0]]
+            counts = image_counts(entry, AREA)
+            low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
+            test = paired_comparison((image_dice(entry, AREA) - image_dice(classic, AREA)).to_numpy())
+            rows.append({"input px": point.input_size, "epochs": point.epochs, "model": label, "arm": arm,
+                         "full resolution": point.input_size == cfg["data"]["tile_size"],
+                         "Dice": pooled(counts)["dice"], "Dice 95% CI low": max(low, 0.0),
+                         "Dice 95% CI high": min(high, 1.0),
+                         "validation Dice": np.mean([validation_dice(run) for run in found]),
+                         "training seconds": entry.train_seconds, "trained on": _machines(found),
+                         "classic Dice": pooled(image_counts(classic, AREA))["dice"],
+                         "Dice - classic": test["difference"], "difference CI low": test["CI low"],
+                         "difference CI high": test["CI high"], "p vs classic": test["p"], "images": test["units"]})
+        table = pd.DataFrame(rows)
+        table["Holm p vs classic"] = holm(table["p vs classic"].to_numpy())
+        table["verdict vs classic"] = [verdict(d, p) for d, p in
+                                       zip(table["Dice - classic"], table["Holm p vs classic"], strict=True)]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def recommended(quality: pd.DataFrame) -> pd.Series:
+    """The model and point with the best validation Dice (test scores play no part in the choice)."""
+    return quality.loc[quality["validation Dice"].idxmax()]
+
+
+def verdict_changes(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per claim, its verdict at each point (columns in the points' order) and whether a larger budget changes it."""
+    claims = claims.assign(point=[f"{px} px, {epochs} ep" for px, epochs in zip(claims["input px"], claims["epochs"],
+                                                                                strict=True)])
+    table = claims.pivot(index="claim", columns="point", values="verdict")[list(dict.fromkeys(claims.point))]
+    table["changes with the budget"] = ["yes" if len(set(row)) > 1 else "no" for row in table.to_numpy()]
+    return table.loc[list(dict.fromkeys(claims.claim))]
+
+
+def describe(claims: pd.DataFrame, quality: pd.DataFrame) -> str:
+    """Generated text: claim by claim, the verdict at each point and whether it changes; the best model and point
+    (chosen on validation) against the classic pipeline."""
+    changes = verdict_changes(claims)
+    lines = []
+    for claim, row in changes.iterrows():
+        verdicts = row.drop("changes with the budget")
+        said = ", ".join(f"{value} at {point}" for point, value in verdicts.items())
+        lines.append(f"- {claim}: {said}. "
+                     + ("The verdict changes with the budget." if row["changes with the budget"] == "yes"
+                        else "A larger budget does not change the verdict."))
+    best = recommended(quality)
+    lines.append(f"- Best on validation: {best['model']} at {best['input px']} px, {best['epochs']} epochs: region "
+                 f"Dice {best['Dice']:.3f} [{best['Dice 95% CI low']:.3f}, {best['Dice 95% CI high']:.3f}] over "
+                 f"{best['images']} images, {best['Dice - classic']:+.3f} per image against the classic pipeline "
+                 f"(Holm p {best['Holm p vs classic']:.3g}: {best['verdict vs classic']}), trained in "
+                 f"{best['training seconds']:.0f} s ({best['trained on']}).")
+    return "\n".join(lines)
+
+
+def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]]) -> pd.DataFrame:
+    """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, and the
+    machines they were trained on; the last row is the whole sweep."""
+    rows = []
+    for point, arms in runs.items():
+        found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
+        rows.append({"point": point.label, "runs": sum(len(getattr(run, "folds", ()) or (run,)) for run in found),
+                     "training seconds": sum(run.metrics["train_seconds"] for run in found),
+                     "trained on": _machines(found)})
+    table = pd.DataFrame(rows)
+    total = {"point": "whole sweep", "runs": table["runs"].sum(), "training seconds": table["training seconds"].sum(),
+             "trained on": "; ".join(sorted(set("; ".join(table["trained on"]).split("; "))))}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("point")

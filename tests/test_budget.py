@@ -1,0 +1,111 @@
+"""The budget sweep (notebook 09): its points, their folders, the job list, and the sweep end to end."""
+import functools
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import config
+from lib.data import tiles
+from lib.experiments import budget, study
+from lib.paths import REPO_ROOT
+from lib.report import budget_plots
+
+matplotlib.use("Agg")
+
+
+def _quick(**changes):
+    return config.apply_changes(config.load_config("quick"), {"data.folds": 5} | changes)
+
+
+@pytest.mark.parametrize("points, message", [
+    ([[512, 8]], "input 512 px is larger than data.tile_size 256"),
+    ([[100, 8]], "data.input_size must be a multiple of 32, not 100"),
+    ([[128, 8], [128, 8]], r"\[128, 8\] is listed twice"),
+    ([[128]], r"a point is \[input px, epochs\]"),
+    ([[128, 0]], r"a point is \[input px, epochs\]"),
+])
+def test_a_wrong_budget_point_is_refused_before_anything_trains(points, message):
+    with pytest.raises(config.ConfigError, match=message):
+        budget.budget_points(_quick(**{"budget.points": points}))
+
+
+def test_every_point_and_arm_trains_in_a_folder_of_its_own():
+    cfg = _quick()
+    jobs = [job for job in study.study_jobs(cfg, None, with_budget=True) if budget.in_sweep(job.experiment)]
+    points = budget.budget_points(cfg)
+    assert len(jobs) == len(points) * len(budget.ARMS) * cfg["budget"]["seeds"] * 5
+    folders = [study.run_folder(job, cfg, None) for job in jobs]
+    assert len(set(folders)) == len(folders)                          # runs never mix
+    settings = {folder.relative_to(REPO_ROOT / "results" / "synthetic").parts[0] for folder in folders}
+    assert settings == {"quick-cv5", "quick-cv5-in256"}              # full resolution is a setting of its own
+    assert not any(budget.in_sweep(job.experiment) for job in study.study_jobs(cfg, None))  # only with --budget
+    full = next(job for job in jobs if job.changes.get("data.input_size") == 256 and job.model == "unet_region")
+    assert full.config(cfg)["data"]["input_size"] == full.config(cfg)["data"]["tile_size"]
+    long = next(job for job in jobs if job.experiment == "budget-e32-drop" and job.fold == 3)
+    assert long.changes == {"data.folds": 5, "train.epochs": 32, "model.input_variant": "drop"}
+    assert long.config(cfg) == budget.BudgetPoint(128, 32).config(cfg, "drop")   # what notebook 09 trains
+
+
+def test_arms_differ_from_the_enhanced_arm_by_their_one_change_only():
+    point = budget.BudgetPoint(256, 8)
+    cfg = _quick()
+    enhanced = point.config(cfg, "enhanced")
+    for arm, (_, variant) in budget.ARMS.items():
+        changed = {f"{section}.{key}" for section in enhanced if isinstance(enhanced[section], dict)
+                   for key in enhanced[section] if point.config(cfg, arm)[section][key] != enhanced[section][key]}
+        expected = {f"{section}.{key}" for section, keys in
+                    (budget.ablations.ABLATIONS[variant][1] if variant else {}).items() for key in keys}
+        assert changed == expected, arm
+    assert {claim[2] for claim in budget.CLAIMS} == set(budget.ARMS) - {"enhanced"}   # each claim's reference arm
+
+
+def test_the_study_checks_sweep_runs_only_when_asked(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(study, "check_pool", lambda variant, data_dir: None)
+    cfg = _quick(**{"runs.models": ["unet_region"], "runs.seeds": 1, "budget.points": [[128, 2], [256, 2]]})
+    for job in study.study_jobs(cfg, None, with_budget=True):
+        folder = study.run_folder(job, cfg, None, tmp_path)
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("{}")
+    study.check(cfg, None, tmp_path, with_budget=True)
+    study.check(cfg, None, tmp_path)                                  # the sweep's runs are not "not listed"
+    capsys.readouterr()
+    missing = study.run_folder(study.study_jobs(cfg, None, with_budget=True)[-1], cfg, None, tmp_path)
+    (missing / "metrics.json").unlink()
+    with pytest.raises(ValueError, match="1 listed but not finished"):
+        study.check(cfg, None, tmp_path, with_budget=True)
+
+
+def test_verdict_changes_and_the_recommended_point_come_from_validation():
+    claims = pd.DataFrame({"input px": [128, 128, 256, 256], "epochs": [8, 8, 8, 8], "claim": ["a", "b", "a", "b"],
+                           "verdict": ["inconclusive", "supported", "contradicted", "supported"]})
+    changes = budget.verdict_changes(claims)
+    assert changes["changes with the budget"].to_dict() == {"a": "yes", "b": "no"}
+    quality = pd.DataFrame({"validation Dice": [0.7, 0.8, 0.75], "Dice": [0.9, 0.5, 0.6]})
+    assert budget.recommended(quality)["Dice"] == 0.5                 # the best on validation, not on test
+
+
+@pytest.mark.slow
+def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(tiles, "prepare", functools.partial(tiles.prepare, root=tmp_path / "prepared"))
+    cfg = config.apply_changes(tiny_config, {"train.epochs": 1, "train.max_train_tiles": None, "train.tta": False,
+                                             "train.max_eval_tiles": None, "budget.points": [[32, 1], [64, 1]],
+                                             "budget.seeds": 1})
+    runs = budget.train_budget(cfg, tiny_dataset, root=tmp_path / "results")
+    points = budget.budget_points(cfg)
+    assert set(runs) == set(points) and all(set(arms) == set(budget.ARMS) for arms in runs.values())
+    full = runs[budget.BudgetPoint(64, 1)]["enhanced"][0]
+    assert np.load(full.folder / "test_probabilities-no_tta.npy").shape[1:] == (64, 64)   # tile px, full resolution
+    assert "-in64" in str(full.folder) and "budget-e1" in str(full.folder)
+    tile_sets = budget.point_tiles(cfg, tiny_dataset)
+    quality = budget.quality_by_budget(runs, tile_sets, cfg)
+    assert len(quality) == 2 * len(points) and quality["full resolution"].sum() == 2
+    assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
+    claims = budget.claims_by_budget(runs, tile_sets, cfg)
+    assert len(claims) == len(budget.CLAIMS) * len(points) and claims["Holm p"].ge(claims["p"]).all()
+    assert "Best on validation" in budget.describe(claims, quality)
+    cost = budget.cost_by_budget(runs)
+    assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
+    budget_plots.claims_across_budgets(claims)
+    budget_plots.quality_against_cost(quality)
