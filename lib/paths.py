@@ -13,7 +13,8 @@ folder per fold), notebooks and figures live apart from the single split's, and 
 of `SETTING_AXES` that differs from the profile file's: the input size of a budget point (`run_all.sh --input-size
 256`: `quick-in256`) and the precision (`--precision bf16`: `quick-cv5-bf16`). Such runs are not the profile's, so
 they never meet its runs as stale ones. (The training epochs are no such axis: the stability and ablation experiments
-set `train.epochs` to their own budgets, so a config's epochs do not tell which setting it belongs to.)
+set `train.epochs` to their own budgets, so a config's epochs do not tell which setting it belongs to; the budget
+sweep names its epochs in its experiment folders instead, `budget-e<epochs>[-<variant>]/`, lib/experiments/budget.py.)
 """
 from __future__ import annotations
 
