@@ -1,11 +1,11 @@
 """Benchmark (not a test): a trained run on images no model here has seen, predicted as a user would.
 
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
-        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference IMAGE]
+        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF]
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
 `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
-pixels); with `--stain-reference` (an image of the run's training set) the run and the classic pipeline once more on
+pixels); with `--stain-reference` (the run's training images) the run and the classic pipeline once more on
 stain-normalised inputs (lib/inference/stain.py). Then it scores the outputs against the dataset's truth: pixel Dice
 pooled over every image (`masks/`), and object precision, recall and F1 at IoU 0.5, AJI and PQ pooled over the
 images with instance labels (`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--mpp", help="the images' pixel size, tried when the run knows its own")
-    parser.add_argument("--stain-reference", type=Path, help="a training image: also predict stain-normalised to it")
+    parser.add_argument("--stain-reference", type=Path, help="training images: also predict normalised to their stain")
     args = parser.parse_args()
     run_mpp = (json.loads((args.run / "metrics.json").read_text()).get("scale") or {}).get("mpp")
     variants = [("trained run", "none (taken as the training scale)", [])]

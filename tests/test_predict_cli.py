@@ -124,8 +124,17 @@ def test_stain_normalisation_maps_another_labs_staining_onto_the_reference(tmp_p
     normalised = StainNormaliser(tmp_path / "reference.png")(other, tmp_path / "other.png")
     before = np.abs(other.astype(float) - reference).mean()
     assert np.abs(normalised.astype(float) - reference).mean() < 0.6 * before   # measured: about half
+    Image.fromarray(_stained(reference_stains, seed=1)).save(tmp_path / "reference2.png")
+    (tmp_path / "training").mkdir()
+    for name in ("reference.png", "reference2.png"):
+        (tmp_path / name).rename(tmp_path / "training" / name)
+    pooled = StainNormaliser(tmp_path / "training")(other, tmp_path / "other.png")   # a folder: its pixels pooled
+    assert np.abs(pooled.astype(float) - reference).mean() < 0.6 * before
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="empty holds no images"):
+        StainNormaliser(tmp_path / "empty")
     with pytest.raises(DatasetError, match="glass.png: its H&E stain cannot be estimated"):
-        StainNormaliser(tmp_path / "reference.png")(np.full((64, 64, 3), 240, np.uint8), tmp_path / "glass.png")
+        StainNormaliser(tmp_path / "training")(np.full((64, 64, 3), 240, np.uint8), tmp_path / "glass.png")
 
 
 def test_predict_normalises_stain_when_asked_and_names_the_reference(tmp_path):

@@ -1,7 +1,7 @@
 """Apply a trained run to new images of any size: nuclei as objects, in the forms other tools read.
 
     python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> --input IMAGE_OR_FOLDER \\
-        --output FOLDER [--mpp X | --mpp auto | --magnification M] [--stain-reference IMAGE] [--tta] \\
+        --output FOLDER [--mpp X | --mpp auto | --magnification M] [--stain-reference REF] [--tta] \\
         [--threshold T] [--device auto|cpu|cuda] [--batch-size N] [--force]
     python -m lib.inference --classic --input IMAGE_OR_FOLDER --output FOLDER [--profile quick]
 
@@ -12,8 +12,9 @@ predicted nuclei against the training nuclei's, recorded in the run) and prints 
 metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
 always in the input's pixels (lib/data/scale.py).
 
-Stain: `--stain-reference IMAGE` (an image of the training set) normalises each input's H&E staining to that
-image's by Macenko's method before prediction (lib/inference/stain.py); overlays show the input as it was.
+Stain: `--stain-reference REF` (an image of the training set, or a folder of them) normalises each input's H&E
+staining to the reference's by Macenko's method before prediction (lib/inference/stain.py); overlays show the input
+as it was.
 
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows
 of blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     scale.add_argument("--mpp", help="the images' pixel size in µm, or 'auto' to estimate their scale")
     scale.add_argument("--magnification", help="the images' objective magnification (40x = 0.25 µm/px)")
     parser.add_argument("--stain-reference", type=Path, default=None,
-                        help="normalise each input's H&E staining to this image's (Macenko), e.g. a training image")
+                        help="normalise each input's H&E staining to this image's or folder's (Macenko): training images")
     parser.add_argument("--tta", action="store_true", help="average the 7 test-time transforms")
     parser.add_argument("--threshold", type=float, default=None,
                         help="default: the run's own, chosen on its validation split for this TTA setting")

@@ -1,10 +1,10 @@
-"""Stain normalisation at prediction (`predict --stain-reference IMAGE`).
+"""Stain normalisation at prediction (`predict --stain-reference IMAGE_OR_FOLDER`).
 
 Another lab's H&E differs in hue and strength from the training images'. Macenko's method (torchstain's numpy
 implementation) estimates an image's haematoxylin and eosin vectors and concentrations in optical density and
-rebuilds the image with a reference image's vectors and concentration range, so that the model sees the staining
-it was trained on; the reference should be an image of the training set. Each input is normalised as a whole
-(its own stain vectors estimated once), before windows are cut.
+rebuilds the image with a reference's vectors and concentration range, so that the model sees the staining it was
+trained on; the reference is an image of the training set, or a folder of them (their pixels pooled). Each input is
+normalised as a whole (its own stain vectors estimated once), before windows are cut.
 """
 from __future__ import annotations
 
@@ -16,7 +16,23 @@ from typing import Any
 import numpy as np
 from torchstain.numpy.normalizers import NumpyMacenkoNormalizer
 
-from ..data.reading import DatasetError, read_image
+from ..data.reading import IMAGE_SUFFIXES, DatasetError, read_image
+
+REFERENCE_PIXELS = 2**20  # a folder's staining is estimated on at most this many pixels, taken evenly from its images
+
+
+def reference_pixels(reference: Path) -> np.ndarray:
+    """The RGB pixels (N, 1, 3) whose staining is the target: an image's, or those of every image of a folder (a
+    training set), taken at an even stride so that each image counts by its size and the total stays bounded."""
+    if reference.is_dir():
+        paths = sorted(p for p in reference.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not paths:
+            raise DatasetError(f"{reference} holds no images to take the stain reference from")
+    else:
+        paths = [reference]
+    pixels = [read_image(path, colour=True).reshape(-1, 1, 3) for path in paths]
+    stride = max(1, sum(len(p) for p in pixels) // REFERENCE_PIXELS)
+    return np.concatenate([p[::stride] for p in pixels])
 
 
 class StainNormaliser:
@@ -25,7 +41,7 @@ class StainNormaliser:
     def __init__(self, reference: Path):
         self.reference = Path(reference)
         self._normaliser = NumpyMacenkoNormalizer()
-        _estimated(self._normaliser.fit, read_image(self.reference, colour=True), self.reference)
+        _estimated(self._normaliser.fit, reference_pixels(self.reference), self.reference)
 
     def __call__(self, image: np.ndarray, path: Path) -> np.ndarray:
         """`image` (H, W, 3) uint8 with the reference's staining; DatasetError naming `path` when its stain
