@@ -53,7 +53,7 @@ def main() -> None:
             predict_cli.main([*method, *stain, "--input", str(args.data / "images"), "--output", out])
             seconds = time.perf_counter() - start
             rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
-                         "stain handling": f"Macenko to {reference.name}" if reference else "none",
+                         "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
                          "TTA": bool(args.tta and flags is not None),
                          **score_predictions(args.data, Path(out)), "seconds": seconds})
         print(rows[-1], flush=True)
