@@ -103,7 +103,7 @@ def sweep(cfg: dict[str, Any]) -> list[tuple[BudgetPoint, str, int, int | None]]
 
 
 def in_sweep(run_folder: Path) -> bool:
-    """Whether a run folder is one of the sweep's."""
+    """Whether a run folder (relative to its setting's folder) is one of the sweep's."""
     return any(part.startswith(EXPERIMENT_PREFIX) for part in Path(run_folder).parts)
 
 

@@ -119,7 +119,8 @@ def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESU
     jobs = study_jobs(cfg, data_dir, with_budget)
     expected = {run_folder(job, cfg, data_dir, results) for job in jobs}
     root = setting_directory(cfg, data_dir, results)
-    found = {path.parent for path in root.rglob("metrics.json") if with_budget or not budget.in_sweep(path)}
+    found = {path.parent for path in root.rglob("metrics.json")
+             if with_budget or not budget.in_sweep(path.relative_to(root))}
     # Experiments that train in another setting (the stability runs on the single split) are looked for in their
     # experiment's folder there, not in that setting's ladder.
     elsewhere = {(setting_directory(job.config(cfg), data_dir, results), job.experiment) for job in jobs if job.experiment}
