@@ -123,7 +123,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     save_figure(budget_plots.quality_against_cost(quality), folder, "09_budget-quality_cost")
     (folder / "run_times.csv").write_text("notebook,seconds\n09_budget,1\n")
     page = pages._environment().get_template("results.md").render(
-        dataset="tiny", setting="smoke", notebooks={}, has_runs_page=lambda *_: False,
+        dataset="tiny", setting="smoke", notebooks={}, has_runs_page=lambda *_: False, sphinx=False,
         results=lambda name: Published(name, tmp_path / "page.md", figures, root=figures))
     best = budget.recommended(quality)
     assert "## Do the verdicts survive a bigger budget?" in page and f"*{best['model']}* at" in page
