@@ -53,10 +53,10 @@ def quality_against_cost(quality: pd.DataFrame) -> plt.Figure:
             ax.annotate(f"{row['input px']} px, {row['epochs']} ep", (row["training seconds"], row["Dice"]),
                         textcoords="offset points", xytext=(5, -10), fontsize=7)
         ax.plot([], [], marker, c=line.get_color(), label=model)
-    for px, rows in quality.groupby("input px"):
+    for i, (px, rows) in enumerate(quality.groupby("input px")):  # labels stacked: the lines may coincide
         ax.axhline(rows["classic Dice"].iloc[0], ls="--", c="0.4", lw=1)
         ax.annotate(f"classic, {px} px input (no training)", (ax.get_xlim()[0], rows["classic Dice"].iloc[0]),
-                    textcoords="offset points", xytext=(4, 3), fontsize=7, color="0.3")
+                    textcoords="offset points", xytext=(4, 3 + 9 * i), fontsize=7, color="0.3")
     ax.set(xlabel="training seconds (all folds; see 'trained on')",
            ylabel="Dice, annotated region (pooled, 95% CI)",
            title="Quality against cost (filled: full resolution)")
