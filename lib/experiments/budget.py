@@ -121,8 +121,11 @@ def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool =
 
 
 def point_tiles(cfg: dict[str, Any], data_dir: str | Path | None) -> dict[BudgetPoint, TileSet]:
-    """Each point's prepared tiles (one set per input size)."""
-    return {point: tiles.prepare(point.config(cfg), data_dir) for point in budget_points(cfg)}
+    """Each point's prepared tiles: one set per input size, loaded once however many points share it."""
+    points = budget_points(cfg)
+    first = {point.input_size: point for point in reversed(points)}  # one point per input size
+    by_size = {size: tiles.prepare(point.config(cfg), data_dir) for size, point in first.items()}
+    return {point: by_size[point.input_size] for point in points}
 
 
 def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
@@ -147,14 +150,19 @@ def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: d
     return pd.concat(tables, ignore_index=True)
 
 
+def _fold_runs(run: Run) -> tuple[Run, ...]:
+    """The single runs a run is made of: its folds (`OutOfFold`), or itself."""
+    return getattr(run, "folds", ()) or (run,)
+
+
 def validation_dice(run: Run) -> float:
     """The validation Dice of the epoch a run selected (what training chooses on), averaged over its folds."""
-    folds = getattr(run, "folds", ()) or (run,)
+    folds = _fold_runs(run)
     return float(np.mean([fold.history.set_index("epoch").val_dice[fold.metrics["selected_epoch"]] for fold in folds]))
 
 
 def _machines(found: list[Run]) -> str:
-    folds = [fold for run in found for fold in (getattr(run, "folds", ()) or (run,))]
+    folds = [fold for run in found for fold in _fold_runs(run)]
     return "; ".join(sorted({fold.versions.get("machine", "not recorded") for fold in folds}))
 
 
@@ -232,7 +240,7 @@ def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]]) -> pd.DataFram
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
-        rows.append({"point": point.label, "runs": sum(len(getattr(run, "folds", ()) or (run,)) for run in found),
+        rows.append({"point": point.label, "runs": sum(len(_fold_runs(run)) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
                      "trained on": _machines(found)})
     table = pd.DataFrame(rows)
