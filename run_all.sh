@@ -2,7 +2,8 @@
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
 #   ./run_all.sh [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--folds K] [--models a,b]
-#                [--precision fp32|bf16|fp16|auto] [--input-size N] [--only NN[,NN...]] [--budget] [--force] [--debug]
+#                [--precision fp32|bf16|fp16|auto] [--input-size N] [--only NN[,NN...]] [--budget[-finished]]
+#                [--force] [--debug]
 #   ./run_all.sh --report-only
 #
 #   --profile  configs/<profile>.yaml (default: quick, the CPU profile)
@@ -19,6 +20,9 @@
 #   --only     run only the notebooks with these numbers, e.g. --only 01,02 (or 1,2)
 #   --budget   also run notebook 09, the budget sweep (budget.points: every arm retrained at each input size and
 #              epochs; hours on a CPU, see the report's budget section); --only 09 runs it alone
+#   --budget-finished  notebook 09 on the budget points whose runs have all finished (trained earlier, or elsewhere
+#              from the job list), training nothing (with --force: reading them again); the points still missing
+#              are named as not trained yet
 #   --force    redo work whose results exist: re-execute notebooks and retrain runs
 #   --debug    on a failure, show the end of the notebook's log (the traceback) instead of one line
 #   --report-only  run no notebook: rebuild the report from the figures and executed notebooks already there
@@ -37,7 +41,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" input_size="" debug=0 report_only=0 budget=0
+profile=quick data="" only="" force=0 seeds="" folds="" models="" precision="" input_size="" debug=0 report_only=0 budget=0 budget_param=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile|--data|--only|--seeds|--folds|--models|--precision|--input-size)
@@ -51,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --precision) precision="$2"; shift 2 ;;
         --input-size) input_size="$2"; shift 2 ;;
         --budget) budget=1; shift ;;
+        --budget-finished) budget=1; budget_param=(-p train_missing False); shift ;;
         --force) force=1; shift ;;
         --debug) debug=1; shift ;;
         --report-only) report_only=1; shift ;;
@@ -188,6 +193,8 @@ for notebook in notebooks/[0-9][0-9]_*.ipynb; do
                 fi
             done
         done
+    elif [[ "${name}" == 09_budget.ipynb ]]; then
+        execute "${notebook}" "${name}" "${budget_param[@]}"
     else
         execute "${notebook}" "${name}"
     fi

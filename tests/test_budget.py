@@ -80,12 +80,22 @@ def test_the_study_checks_sweep_runs_only_when_asked(tmp_path, capsys, monkeypat
 
 
 def test_verdict_changes_and_the_recommended_point_come_from_validation():
-    claims = pd.DataFrame({"input px": [128, 128, 256, 256], "epochs": [8, 8, 8, 8], "claim": ["a", "b", "a", "b"],
+    claims = pd.DataFrame({"point": ["128 px, 8 epochs"] * 2 + ["256 px, 8 epochs"] * 2, "claim": ["a", "b", "a", "b"],
                            "verdict": ["inconclusive", "supported", "contradicted", "supported"]})
     changes = budget.verdict_changes(claims)
     assert changes["changes with the budget"].to_dict() == {"a": "yes", "b": "no"}
+    assert list(changes.columns[:2]) == ["128 px, 8 epochs", "256 px, 8 epochs"]       # the points in sweep order
+    one = budget.verdict_changes(claims.head(2))                      # one point: a change is not measured
+    assert set(one["changes with the budget"]) == {"one point only"}
     quality = pd.DataFrame({"validation Dice": [0.7, 0.8, 0.75], "Dice": [0.9, 0.5, 0.6]})
     assert budget.recommended(quality)["Dice"] == 0.5                 # the best on validation, not on test
+
+
+def test_reading_a_sweep_with_no_finished_point_is_one_error_and_trains_nothing(tmp_path):
+    cfg = _quick(**{"budget.points": [[128, 2]]})
+    with pytest.raises(budget.MissingRunError, match="no budget point has all its runs finished under .*quick-cv5"):
+        budget.train_budget(cfg, None, root=tmp_path, train_missing=False)
+    assert not any(tmp_path.rglob("*.pt"))
 
 
 @pytest.mark.slow
@@ -101,7 +111,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert np.load(full.folder / "test_probabilities-no_tta.npy").shape[1:] == (64, 64)   # tile px, full resolution
     assert np.load(shrunk.folder / "test_probabilities-no_tta.npy").shape[1:] == (32, 32)
     assert full.folder != shrunk.folder and "smoke-in32" in str(shrunk.folder) and "budget-e1" in str(full.folder)
-    tile_sets = budget.point_tiles(cfg, tiny_dataset)
+    tile_sets = budget.point_tiles(cfg, tiny_dataset, points)
     quality = budget.quality_by_budget(runs, tile_sets, cfg)
     assert len(quality) == 2 * len(points) and quality["full resolution"].sum() == 2
     assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
@@ -109,9 +119,26 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined
     assert (claims.loc[claims["p"].isna(), "verdict"] == "no data").all()
-    assert "Best on validation" in budget.describe(claims, quality)
-    cost = budget.cost_by_budget(runs)
+    nuclei = budget.instances_by_budget(runs, tile_sets, cfg)
+    assert len(nuclei) == 3 * len(points) and set(nuclei.point) == {point.label for point in points}
+    assert nuclei.groupby("point").model.apply(set).map(len).eq(3).all()   # both models and the classic pipeline
+    classic = nuclei.model.str.startswith("Haematoxylin")
+    assert nuclei.loc[~classic, "aji - Haematoxylin + watershed verdict"].isin(
+        ["supported", "contradicted", "inconclusive", "no data"]).all()
+    assert "As nuclei at that point: AJI" in budget.describe(claims, quality, nuclei, [])
+    cost = budget.cost_by_budget(runs, [])
     assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
+
+    # a point with one run unfinished is left out when reading without training, and named as not trained yet
+    (runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json").rename(tmp_path / "metrics.json")
+    assert not budget.is_trained(budget.BudgetPoint(64, 1), cfg, tiny_dataset, tmp_path / "results")
+    found = budget.train_budget(cfg, tiny_dataset, root=tmp_path / "results", train_missing=False)
+    assert list(found) == [budget.BudgetPoint(32, 1)]
+    partial = budget.cost_by_budget(found, [budget.BudgetPoint(64, 1)])
+    assert partial.loc["64 px, 1 epochs", "trained on"] == budget.NOT_TRAINED
+    assert partial.loc["whole sweep", "runs"] == len(budget.ARMS)
+    assert "Not trained yet: 64 px, 1 epochs" in budget.describe(claims, quality, nuclei, [budget.BudgetPoint(64, 1)])
+    (tmp_path / "metrics.json").rename(runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json")
     figures = tmp_path / "figures"
     folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them
     folder.mkdir(parents=True)
@@ -119,6 +146,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     save_table(quality.set_index(["input px", "epochs", "model"]), folder, "09_budget-quality", digits=4)
     save_table(claims.set_index(["input px", "epochs", "claim"]), folder, "09_budget-claims", digits=4)
     save_table(budget.verdict_changes(claims), folder, "09_budget-verdicts")
+    save_table(nuclei.set_index(["input px", "epochs", "model"]), folder, "09_budget-instances", digits=4)
     save_figure(budget_plots.claims_across_budgets(claims), folder, "09_budget-claims")
     save_figure(budget_plots.quality_against_cost(quality), folder, "09_budget-quality_cost")
     (folder / "run_times.csv").write_text("notebook,seconds\n09_budget,1\n")
@@ -127,4 +155,5 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
         results=lambda name: Published(name, tmp_path / "page.md", figures, root=figures))
     best = budget.recommended(quality)
     assert "## Do the verdicts survive a bigger budget?" in page and f"*{best['model']}* at" in page
+    assert "As nuclei (the same tiles" in page and "AJI undefined" not in page
     assert page.count("a larger budget does not change the verdict") + page.count("changes with the budget") >= 4

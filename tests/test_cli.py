@@ -76,6 +76,11 @@ def test_run_all_trains_another_precision_in_its_own_setting():
         assert "no finished run for unet seed 0, " in result.stderr and f"under {setting};" in result.stderr
         assert "(./run_all.sh --profile smoke --precision bf16 --only 03," in result.stderr
         assert yaml.safe_load((setting / "config.yaml").read_text())["train"]["precision"] == "bf16"
+        # notebook 09 reading the finished budget points only, where none is: one line, nothing trained
+        result = _run("./run_all.sh", "--profile", "smoke", "--precision", "bf16", "--only", "9", "--budget-finished",
+                      env=dict(os.environ, REPRO_PUBLISH_FIGURES="0"))
+        assert result.returncode == 2 and f"no budget point has all its runs finished under {setting} " in result.stderr
+        assert not any(setting.rglob("*.pt"))
     finally:
         if not existed:
             shutil.rmtree(setting, ignore_errors=True)

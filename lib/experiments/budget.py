@@ -15,7 +15,10 @@ the sampling claim) inside the annotated region, Holm-adjusted over the point's 
 region Dice pooled over the out-of-fold test tiles, with Fieller's interval over images, beside the training
 seconds (summed over folds) and the machine that trained them; the classic pipeline (haematoxylin + watershed, no
 training) is scored on the same tiles at the same input size and compared per image (Holm over the point's two
-models). The recommended point is the model and point with the best validation Dice (never test).
+models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' masks split
+by prediction's watershed). The recommended point is the model and point with the best validation Dice (never test).
+A sweep may be read before all its points are trained (`train_missing=False`: the points whose every run has
+finished, the others listed as not trained yet), so that a long sweep trained piecewise is reported as it grows.
 """
 from __future__ import annotations
 
@@ -32,12 +35,12 @@ from ..data.geometry import source_area_to_input
 from ..data.tiles import TileSet
 from ..evaluation.metrics import pooled
 from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
-from ..paths import RESULTS_ROOT
+from ..paths import RESULTS_ROOT, run_directory, setting_directory
 from ..progress import progress
-from ..training.runs import Run, open_run, run_folds
+from ..training.runs import MissingRunError, Run, is_finished_and_current, open_run, run_folds
 from ..training.train import train
 from . import ablations
-from .ladder import classic_entry, image_counts, image_dice, run_entries
+from .ladder import CLASSIC_NAME, classic_entry, image_counts, image_dice, instance_ladder, run_entries
 
 # arm: (model, notebook 07's variant whose one change it makes, or None)
 ARMS = {
@@ -53,6 +56,7 @@ CLAIMS = [(claim, "enhanced", variant, measure) for claim, _, ours, variant, mea
           if ours == ablations.BASELINE and variant in {arm_variant for _, arm_variant in ARMS.values()}]
 CLAIMS.append(("The Enhanced model beats the U-Net (both region-trained)", "enhanced", "unet", "Dice"))
 AREA = "annotated_region"
+NOT_TRAINED = "not trained yet"
 EXPERIMENT_PREFIX = "budget-"  # the sweep's experiment folders: budget-e<epochs>[-<variant>]
 
 
@@ -64,7 +68,7 @@ class BudgetPoint:
 
     @property
     def label(self) -> str:
-        return f"{self.input_size} px, {self.epochs} epochs"
+        return f"{self.input_size} px, {self.epochs} epochs"  # the "point" column of every table
 
     def experiment(self, arm: str) -> str:
         """The experiment folder of an arm's runs at this point."""
@@ -107,22 +111,39 @@ def in_sweep(run_folder: Path) -> bool:
     return any(part.startswith(EXPERIMENT_PREFIX) for part in Path(run_folder).parts)
 
 
+def is_trained(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path | None,
+               root: Path = RESULTS_ROOT) -> bool:
+    """Whether every run of the point (arm, seed, fold) is finished and trained with this config."""
+    return all(is_finished_and_current(run_directory(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, root,
+                                                     point.experiment(arm), fold),
+                                       point.config(cfg, arm), data_dir, ARMS[arm][0])
+               for at, arm, seed, fold in sweep(cfg) if at == point)
+
+
 def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool = False,
-                 root: Path = RESULTS_ROOT) -> dict[BudgetPoint, dict[str, list[Run]]]:
-    """Train (or load) every run of the sweep; per point and arm, each seed's folds read as one run."""
-    jobs = progress(sweep(cfg), desc="budget sweep", unit="run")
-    for point, arm, seed, fold in jobs:
-        jobs.set_postfix(point=point.label, arm=arm, fold=fold)
-        train(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, force=force, root=root,
-              experiment=point.experiment(arm), fold=fold)
+                 root: Path = RESULTS_ROOT, train_missing: bool = True) -> dict[BudgetPoint, dict[str, list[Run]]]:
+    """Train (or load) every run of the sweep; per point and arm, each seed's folds read as one run. With
+    `train_missing` False nothing trains (`force` included): only the points whose every run is finished are read
+    (MissingRunError if there is none)."""
+    if train_missing:
+        jobs = progress(sweep(cfg), desc="budget sweep", unit="run")
+        for point, arm, seed, fold in jobs:
+            jobs.set_postfix(point=point.label, arm=arm, fold=fold)
+            train(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, force=force, root=root,
+                  experiment=point.experiment(arm), fold=fold)
+    points = [point for point in budget_points(cfg) if train_missing or is_trained(point, cfg, data_dir, root)]
+    if not points:
+        raise MissingRunError(f"no budget point has all its runs finished under {setting_directory(cfg, data_dir, root)}"
+                              " (train them with ./run_all.sh --budget, or from python -m lib.experiments.study "
+                              "--budget)")
     return {point: {arm: [open_run(point.config(cfg, arm), data_dir, model, seed, point.experiment(arm), root)
                           for seed in range(cfg["budget"]["seeds"])] for arm, (model, _) in ARMS.items()}
-            for point in budget_points(cfg)}
+            for point in points}
 
 
-def point_tiles(cfg: dict[str, Any], data_dir: str | Path | None) -> dict[BudgetPoint, TileSet]:
+def point_tiles(cfg: dict[str, Any], data_dir: str | Path | None,
+                points: list[BudgetPoint]) -> dict[BudgetPoint, TileSet]:
     """Each point's prepared tiles: one set per input size, loaded once however many points share it."""
-    points = budget_points(cfg)
     first = {point.input_size: point for point in reversed(points)}  # one point per input size
     by_size = {size: tiles.prepare(point.config(cfg), data_dir) for size, point in first.items()}
     return {point: by_size[point.input_size] for point in points}
@@ -140,7 +161,8 @@ def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: d
         rows = []
         for claim, ours, reference, measure in CLAIMS:
             test = paired_comparison((measures[ours][measure] - measures[reference][measure]).to_numpy())
-            rows.append({"input px": point.input_size, "epochs": point.epochs, "claim": claim, "measure": measure,
+            rows.append({"input px": point.input_size, "epochs": point.epochs, "point": point.label, "claim": claim,
+                         "measure": measure,
                          "ours": ours, "vs": reference, "effect": test["difference"], "CI low": test["CI low"],
                          "CI high": test["CI high"], "p": test["p"], "images": test["units"]})
         table = pd.DataFrame(rows)
@@ -183,7 +205,8 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: 
             counts = image_counts(entry, AREA)
             low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
             test = paired_comparison((image_dice(entry, AREA) - image_dice(classic, AREA)).to_numpy())
-            rows.append({"input px": point.input_size, "epochs": point.epochs, "model": label, "arm": arm,
+            rows.append({"input px": point.input_size, "epochs": point.epochs, "point": point.label, "model": label,
+                         "arm": arm,
                          "full resolution": point.input_size == cfg["data"]["tile_size"],
                          "Dice": pooled(counts)["dice"], "Dice 95% CI low": max(low, 0.0),
                          "Dice 95% CI high": min(high, 1.0),
@@ -206,44 +229,78 @@ def recommended(quality: pd.DataFrame) -> pd.Series:
 
 
 def verdict_changes(claims: pd.DataFrame) -> pd.DataFrame:
-    """Per claim, its verdict at each point (columns in the points' order) and whether a larger budget changes it."""
-    claims = claims.assign(point=[f"{px} px, {epochs} ep" for px, epochs in zip(claims["input px"], claims["epochs"],
-                                                                                strict=True)])
+    """Per claim, its verdict at each point (columns in the points' order) and whether a larger budget changes it
+    (undefined with one point: "one point only")."""
     table = claims.pivot(index="claim", columns="point", values="verdict")[list(dict.fromkeys(claims.point))]
-    table["changes with the budget"] = ["yes" if len(set(row)) > 1 else "no" for row in table.to_numpy()]
+    table["changes with the budget"] = ["one point only" if len(row) < 2 else "yes" if len(set(row)) > 1 else "no"
+                                        for row in table.to_numpy()]
     return table.loc[list(dict.fromkeys(claims.claim))]
 
 
-def describe(claims: pd.DataFrame, quality: pd.DataFrame) -> str:
+def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
+                        cfg: dict[str, Any]) -> pd.DataFrame:
+    """Notebook 04's nuclei-as-objects table at every point, inside the annotated region over the out-of-fold test
+    tiles: object F1, AJI and PQ of the Enhanced model, the U-Net and the classic pipeline with Fieller intervals,
+    and each model's paired per-image difference in AJI and object F1 from the classic pipeline (Holm over the
+    point's models)."""
+    tables = []
+    for point, arms in runs.items():
+        tile_set, config = tile_sets[point], point.config(cfg)
+        index = arms["enhanced"][0].test_index(tile_set)
+        entries = run_entries({ARMS[arm][0]: arms[arm] for arm in QUALITY_ARMS})
+        for arm, label in QUALITY_ARMS.items():  # named as in the quality table
+            entries[ARMS[arm][0]].label = label
+        entries["classic"] = classic_entry(tile_set, index, config)
+        table = instance_ladder(entries, tile_set, index, config, AREA).reset_index()
+        tables.append(table.assign(**{"input px": point.input_size, "epochs": point.epochs, "point": point.label}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFrame,
+             missing: list[BudgetPoint]) -> str:
     """Generated text: claim by claim, the verdict at each point and whether it changes; the best model and point
-    (chosen on validation) against the classic pipeline."""
+    (chosen on validation) against the classic pipeline, in Dice and as nuclei; the points not trained yet."""
     changes = verdict_changes(claims)
     lines = []
     for claim, row in changes.iterrows():
         verdicts = row.drop("changes with the budget")
         said = ", ".join(f"{value} at {point}" for point, value in verdicts.items())
-        lines.append(f"- {claim}: {said}. "
-                     + ("The verdict changes with the budget." if row["changes with the budget"] == "yes"
-                        else "A larger budget does not change the verdict."))
+        change = {"yes": "The verdict changes with the budget.",
+                  "no": "A larger budget does not change the verdict.",
+                  "one point only": "Whether a larger budget changes it is not measured yet (one point)."}
+        lines.append(f"- {claim}: {said}. {change[row['changes with the budget']]}")
     best = recommended(quality)
-    lines.append(f"- Best on validation: {best['model']} at {best['input px']} px, {best['epochs']} epochs: region "
+    lines.append(f"- Best on validation: {best['model']} at {best['point']}: region "
                  f"Dice {best['Dice']:.3f} [{best['Dice 95% CI low']:.3f}, {best['Dice 95% CI high']:.3f}] over "
                  f"{best['images']} images, {best['Dice - classic']:+.3f} per image against the classic pipeline "
                  f"(Holm p {best['Holm p vs classic']:.3g}: {best['verdict vs classic']}), trained in "
                  f"{best['training seconds']:.0f} s ({best['trained on']}).")
+    nuclei = instances[(instances["input px"] == best["input px"]) & (instances["epochs"] == best["epochs"])]
+    model = nuclei.set_index("model").loc[best["model"]]
+    against = [f"{name} {model[f'{metric} - {CLASSIC_NAME}']:+.3f} (Holm p "
+               f"{model[f'{metric} - {CLASSIC_NAME} Holm p']:.3g}: {model[f'{metric} - {CLASSIC_NAME} verdict']})"
+               for metric, name in (("aji", "AJI"), ("object_f1", "object F1"))]
+    lines.append(f"- As nuclei at that point: AJI {model['aji']:.3f}, object F1 {model['object_f1']:.3f}; per image "
+                 f"against the classic pipeline: {', '.join(against)}.")
+    if missing:
+        lines.append(f"- Not trained yet: {'; '.join(point.label for point in missing)} (the job list, "
+                     "`python -m lib.experiments.study --budget`, names their runs).")
     return "\n".join(lines)
 
 
-def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]]) -> pd.DataFrame:
+def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[BudgetPoint]) -> pd.DataFrame:
     """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, and the
-    machines they were trained on; the last row is the whole sweep."""
+    machines they were trained on; the points not trained yet with none; the last row is the whole sweep."""
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
         rows.append({"point": point.label, "runs": sum(len(_fold_runs(run)) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
                      "trained on": _machines(found)})
+    rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED}
+             for point in missing]
     table = pd.DataFrame(rows)
-    total = {"point": "whole sweep", "runs": table["runs"].sum(), "training seconds": table["training seconds"].sum(),
-             "trained on": "; ".join(sorted(set("; ".join(table["trained on"]).split("; "))))}
+    trained = table[table["runs"] > 0]
+    total = {"point": "whole sweep", "runs": trained["runs"].sum(), "training seconds": trained["training seconds"].sum(),
+             "trained on": "; ".join(sorted(set("; ".join(trained["trained on"]).split("; "))))}
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("point")

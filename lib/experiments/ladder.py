@@ -44,6 +44,7 @@ from ..training.runs import Run
 
 REFERENCE = "unet"
 CLASSIC_LABEL = "Haematoxylin + watershed (classic, no training)"
+CLASSIC_NAME = CLASSIC_LABEL.split(" (")[0]  # how instance_ladder's columns name it: "<metric> - <name>"
 BOUNDARY_TOLERANCE_PX = 2.0
 
 
@@ -224,7 +225,6 @@ def describe_instances(tables: dict[str, pd.DataFrame]) -> str:
     """The instance tables in words: the classic pipeline's scores, the best model's, and how many models beat the
     classic pipeline on AJI and object F1 after Holm's correction."""
     lines = []
-    classic = CLASSIC_LABEL.split(" (")[0]
     for area, table in tables.items():
         trained = table[~table.index.isin([OTSU_LABEL, CLASSIC_LABEL])]
         best = trained.aji.idxmax()
@@ -236,7 +236,7 @@ def describe_instances(tables: dict[str, pd.DataFrame]) -> str:
             lines.append(f"The classic pipeline, with no training, scores AJI {row.aji:.3f}, object F1 "
                          f"{row.object_f1:.3f}, PQ {row.pq:.3f}.")
             for metric, name in (("aji", "AJI"), ("object_f1", "object F1")):
-                verdicts = trained[f"{metric} - {classic} verdict"]
+                verdicts = trained[f"{metric} - {CLASSIC_NAME} verdict"]
                 lines.append(f"On {name}, {(verdicts == 'supported').sum()} of the {len(trained)} trained models are "
                              f"better than it and {(verdicts == 'contradicted').sum()} worse after Holm's correction; "
                              f"the rest are inconclusive.")

@@ -30,7 +30,7 @@ from ..cli import DEBUG_HELP, run
 from ..config import apply_changes, load_config
 from ..device import PRECISIONS
 from ..paths import RESULTS_ROOT, data_folder, run_directory, setting_directory
-from ..training.runs import StaleRunError, check_current, run_folds
+from ..training.runs import is_finished_and_current, run_folds
 from ..training.train import PoolTooSmallError, check_pool
 from . import ablations, budget, stability
 
@@ -97,14 +97,7 @@ def study_jobs(cfg: dict[str, Any], data_dir: str | Path | None, with_budget: bo
 
 def is_done(job: Job, cfg: dict[str, Any], data_dir: str | Path | None) -> bool:
     """Whether the run is finished and trained with this config (a stale run is not done: it needs --force)."""
-    folder = run_folder(job, cfg, data_dir)
-    if not (folder / "metrics.json").is_file():
-        return False
-    try:
-        check_current(folder, job.config(cfg), data_dir, job.model)
-    except StaleRunError:
-        return False
-    return True
+    return is_finished_and_current(run_folder(job, cfg, data_dir), job.config(cfg), data_dir, job.model)
 
 
 def run_folder(job: Job, cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT) -> Path:

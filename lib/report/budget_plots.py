@@ -9,7 +9,7 @@ VERDICT_COLOURS = {"supported": "tab:green", "contradicted": "tab:red", "inconcl
 
 
 def _point_labels(table: pd.DataFrame) -> list[str]:
-    return [f"{px} px\n{epochs} ep" for px, epochs in zip(table["input px"], table["epochs"], strict=True)]
+    return [point.replace(", ", "\n") for point in table["point"]]
 
 
 def claims_across_budgets(claims: pd.DataFrame) -> plt.Figure:
@@ -50,7 +50,7 @@ def quality_against_cost(quality: pd.DataFrame) -> plt.Figure:
             ax.errorbar(row["training seconds"], row["Dice"], capsize=3, fmt=marker, c=line.get_color(),
                         mfc=line.get_color() if row["full resolution"] else "white",
                         yerr=[[row["Dice"] - row["Dice 95% CI low"]], [row["Dice 95% CI high"] - row["Dice"]]])
-            ax.annotate(f"{row['input px']} px, {row['epochs']} ep", (row["training seconds"], row["Dice"]),
+            ax.annotate(row["point"], (row["training seconds"], row["Dice"]),
                         textcoords="offset points", xytext=(5, -10), fontsize=7)
         ax.plot([], [], marker, c=line.get_color(), label=model)
     for i, (px, rows) in enumerate(quality.groupby("input px")):  # labels stacked: the lines may coincide

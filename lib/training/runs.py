@@ -126,6 +126,17 @@ def check_current(run: Path, cfg: dict[str, Any], data_dir: str | Path | None, m
                             "pass --force to train it again")
 
 
+def is_finished_and_current(run: Path, cfg: dict[str, Any], data_dir: str | Path | None, model_name: str) -> bool:
+    """Whether a run folder holds a finished run trained with this config (a stale one is not: it needs --force)."""
+    if not (run / "metrics.json").is_file():
+        return False
+    try:
+        check_current(run, cfg, data_dir, model_name)
+    except StaleRunError:
+        return False
+    return True
+
+
 def library_versions() -> dict[str, str]:
     """Versions of what the numbers depend on, and the code's git commit when there is one."""
     import albumentations
