@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from lib.evaluation.predicted import score_predictions
-from lib.inference import __main__ as predict_cli
+from lib.evaluation.predicted import predict_and_score
 from lib.report.output import save_benchmark
 
 
@@ -46,16 +43,11 @@ def main() -> None:
                      if scale.startswith("none")]
     rows = []
     for model, scale, flags, reference in variants:
-        with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
-            method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
-            stain = ["--stain-reference", str(reference)] if reference else []
-            predict_cli.main([*method, *stain, "--input", str(args.data / "images"), "--output", out])
-            seconds = time.perf_counter() - start
-            rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
-                         "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
-                         "TTA": bool(args.tta and flags is not None),
-                         **score_predictions(args.data, Path(out)), "seconds": seconds})
+        method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
+        stain = ["--stain-reference", str(reference)] if reference else []
+        rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
+                     "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
+                     "TTA": bool(args.tta and flags is not None), **predict_and_score([*method, *stain], args.data)})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]

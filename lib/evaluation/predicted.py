@@ -10,6 +10,8 @@ the scores (pooled).
 """
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +48,15 @@ def score_predictions(data_dir: Path, predicted: Path, region_dilation: int | No
     return {"pixel Dice": pooled(pd.concat(pixels))["dice"], "images": len(pixels),
             **{key: scores[key] for key in ("object_precision", "object_recall", "object_f1", "aji", "pq")},
             "images scored as objects": len(objects)}
+
+
+def predict_and_score(arguments: list[str], data_dir: Path) -> dict[str, float]:
+    """`python -m lib.inference` with `arguments` (the method: `--run RUN ...` or `--classic`, and its options) on
+    `data_dir`'s images, into a temporary folder, scored by `score_predictions`, with the wall seconds it took."""
+    from ..inference import __main__ as predict_cli  # the command line itself, as a user runs it
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        predict_cli.main([*arguments, "--input", str(Path(data_dir) / "images"), "--output", out])
+        seconds = time.perf_counter() - start
+        return {**score_predictions(data_dir, Path(out)), "seconds": seconds}

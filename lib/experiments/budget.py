@@ -33,14 +33,13 @@ from ..config import ConfigError, apply_changes
 from ..data import tiles
 from ..data.geometry import source_area_to_input
 from ..data.tiles import TileSet
-from ..evaluation.metrics import pooled
-from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
+from ..evaluation.statistics import holm, paired_comparison, verdict
 from ..paths import RESULTS_ROOT, run_directory, setting_directory
 from ..progress import progress
 from ..training.runs import MissingRunError, Run, is_finished_and_current, open_run, run_folds
 from ..training.train import train
 from . import ablations
-from .ladder import CLASSIC_NAME, classic_entry, image_counts, image_dice, instance_ladder, run_entries
+from .ladder import CLASSIC_NAME, classic_entry, image_dice, instance_ladder, pooled_dice, run_entries
 
 # arm: (model, notebook 07's variant whose one change it makes, or None)
 ARMS = {
@@ -202,17 +201,13 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: 
         for arm, label in QUALITY_ARMS.items():
             found = arms[arm]
             entry = run_entries({ARMS[arm][0]: found})[ARMS[arm][0]]
-            counts = image_counts(entry, AREA)
-            low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
             test = paired_comparison((image_dice(entry, AREA) - image_dice(classic, AREA)).to_numpy())
             rows.append({"input px": point.input_size, "epochs": point.epochs, "point": point.label, "model": label,
-                         "arm": arm,
-                         "full resolution": point.input_size == cfg["data"]["tile_size"],
-                         "Dice": pooled(counts)["dice"], "Dice 95% CI low": max(low, 0.0),
-                         "Dice 95% CI high": min(high, 1.0),
+                         "arm": arm, "full resolution": point.input_size == cfg["data"]["tile_size"],
+                         **pooled_dice(entry, AREA),
                          "validation Dice": np.mean([validation_dice(run) for run in found]),
                          "training seconds": entry.train_seconds, "trained on": _machines(found),
-                         "classic Dice": pooled(image_counts(classic, AREA))["dice"],
+                         "classic Dice": pooled_dice(classic, AREA)["Dice"],
                          "Dice - classic": test["difference"], "difference CI low": test["CI low"],
                          "difference CI high": test["CI high"], "p vs classic": test["p"], "images": test["units"]})
         table = pd.DataFrame(rows)

@@ -104,6 +104,13 @@ def image_dice(entry: Entry, area: str) -> pd.Series:
     return pd.concat(per_seed, axis=1).mean(axis=1)
 
 
+def pooled_dice(entry: Entry, area: str) -> dict[str, float]:
+    """Dice pooled over the test images (and seeds), with Fieller's 95% interval over the images."""
+    counts = image_counts(entry, area)
+    low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
+    return {"Dice": pooled(counts)["dice"], "Dice 95% CI low": max(low, 0.0), "Dice 95% CI high": min(high, 1.0)}
+
+
 def model_table(entries: dict[str, Entry], area: str = "whole_tile") -> pd.DataFrame:
     """One row per entry: pooled scores, seed spread, Fieller CI over images, budget, the paper's Dice and the
     paired, Holm-adjusted comparison with the U-Net."""
@@ -112,12 +119,10 @@ def model_table(entries: dict[str, Entry], area: str = "whole_tile") -> pd.DataF
     for name, entry in entries.items():
         counts = image_counts(entry, area)
         seeds = [pooled(_counts(table, area))["dice"] for table in entry.per_tile]
-        low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
         scores = pooled(counts)
         row = {"model": entry.label, "seeds": len(entry.per_tile), "epochs": entry.epochs,
-               "optimizer steps": entry.steps, "training seconds": entry.train_seconds, "Dice": scores["dice"],
-               "Dice 95% CI low": max(low, 0.0),
-               "Dice 95% CI high": min(high, 1.0), "Dice sd over seeds": np.std(seeds, ddof=1) if len(seeds) > 1 else np.nan,
+               "optimizer steps": entry.steps, "training seconds": entry.train_seconds, **pooled_dice(entry, area),
+               "Dice sd over seeds": np.std(seeds, ddof=1) if len(seeds) > 1 else np.nan,
                "IoU": scores["iou"], "precision": scores["precision"], "recall": scores["recall"],
                "test images": len(counts), "paper Dice (%)": TABLE2_DICE.get(name, np.nan)}
         if reference is not None and name != REFERENCE and not entry.baseline:
