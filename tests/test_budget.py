@@ -33,7 +33,8 @@ def test_a_wrong_budget_point_is_refused_before_anything_trains(points, message)
         budget.budget_points(_quick(**{"budget.points": points}))
 
 
-def test_every_point_and_arm_trains_in_a_folder_of_its_own():
+def test_every_point_and_arm_trains_in_a_folder_of_its_own(monkeypatch):
+    monkeypatch.setattr(study, "check_pool", lambda variant, data_dir: None)  # the ablations' pools: not this test's
     cfg = _quick()
     jobs = [job for job in study.study_jobs(cfg, None, with_budget=True) if budget.in_sweep(job.experiment)]
     points = budget.budget_points(cfg)
