@@ -1,4 +1,5 @@
 """The Enhanced model: input variants, shapes, pretrained weights and their record."""
+import time
 import warnings
 
 import numpy as np
@@ -7,9 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from lib import cli, config
-from lib.models import build_model, input_channels
+from lib.data import tiles
+from lib.models import build_model, input_channels, pretrained
 from lib.models.enhanced import InputProjection
 from lib.models.pretrained import WeightsUnavailableError, build_unetplusplus, lite0_imagenet_state_dict
+from lib.training.train import train
 
 SMOKE = config.load_config("smoke")
 MODEL_CFG = SMOKE["model"]
@@ -94,6 +97,20 @@ def test_unavailable_weights_fail_clearly_or_fall_back_on_record(monkeypatch):
         warnings.simplefilter("always")
         _, weights = build_model("enhanced", enhanced_config(encoder="resnet18", allow_random_init=True))
     assert weights.startswith("random initialisation: imagenet weights for resnet18 could not be loaded")
+
+
+def test_an_unreachable_hub_stops_a_run_at_once_before_its_tiles_are_prepared(monkeypatch, tmp_path, tiny_dataset,
+                                                                              tiny_config):
+    import huggingface_hub.constants
+    monkeypatch.setattr(pretrained, "hub_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing cached
+    monkeypatch.setattr(tiles, "prepare", lambda *args, **kwargs: pytest.fail("tiles prepared before the weights"))
+    cfg = dict(tiny_config, model=dict(tiny_config["model"], encoder="efficientnet-b0", allow_random_init=False))
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError, match="imagenet weights for efficientnet-b0 could not be downloaded"):
+        train(cfg, tiny_dataset, "enhanced", 0, root=tmp_path / "results")
+    assert time.perf_counter() - start < 20                          # no half-minute of retries
+    assert not list((tmp_path / "results").rglob("config.yaml"))      # no run folder begun
 
 
 def test_unknown_model_and_variant():

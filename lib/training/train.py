@@ -36,7 +36,7 @@ from ..evaluation.scoring import choose_threshold, score_split
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
 from ..inference.predict import predict_tiles, refiner
-from ..models import loss_area, model_spec, training_loss
+from ..models import build_model, loss_area, model_spec, training_loss
 from ..paths import RESULTS_ROOT, data_folder, run_directory
 from . import active_learning, distributed
 from .loop import Context, best_model, fit
@@ -176,6 +176,8 @@ def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
     if (run / "metrics.json").is_file():
         return run
     train_cfg = cfg["train"]
+    if ranks.main and not cfg["model"]["allow_random_init"]:
+        build_model(model_name, cfg)  # weights that cannot be had stop the run here, before the tiles are prepared
     tile_set = tiles.prepare(cfg, data_dir) if ranks.main else None
     ranks.barrier()  # rank 0 prepares the tiles and the edge maps, the others then read them
     tile_set = tile_set or tiles.prepare(cfg, data_dir)
