@@ -136,9 +136,9 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     found = budget.train_budget(cfg, tiny_dataset, root=tmp_path / "results", train_missing=False)
     assert list(found) == [budget.BudgetPoint(32, 1)]
     partial = budget.cost_by_budget(found, [budget.BudgetPoint(64, 1)])
-    assert partial.loc["64 px, 1 epochs", "trained on"] == budget.NOT_TRAINED
+    assert partial.loc["64 px, 1 epoch", "trained on"] == budget.NOT_TRAINED
     assert partial.loc["whole sweep", "runs"] == len(budget.ARMS)
-    assert "Not trained yet: 64 px, 1 epochs" in budget.describe(claims, quality, nuclei, [budget.BudgetPoint(64, 1)])
+    assert "Not trained yet: 64 px, 1 epoch" in budget.describe(claims, quality, nuclei, [budget.BudgetPoint(64, 1)])
     (tmp_path / "metrics.json").rename(runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json")
     figures = tmp_path / "figures"
     folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them

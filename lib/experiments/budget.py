@@ -67,7 +67,7 @@ class BudgetPoint:
 
     @property
     def label(self) -> str:
-        return f"{self.input_size} px, {self.epochs} epochs"  # the "point" column of every table
+        return f"{self.input_size} px, {self.epochs} epoch{'s' * (self.epochs != 1)}"  # every table's "point" column
 
     def experiment(self, arm: str) -> str:
         """The experiment folder of an arm's runs at this point."""
