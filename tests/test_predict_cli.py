@@ -54,6 +54,27 @@ def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_datase
             predict(trained, image, out, *flags)
 
 
+def test_mpp_auto_measures_whole_components_as_the_training_nuclei_were(trained, tmp_path, monkeypatch, capsys):
+    # dumbbells, two discs joined at a neck: the watershed cuts each in two, its connected component counts once,
+    # as a training mask's component did; the zoom must follow the components
+    diameter = json.loads((trained / "metrics.json").read_text())["scale"]["nucleus_diameter_px"]
+    yy, xx = np.mgrid[:400, :400]
+    mask = np.zeros((400, 400), bool)
+    radius = diameter  # each disc twice the training diameter across
+    for cy in (60, 200, 340):
+        for cx in (70, 270):
+            mask |= ((yy - cy) ** 2 + (xx - cx) ** 2 < radius ** 2) | ((yy - cy) ** 2 + (xx - cx - 1.6 * radius) ** 2
+                                                                       < radius ** 2)
+    image = tmp_path / "dumbbells.png"
+    Image.fromarray(np.where(mask[..., None], [90, 60, 140], [230, 180, 210]).astype(np.uint8)).save(image)
+    loaded = predict_cli.load_run_model
+    monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))  # a known answer
+    component = np.sqrt(4 * mask.sum() / 6 / np.pi)                   # each dumbbell's equivalent diameter
+    zoom = predict(trained, image, tmp_path / "out", "--mpp", "auto", "--threshold", "0.5")["zoom"]
+    assert zoom == pytest.approx(diameter / component, rel=0.05)       # not diameter / (2 radius): pieces
+    assert "first-pass median nucleus" in capsys.readouterr().err
+
+
 def test_a_large_tiff_is_predicted_band_by_band_like_the_same_image_whole(trained, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:700, :300]

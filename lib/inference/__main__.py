@@ -8,7 +8,7 @@
 Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
 `--magnification M` (40x = 0.25 µm/px) rescales the input to the run's training scale when the run's dataset states
 its pixel size; `--mpp auto` estimates the scale of each image from a first pass (the median diameter of its
-predicted nuclei against the training nuclei's, recorded in the run) and prints it; with neither, a slide's own
+predicted mask's connected components against the training masks', recorded in the run) and prints it; with neither, a slide's own
 metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
 always in the input's pixels (lib/data/scale.py).
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import pandas as pd
 
 from ..cli import DEBUG_HELP, run
 from ..config import PROFILES, load_config
+from ..data.geometry import object_areas
 from ..data.reading import IMAGE_SUFFIXES, DatasetError, read_image
 from ..data.scale import estimated_zoom, median_diameter_px, mpp_of_magnification, positive_number
 from ..device import DEVICES, select_device
@@ -222,7 +222,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
         mpp = scale.mpp if scale.mpp is not None else (float(reader.mpp) if large and reader.mpp else None)
         zoom = scale.zoom(mpp)
         if scale.auto:
-            zoom = auto_zoom(path, seen, reader, base, scale, labelled)
+            zoom = auto_zoom(path, seen, reader, base, scale, threshold, split(base.zoom)[1])
             mpp = scale.training_mpp * zoom if scale.training_mpp else None
         elif mpp is None and not warned:
             print("warning: no --mpp or --magnification given: the images are taken to be at the training images' "
@@ -242,15 +242,18 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
 
 
 def auto_zoom(path: Path, image: np.ndarray | None, reader: SlideReader | None, base: WindowPredictor, scale: Scale,
-              labelled: Callable) -> float:
-    """`--mpp auto`: the zoom that brings the first pass's median nucleus to the training nuclei's size."""
+              threshold: float, min_area_px: float) -> float:
+    """`--mpp auto`: the zoom that brings the first pass's median nucleus to the training nuclei's size. Both are
+    measured alike: connected components of a mask (the training masks'; the first pass's, above its threshold,
+    specks under the minimum area dropped), so touching nuclei count as one on both sides, and a nucleus that the
+    watershed would cut into pieces at the wrong scale still counts whole."""
     if image is None:  # a large image: its central region
         top = max(0, reader.height // 2 - AUTO_REGION // 2)
         image = reader.rows(top, min(reader.height, top + AUTO_REGION))
         left = max(0, image.shape[1] // 2 - AUTO_REGION // 2)
         image = image[:, left:left + AUTO_REGION]
-    _, labels = labelled(base, image)
-    diameter = median_diameter_px(np.bincount(labels.ravel())[1:])
+    areas = object_areas(predict_image(base, image) >= threshold)
+    diameter = median_diameter_px(areas[areas >= min_area_px])
     zoom = estimated_zoom(diameter, scale.training_diameter_px)
     print(f"{path.name}: first-pass median nucleus {diameter:.1f} px against the training nuclei's "
           f"{scale.training_diameter_px:.1f} px: zoom {zoom:.2f}", file=sys.stderr)
