@@ -48,7 +48,8 @@ def check_all_finished(jobs, cfg, root, capsys):
     assert f"the {len(jobs)} runs of the job list are the finished runs" in capsys.readouterr().out
 
 
-def test_a_precision_study_lists_its_own_runs_and_checks_them(tmp_path, capsys):
+def test_a_precision_study_lists_its_own_runs_and_checks_them(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(study, "check_pool", lambda variant, data_dir: None)  # pools are another test's subject
     cfg = config.apply_changes(config.load_config("quick"), {"data.folds": 5, "train.precision": "bf16",
                                                               "runs.models": ["unet"], "runs.seeds": 1})
     jobs = study.study_jobs(cfg, None)
@@ -79,12 +80,14 @@ def test_a_budget_point_is_a_setting_of_its_own_and_its_study_checks(tmp_path, c
         study.check(cfg, None, tmp_path)
 
 
-def test_each_command_rebuilds_the_config_its_notebook_trains_with():
+def test_each_command_rebuilds_the_config_its_notebook_trains_with(monkeypatch):
+    monkeypatch.setattr(study, "check_pool", lambda variant, data_dir: None)  # pools are another test's subject
     cfg = config.load_config("quick")
+    jobs = study.study_jobs(cfg, None)
     for name in ablations.ABLATIONS:
-        job = next(j for j in study.study_jobs(cfg, None) if j.experiment == ablations.experiment_name(name))
+        job = next(j for j in jobs if j.experiment == ablations.experiment_name(name))
         assert job.config(cfg) == ablations.ablation_config(cfg, name)
-    job = next(j for j in study.study_jobs(cfg, None) if j.experiment == stability.EXPERIMENT)
+    job = next(j for j in jobs if j.experiment == stability.EXPERIMENT)
     assert job.config(cfg) == stability.experiment_config(cfg)
 
 
