@@ -46,4 +46,4 @@ def build_fgfeu(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
         return FgFEUNet(torchvision.models.vgg16()), "random initialisation (encoder_weights: none)"
     return with_fallback(lambda: FgFEUNet(torchvision.models.vgg16(weights="IMAGENET1K_V1")),
                          lambda: FgFEUNet(torchvision.models.vgg16()),
-                         "ImageNet weights for VGG16 (torchvision)", model_cfg["allow_random_init"])
+                         "ImageNet weights for VGG16 (torchvision)", model_cfg["allow_random_init"], from_hub=False)

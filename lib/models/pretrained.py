@@ -67,12 +67,12 @@ def cache_only() -> contextlib.AbstractContextManager:
 
 
 def with_fallback(load: Callable[[], nn.Module], random_init: Callable[[], nn.Module], what: str,
-                  allow_random_init: bool) -> tuple[nn.Module, str]:
+                  allow_random_init: bool, from_hub: bool = True) -> tuple[nn.Module, str]:
     """`load()` a model with downloaded weights; if that fails, stop with one line saying what to do
     (WeightsUnavailableError), or (when the config allows it) warn and return `random_init()` with the reason, which
-    the run records. The download is announced first; where the hub cannot be reached, only the cache is looked in
-    (no retries)."""
-    reachable = hub_reachable()
+    the run records. The download is announced first; weights `from_hub` (huggingface_hub, which retries for half a
+    minute) come from its cache only where the hub cannot be reached (torchvision's downloads fail at once)."""
+    reachable = not from_hub or hub_reachable()
     print(f"[weights] fetching {what} (a download, unless cached; HF_HUB_OFFLINE=1 uses the cache only)" if reachable
           else f"[weights] {HUB_HOST} cannot be reached: {what} from the cache only", file=sys.stderr)
     try:
