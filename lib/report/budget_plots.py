@@ -1,6 +1,8 @@
 """Figures of notebook 09 (the budget sweep): each claim's effect against the budget, and quality against cost."""
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -29,7 +31,7 @@ def claims_across_budgets(claims: pd.DataFrame) -> plt.Figure:
         unique = dict(zip(labels, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
         ax.set_xticks(x, _point_labels(rows), fontsize=8)
-        ax.set_title(name, fontsize=9, wrap=True)
+        ax.set_title(textwrap.fill(name, 40), fontsize=9)
         ax.set_ylabel(f"{rows['measure'].iloc[0]}: {rows['ours'].iloc[0]} - {rows['vs'].iloc[0]}", fontsize=8)
     fig.suptitle("Each claim across training budgets (paired per test image, annotated region, 95% sign-flip "
                  "interval; colour: Holm-adjusted verdict at that point)", fontsize=10)
