@@ -171,19 +171,14 @@ def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: d
     return pd.concat(tables, ignore_index=True)
 
 
-def _fold_runs(run: Run) -> tuple[Run, ...]:
-    """The single runs a run is made of: its folds (`OutOfFold`), or itself."""
-    return getattr(run, "folds", ()) or (run,)
-
-
 def validation_dice(run: Run) -> float:
     """The validation Dice of the epoch a run selected (what training chooses on), averaged over its folds."""
-    folds = _fold_runs(run)
+    folds = run.fold_runs
     return float(np.mean([fold.history.set_index("epoch").val_dice[fold.metrics["selected_epoch"]] for fold in folds]))
 
 
 def _machines(found: list[Run]) -> str:
-    folds = [fold for run in found for fold in _fold_runs(run)]
+    folds = [fold for run in found for fold in run.fold_runs]
     return "; ".join(sorted({fold.versions.get("machine", "not recorded") for fold in folds}))
 
 
@@ -289,7 +284,7 @@ def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
-        rows.append({"point": point.label, "runs": sum(len(_fold_runs(run)) for run in found),
+        rows.append({"point": point.label, "runs": sum(len(run.fold_runs) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
                      "trained on": _machines(found)})
     rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED}

@@ -174,6 +174,11 @@ class Run:
         return self.record["model"]
 
     @property
+    def fold_runs(self) -> tuple[Run, ...]:
+        """The single runs this run is made of: itself (an `OutOfFold` gives its folds)."""
+        return (self,)
+
+    @property
     def seed(self) -> int:
         return self.record["seed"]
 
@@ -220,6 +225,10 @@ class OutOfFold(Run):
                                        for key in ("optimizer_steps", "train_seconds")}}
         return cls(first.folder.parent, first.record, first.versions, first.history, metrics, per_tile,
                    first.weights, tuple(folds))
+
+    @property
+    def fold_runs(self) -> tuple[Run, ...]:
+        return self.folds or (self,)
 
     def test_probabilities(self, tta: bool | None = None) -> np.ndarray:
         return np.concatenate([run.test_probabilities(tta) for run in self.folds])
