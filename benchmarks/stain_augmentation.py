@@ -53,8 +53,8 @@ def main() -> None:
     test = paired_comparison((image_dice(entries[list(arms)[1]], AREA) - image_dice(entries["none"], AREA)).to_numpy())
     rows = []
     for name, run in arms.items():
-        row = {"stain augmentation": name, "folder": str(run.folder), **pooled_dice(entries[name], AREA),
-               "training seconds": run.metrics["train_seconds"]}
+        row = {"stain augmentation": name, "folder": str(run.folder.relative_to(paths.REPO_ROOT)),
+               **pooled_dice(entries[name], AREA), "training seconds": run.metrics["train_seconds"]}
         if name != "none":
             row |= {"image Dice - none": test["difference"], "difference CI low": test["CI low"],
                     "difference CI high": test["CI high"], "p": test["p"], "test images": test["units"]}

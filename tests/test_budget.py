@@ -113,32 +113,42 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert np.load(shrunk.folder / "test_probabilities-no_tta.npy").shape[1:] == (32, 32)
     assert full.folder != shrunk.folder and "smoke-in32" in str(shrunk.folder) and "budget-e1" in str(full.folder)
     tile_sets = budget.point_tiles(cfg, tiny_dataset, points)
-    quality = budget.quality_by_budget(runs, tile_sets, cfg)
+    classics = budget.classic_by_budget(runs, tile_sets, cfg)
+    quality = budget.quality_by_budget(runs, classics, cfg)
     assert len(quality) == 2 * len(points) and quality["full resolution"].sum() == 2
     assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
     claims = budget.claims_by_budget(runs, tile_sets, cfg)
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined
     assert (claims.loc[claims["p"].isna(), "verdict"] == "no data").all()
-    nuclei = budget.instances_by_budget(runs, tile_sets, cfg)
+    nuclei = budget.instances_by_budget(runs, tile_sets, classics, cfg)
     assert len(nuclei) == 3 * len(points) and set(nuclei.point) == {point.label for point in points}
     assert nuclei.groupby("point").model.apply(set).map(len).eq(3).all()   # both models and the classic pipeline
     classic = nuclei.model.str.startswith("Haematoxylin")
     assert nuclei.loc[~classic, "aji - Haematoxylin + watershed verdict"].isin(
         ["supported", "contradicted", "inconclusive", "no data"]).all()
-    assert "As nuclei at that point: AJI" in budget.describe(claims, quality, nuclei, [])
-    cost = budget.cost_by_budget(runs, [])
+    cost = budget.cost_by_budget(runs, [], cfg)
+    assert "As nuclei at that point: AJI" in budget.describe(claims, quality, nuclei, cost)
     assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
+    assert cost["estimated training seconds"].isna().all()   # nothing left to plan
 
     # a point with one run unfinished is left out when reading without training, and named as not trained yet
     (runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json").rename(tmp_path / "metrics.json")
     assert not budget.is_trained(budget.BudgetPoint(64, 1), cfg, tiny_dataset, tmp_path / "results")
     found = budget.train_budget(cfg, tiny_dataset, root=tmp_path / "results", train_missing=False)
     assert list(found) == [budget.BudgetPoint(32, 1)]
-    partial = budget.cost_by_budget(found, [budget.BudgetPoint(64, 1)])
+    partial = budget.cost_by_budget(found, [budget.BudgetPoint(64, 1)], cfg)
     assert partial.loc["64 px, 1 epoch", "trained on"] == budget.NOT_TRAINED
     assert partial.loc["whole sweep", "runs"] == len(budget.ARMS)
-    assert "Not trained yet: 64 px, 1 epoch" in budget.describe(claims, quality, nuclei, [budget.BudgetPoint(64, 1)])
+    planned = partial.loc["64 px, 1 epoch", "estimated training seconds"]   # timed steps at 32 and 64 px
+    assert planned > 0 and partial.loc["whole sweep", "estimated training seconds"] == planned
+    assert "Not trained yet: 64 px, 1 epoch (about" in budget.describe(claims, quality, nuclei, partial)
+    # the plan, by hand: seconds measured at 32 px, 1 epoch, scaled by the epochs and the steps' time ratio
+    measured = partial.loc["32 px, 1 epoch", "training seconds"]
+    assert budget.estimated_seconds(found, budget.BudgetPoint(32, 3), cfg) == pytest.approx(3 * measured)
+    quadruple = {(model, channels, size): {32: 1.0, 64: 4.0}[size] for model, _ in budget.ARMS.values()
+                 for channels in (3, 4) for size in (32, 64)}
+    assert budget.estimated_seconds(found, budget.BudgetPoint(64, 2), cfg, quadruple) == pytest.approx(8 * measured)
     (tmp_path / "metrics.json").rename(runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json")
     figures = tmp_path / "figures"
     folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them

@@ -18,7 +18,9 @@ training) is scored on the same tiles at the same input size and compared per im
 models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' masks split
 by prediction's watershed). The recommended point is the model and point with the best validation Dice (never test).
 A sweep may be read before all its points are trained (`train_missing=False`: the points whose every run has
-finished, the others listed as not trained yet), so that a long sweep trained piecewise is reported as it grows.
+finished, the others listed as not trained yet), so that a long sweep trained piecewise is reported as it grows;
+the points not trained yet are planned from the measured ones (`estimated_seconds`), so that their cost is known
+before they train.
 """
 from __future__ import annotations
 
@@ -34,12 +36,15 @@ from ..data import tiles
 from ..data.geometry import source_area_to_input
 from ..data.tiles import TileSet
 from ..evaluation.statistics import holm, paired_comparison, verdict
+from ..models import input_channels
 from ..paths import RESULTS_ROOT, run_directory, setting_directory
 from ..progress import progress
+from ..report.published import duration
 from ..training.runs import MissingRunError, Run, is_finished_and_current, open_run, run_folds
 from ..training.train import train
 from . import ablations
-from .ladder import CLASSIC_NAME, classic_entry, image_dice, instance_ladder, pooled_dice, run_entries
+from .efficiency import training_step_ms
+from .ladder import CLASSIC_NAME, Entry, classic_entry, image_dice, instance_ladder, pooled_dice, run_entries
 
 # arm: (model, notebook 07's variant whose one change it makes, or None)
 ARMS = {
@@ -182,16 +187,23 @@ def _machines(found: list[Run]) -> str:
     return "; ".join(sorted({fold.versions.get("machine", "not recorded") for fold in folds}))
 
 
-def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
+def classic_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
+                      cfg: dict[str, Any]) -> dict[BudgetPoint, Entry]:
+    """The classic pipeline at every point: on the point's out-of-fold test tiles at its input size (computed once,
+    read by the quality and the nuclei tables)."""
+    return {point: classic_entry(tile_sets[point], arms["enhanced"][0].test_index(tile_sets[point]), point.config(cfg))
+            for point, arms in runs.items()}
+
+
+def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: dict[BudgetPoint, Entry],
                       cfg: dict[str, Any]) -> pd.DataFrame:
     """One row per point and model (Enhanced, U-Net): region Dice pooled over the out-of-fold test tiles with
     Fieller's interval over images, validation Dice, training seconds (folds summed, mean over seeds) and the
     machine that trained them, and the paired per-image Dice difference from the classic pipeline on the same tiles
-    at the same input size (Holm over the point's models)."""
+    at the same input size (`classic_by_budget`; Holm over the point's models)."""
     tables = []
     for point, arms in runs.items():
-        tile_set = tile_sets[point]
-        classic = classic_entry(tile_set, arms["enhanced"][0].test_index(tile_set), point.config(cfg))
+        classic = classics[point]
         rows = []
         for arm, label in QUALITY_ARMS.items():
             found = arms[arm]
@@ -228,7 +240,7 @@ def verdict_changes(claims: pd.DataFrame) -> pd.DataFrame:
 
 
 def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
-                        cfg: dict[str, Any]) -> pd.DataFrame:
+                        classics: dict[BudgetPoint, Entry], cfg: dict[str, Any]) -> pd.DataFrame:
     """Notebook 04's nuclei-as-objects table at every point, inside the annotated region over the out-of-fold test
     tiles: object F1, AJI and PQ of the Enhanced model, the U-Net and the classic pipeline with Fieller intervals,
     and each model's paired per-image difference in AJI and object F1 from the classic pipeline (Holm over the
@@ -240,16 +252,16 @@ def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets
         entries = run_entries({ARMS[arm][0]: arms[arm] for arm in QUALITY_ARMS})
         for arm, label in QUALITY_ARMS.items():  # named as in the quality table
             entries[ARMS[arm][0]].label = label
-        entries["classic"] = classic_entry(tile_set, index, config)
+        entries["classic"] = classics[point]
         table = instance_ladder(entries, tile_set, index, config, AREA).reset_index()
         tables.append(table.assign(**{"input px": point.input_size, "epochs": point.epochs, "point": point.label}))
     return pd.concat(tables, ignore_index=True)
 
 
-def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFrame,
-             missing: list[BudgetPoint]) -> str:
+def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFrame, cost: pd.DataFrame) -> str:
     """Generated text: claim by claim, the verdict at each point and whether it changes; the best model and point
-    (chosen on validation) against the classic pipeline, in Dice and as nuclei; the points not trained yet."""
+    (chosen on validation) against the classic pipeline, in Dice and as nuclei; the points not trained yet and
+    their planned cost (`cost_by_budget`)."""
     changes = verdict_changes(claims)
     lines = []
     for claim, row in changes.iterrows():
@@ -272,25 +284,58 @@ def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFram
                for metric, name in (("aji", "AJI"), ("object_f1", "object F1"))]
     lines.append(f"- As nuclei at that point: AJI {model['aji']:.3f}, object F1 {model['object_f1']:.3f}; per image "
                  f"against the classic pipeline: {', '.join(against)}.")
-    if missing:
-        lines.append(f"- Not trained yet: {'; '.join(point.label for point in missing)} (the job list, "
+    waiting = cost[cost["trained on"] == NOT_TRAINED]
+    if len(waiting):
+        planned = "; ".join(f"{point} (about {duration(seconds)})"
+                            for point, seconds in waiting["estimated training seconds"].items())
+        lines.append(f"- Not trained yet: {planned} of training planned from the measured points (the job list, "
                      "`python -m lib.experiments.study --budget`, names their runs).")
     return "\n".join(lines)
 
 
-def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[BudgetPoint]) -> pd.DataFrame:
+def estimated_seconds(runs: dict[BudgetPoint, dict[str, list[Run]]], point: BudgetPoint,
+                      cfg: dict[str, Any], step_ms: dict[tuple[str, int, int], float] | None = None) -> float:
+    """The training seconds a point not trained yet should take, planned from those measured: the trained point
+    nearest in input size (then in epochs), each arm's seconds scaled by the epochs and, at another input size, by
+    the ratio of one training step's time at the two sizes measured on this machine (`training_step_ms`; `step_ms`
+    keeps the timings, per network (model, input channels) and size, between calls). Validation and data loading
+    are assumed to scale alike."""
+    step_ms = {} if step_ms is None else step_ms
+    basis = min(runs, key=lambda at: (abs(at.input_size - point.input_size), abs(at.epochs - point.epochs)))
+
+    def step(arm: str, size: int) -> float:
+        config = BudgetPoint(size, point.epochs).config(cfg, arm)
+        network = (ARMS[arm][0], input_channels(ARMS[arm][0], config), size)  # arms that differ in loss only share it
+        if network not in step_ms:
+            step_ms[network] = training_step_ms(config, ARMS[arm][0])
+        return step_ms[network]
+
+    seconds = 0.0
+    for arm, found in runs[basis].items():
+        scale = point.epochs / basis.epochs
+        if point.input_size != basis.input_size:
+            scale *= step(arm, point.input_size) / step(arm, basis.input_size)
+        seconds += scale * sum(run.metrics["train_seconds"] for run in found)
+    return seconds
+
+
+def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[BudgetPoint],
+                   cfg: dict[str, Any]) -> pd.DataFrame:
     """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, and the
-    machines they were trained on; the points not trained yet with none; the last row is the whole sweep."""
+    machines they were trained on; the points not trained yet with none, and their training seconds planned from
+    those measured (`estimated_seconds`); the last row is the whole sweep (measured, and what is left planned)."""
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
         rows.append({"point": point.label, "runs": sum(len(run.fold_runs) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
-                     "trained on": _machines(found)})
-    rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED}
-             for point in missing]
+                     "trained on": _machines(found), "estimated training seconds": np.nan})
+    step_ms: dict[tuple[str, int, int], float] = {}
+    rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED,
+              "estimated training seconds": estimated_seconds(runs, point, cfg, step_ms)} for point in missing]
     table = pd.DataFrame(rows)
     trained = table[table["runs"] > 0]
     total = {"point": "whole sweep", "runs": trained["runs"].sum(), "training seconds": trained["training seconds"].sum(),
-             "trained on": "; ".join(sorted(set("; ".join(trained["trained on"]).split("; "))))}
+             "trained on": "; ".join(sorted(set("; ".join(trained["trained on"]).split("; ")))),
+             "estimated training seconds": table["estimated training seconds"].sum() if missing else np.nan}
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("point")

@@ -128,14 +128,14 @@ def timed_ms(function: Callable[[], object], repeats: int) -> np.ndarray:
     return 1000 * np.array(times)
 
 
-def reference_step_ms(steps: int = 5) -> float:
-    """This machine's speed, for reading its timings: the median milliseconds of one training step (forward,
-    backward, optimiser) of the quick profile's Enhanced network (UNet++ on Lite0, untrained) on a batch of 4
-    128-px tiles, after one warm-up step. Machines of one kind differ 2-4x; timings are reported beside it."""
+def training_step_ms(cfg: dict[str, Any], name: str, steps: int = 5) -> float:
+    """The median milliseconds of one training step (forward, backward, optimiser; fp32) of a model, untrained, on a
+    batch of the profile's batch size at its input size, after one warm-up step."""
     torch.manual_seed(0)
-    model = build_untrained("enhanced", load_config("quick")).train()
+    model = build_untrained(name, cfg).train()
     optimizer = torch.optim.AdamW(model.parameters())
-    x, y = torch.randn(4, 4, 128, 128), (torch.rand(4, 1, 128, 128) > 0.9).float()
+    batch, size = cfg["train"]["batch_size"], cfg["data"]["input_size"]
+    x, y = torch.randn(batch, input_channels(name, cfg), size, size), (torch.rand(batch, 1, size, size) > 0.9).float()
 
     def step() -> None:
         torch.nn.functional.binary_cross_entropy_with_logits(model(x), y).backward()
@@ -143,3 +143,10 @@ def reference_step_ms(steps: int = 5) -> float:
         optimizer.zero_grad(set_to_none=True)
 
     return float(np.median(timed_ms(step, steps)))
+
+
+def reference_step_ms(steps: int = 5) -> float:
+    """This machine's speed, for reading its timings: one training step of the quick profile's Enhanced network
+    (UNet++ on Lite0, untrained) on a batch of 4 128-px tiles (`training_step_ms`). Machines of one kind differ 2-4x;
+    timings are reported beside it."""
+    return training_step_ms(load_config("quick"), "enhanced", steps)
