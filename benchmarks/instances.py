@@ -5,7 +5,9 @@ against the classic pipeline with its settings chosen on the training tiles.
 
 1. The run's validation tiles are predicted (its own TTA arm and threshold) and the watershed's minimum marker
    distance and minimum area are chosen on them by pooled AJI inside the annotated region
-   (`lib.evaluation.scoring.choose_split_settings`; the grid is in source-image px, scaled to the network input).
+   (`lib.evaluation.scoring.choose_split_settings`; the grid is in source-image px, scaled to the network input),
+   twice: with markers from the mask (core share 1: the profiles' setting, which every table uses), and with the
+   core share chosen too (markers from the surest cores when that does better on validation).
 2. The classic pipeline's smoothing, distance and area are chosen the same way on (up to 200 of) the training
    tiles, which it never trains on.
 3. Both are scored on the test tiles, at the profile's settings and at the chosen ones: object precision, recall,
@@ -16,6 +18,7 @@ validation or training tiles), with the machine's reference step. Nothing here l
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 from pathlib import Path
 
@@ -30,15 +33,16 @@ from lib.evaluation.scoring import choose_split_settings
 from lib.files import write_text_atomic
 from lib.inference.classic import classic_nuclei
 from lib.inference.inputs import tile_edges
-from lib.inference.instances import scaled_settings, split_nuclei
+from lib.inference.instances import label_nuclei, scaled_settings
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
 from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
 from lib.training.runs import read_run
 from lib.training.train import split_indices
 
-DISTANCES_SOURCE_PX = (3, 4, 6, 8, 10, 12)
+DISTANCES_SOURCE_PX = (2, 3, 4, 6, 8, 10, 12)
 AREAS_SOURCE_PX = (10, 20, 30, 50)
+CORE_SHARES = (0.5, 0.2, 0.1)  # below 1: markers from the cores (lib/inference/instances.py)
 SIGMAS_SOURCE_PX = (0.5, 1.0, 2.0)
 TOUCHING_SOURCE_PX = 3
 MAX_CLASSIC_TILES = 200
@@ -77,10 +81,13 @@ def main() -> None:
     dataset = TileDataset(tile_set, index["val"], tile_edges(tile_set, model_name, cfg)[0], cfg["model"])
     probabilities = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"],
                                   refiner(model_name, cfg), precision=precision)
-    chosen, grid = choose_split_settings(probabilities >= metrics["threshold"], truth["val"], within["val"],
-                                         tuple(d * factor for d in DISTANCES_SOURCE_PX),
-                                         tuple(a * factor**2 for a in AREAS_SOURCE_PX))
-    grid = grid.assign(method=model_name, tiles="validation")
+    choose = functools.partial(choose_split_settings, probabilities, metrics["threshold"], truth["val"], within["val"],
+                               tuple(d * factor for d in DISTANCES_SOURCE_PX),
+                               tuple(a * factor**2 for a in AREAS_SOURCE_PX))
+    (chosen, grid), (with_cores, cores_grid) = choose((1.0,)), choose(CORE_SHARES)
+    if cores_grid.aji.max() <= grid.aji.max():  # ties go to the mask's markers
+        with_cores = chosen
+    grid = pd.concat([grid, cores_grid]).assign(method=model_name, tiles="validation")
 
     # 2. the classic pipeline's settings, on training tiles
     train = index["train"][:MAX_CLASSIC_TILES]
@@ -96,28 +103,32 @@ def main() -> None:
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 
     # 3. the test tiles, at the profile's settings and at the chosen ones
-    preds = run.test_predictions()
+    probabilities, threshold = run.test_probabilities(), run.threshold()
     test_images = np.asarray(tile_set.images[test])
     profile = scaled_settings(settings, factor)
     results = []
     for method, which, values in ((model_name, "profile", profile), (model_name, "chosen on validation", chosen),
+                                  (model_name, "chosen on validation, core share too", with_cores),
                                   ("classic", "profile", profile), ("classic", "chosen on training tiles", best)):
         if method == "classic":
             labels = [classic_nuclei(image, values["sigma_px"], values["min_distance_px"], values["min_area_px"])
                       for image in test_images]
         else:
-            labels = [split_nuclei(pred, values["min_distance_px"], values["min_area_px"]) for pred in preds]
+            labels = [label_nuclei(probability, threshold, values["min_distance_px"], values["min_area_px"],
+                                   values["core_share"]) for probability in probabilities]
         results.append({"method": method, "settings": which,
                         "min distance (source px)": values["min_distance_px"] / factor,
                         "min area (source px)": values["min_area_px"] / factor**2,
+                        "core share": values["core_share"] if method == model_name else float("nan"),
                         **scores(truth["test"], labels, within["test"], touching)})
     table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test))
     table.insert(0, "entry", table.method + ", " + table.settings)
     name = f"instances-{run.record['dataset']}-{paths.setting_name(cfg)}-{model_name}"
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
-        "input), at the profile's watershed settings and at those chosen on validation tiles (the model) or training "
-        "tiles (the classic pipeline) by AJI; touching pairs: true nuclei within "
+        "input), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "
+        "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
+        "touching pairs: true nuclei within "
         f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched. `benchmarks/instances.py`."))
     write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
 

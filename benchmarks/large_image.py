@@ -101,10 +101,11 @@ def whole_against_bands(run: Path, image_path: Path, size: int) -> dict[str, obj
                                 glass_gray=settings["glass_gray"])
     threshold = metrics["arms"]["no_tta"]["threshold"]
     split = settings["min_distance_source_px"], settings["min_area_source_px"]
-    whole = label_nuclei(predict_image(predictor, image), threshold, *split)
+    whole = label_nuclei(predict_image(predictor, image), threshold, *split, settings["core_share"])
     banded = np.zeros_like(whole)
     for band in stream_nuclei(predictor, size, size, lambda top, bottom: image[top:bottom], threshold, *split,
-                              settings["band_rows"], settings["band_margin_source_px"]):
+                              settings["band_rows"], settings["band_margin_source_px"],
+                              core_share=settings["core_share"]):
         banded[band.top:band.top + len(band.labels)] = band.labels
     paired, smallest_iou = matched(whole, banded)
     return {"image (px)": f"{size} x {size}", "nuclei whole": int(whole.max()), "nuclei band by band": int(banded.max()),

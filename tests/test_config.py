@@ -92,7 +92,7 @@ def test_an_experiment_budget_overrides_training_only_where_set():
 
 
 def test_the_watershed_settings_are_the_ones_chosen_on_ucsb_validation_tiles():
-    """The profiles' `instances` distances and areas come from benchmarks/instances.py, never typed in."""
+    """The profiles' `instances` distances, areas and core share come from benchmarks/instances.py, never typed in."""
     import pandas as pd
 
     chosen = pd.read_csv(paths.REPO_ROOT / "figures" / "benchmarks"
@@ -100,5 +100,5 @@ def test_the_watershed_settings_are_the_ones_chosen_on_ucsb_validation_tiles():
     row = chosen.loc["enhanced_region, chosen on validation"]
     for profile in config.PROFILES:
         settings = config.load_config(profile)["instances"]
-        assert (settings["min_distance_source_px"], settings["min_area_source_px"]) == (
-            row["min distance (source px)"], row["min area (source px)"])
+        assert (settings["min_distance_source_px"], settings["min_area_source_px"], settings["core_share"]) == (
+            row["min distance (source px)"], row["min area (source px)"], row["core share"])

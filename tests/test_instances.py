@@ -45,6 +45,20 @@ def test_one_round_nucleus_stays_one_and_probabilities_are_cut_at_the_threshold(
     assert label_nuclei(probability, 0.95, min_distance_px=4, min_area_px=10).max() == 0
 
 
+def test_cores_split_a_pair_the_mask_merges_without_a_neck():
+    # two nuclei side by side inside one oval of probability 0.95: the mask is one convex blob (one distance peak);
+    # the network is surer (0.999) inside each nucleus than on the gap between them
+    left, right = disc((40, 70), (20, 26), 7), disc((40, 70), (20, 44), 7)
+    oval = ((np.mgrid[:40, :70][0] - 20) / 11.0) ** 2 + ((np.mgrid[:40, :70][1] - 35) / 20.0) ** 2 <= 1
+    probability = np.where(left | right, 0.999, np.where(oval, 0.95, 0.05))
+    assert label_nuclei(probability, 0.5, 4, 20).max() == 1                          # markers from the mask: merged
+    cores = label_nuclei(probability, 0.5, 4, 20, core_share=0.01)                  # cores: p >= 0.995
+    assert cores.max() == 2 and cores[20, 26] != cores[20, 44]
+    assert np.array_equal(cores > 0, oval)                                          # split, not eroded
+    with pytest.raises(ValueError, match="core_share"):
+        label_nuclei(probability, 0.5, 4, 20, core_share=0)
+
+
 def test_a_perfect_prediction_scores_one():
     truth = np.zeros((20, 20), int)
     truth[2:8, 2:8], truth[10:18, 10:18] = 1, 2
@@ -195,11 +209,22 @@ def test_the_watershed_settings_are_chosen_on_validation_tiles_by_aji():
 
     truth = np.stack([disc((48, 64), (24, 20), 9) + 2 * disc((48, 64), (24, 38), 9) * ~disc((48, 64), (24, 20), 9)
                       + 3 * disc((48, 64), (8, 56), 1)] * 3)
-    chosen, grid = choose_split_settings(truth > 0, truth, None, (30, 4), (1, 6))
-    assert chosen == {"min_distance_px": 4, "min_area_px": 1}     # 30 px apart merges the pair; 6 px drops the speck
+    chosen, grid = choose_split_settings((truth > 0) * 0.9, 0.5, truth, None, (30, 4), (1, 6))
+    assert chosen == {"min_distance_px": 4, "min_area_px": 1, "core_share": 1}  # 30 px merges the pair; 6 px drops the speck
     assert len(grid) == 4 and grid.aji.max() == grid.aji[(grid.min_distance_px == 4) & (grid.min_area_px == 1)].item()
     with pytest.raises(ValueError, match="no true nucleus"):
-        choose_split_settings(truth > 5, np.zeros_like(truth), None, (4,), (1,))
+        choose_split_settings((truth > 5) * 0.9, 0.5, np.zeros_like(truth), None, (4,), (1,))
+
+
+def test_the_core_share_is_chosen_when_the_cores_split_what_the_mask_merges():
+    from lib.evaluation.scoring import choose_split_settings
+
+    left, right = disc((40, 70), (20, 26), 7), disc((40, 70), (20, 44), 7)
+    oval = ((np.mgrid[:40, :70][0] - 20) / 11.0) ** 2 + ((np.mgrid[:40, :70][1] - 35) / 20.0) ** 2 <= 1
+    truth = np.where(oval & (np.mgrid[:40, :70][1] < 35), 1, np.where(oval, 2, 0))
+    probability = np.where(left | right, 0.999, np.where(oval, 0.95, 0.05))
+    chosen, grid = choose_split_settings(probability[None], 0.5, truth[None], None, (4,), (20,), (1.0, 0.01))
+    assert chosen["core_share"] == 0.01 and grid.aji.iloc[1] > grid.aji.iloc[0]
 
 
 def test_a_prediction_folder_is_scored_against_its_datasets_masks_and_instances(tiny_dataset, tmp_path):

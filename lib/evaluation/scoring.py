@@ -2,13 +2,14 @@
 what is chosen on validation tiles: the probability threshold, and the watershed's settings that split nuclei."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..data.tiles import TileSet
-from ..inference.instances import split_nuclei
+from ..inference.instances import label_nuclei
 from .instances import instance_counts, pooled_instance_scores
 from .metrics import AREAS, COUNTS, METRICS, count_table, mean_over_tiles_with_cells, per_row, pooled
 
@@ -61,20 +62,21 @@ def metrics_frame(test: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).T[list(METRICS)]
 
 
-def choose_split_settings(masks: np.ndarray, truth: np.ndarray, within: np.ndarray | None,
-                          distances_px: tuple[float, ...], areas_px: tuple[float, ...]) -> tuple[dict[str, float], pd.DataFrame]:
-    """The watershed's minimum marker distance and minimum area (px of these masks) with the best pooled AJI of
-    the predicted masks' nuclei against the true nuclei of these (validation) tiles, inside `within` when given,
-    and the whole grid. Like the threshold, chosen on validation tiles, never on the test split; ties go to the
-    first setting of the grid."""
+def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
+                          distances_px: tuple[float, ...], areas_px: tuple[float, ...],
+                          core_shares: tuple[float, ...] = (1.0,)) -> tuple[dict[str, float], pd.DataFrame]:
+    """The watershed's minimum marker distance, minimum area (px of these maps) and core share with the best
+    pooled AJI of the nuclei of `probabilities` cut at `threshold` against the true nuclei of these (validation)
+    tiles, inside `within` when given, and the whole grid. Like the threshold, chosen on validation tiles, never on
+    the test split; ties go to the first setting of the grid."""
     rows = []
-    for distance in distances_px:
-        for area in areas_px:
-            counts = [instance_counts(t, split_nuclei(m, distance, area), None if within is None else w)
-                      for t, m, w in zip(truth, masks, within if within is not None else truth, strict=True)]
-            rows.append({"min_distance_px": distance, "min_area_px": area, **pooled_instance_scores(pd.DataFrame(counts))})
+    for distance, area, share in itertools.product(distances_px, areas_px, core_shares):
+        counts = [instance_counts(t, label_nuclei(p, threshold, distance, area, share), None if within is None else w)
+                  for t, p, w in zip(truth, probabilities, within if within is not None else truth, strict=True)]
+        rows.append({"min_distance_px": distance, "min_area_px": area, "core_share": share,
+                     **pooled_instance_scores(pd.DataFrame(counts))})
     grid = pd.DataFrame(rows)
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no watershed setting can be chosen on them")
     best = grid.loc[grid.aji.idxmax()]
-    return {"min_distance_px": float(best.min_distance_px), "min_area_px": float(best.min_area_px)}, grid
+    return {key: float(best[key]) for key in ("min_distance_px", "min_area_px", "core_share")}, grid

@@ -206,7 +206,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
 
     def labelled(predictor: WindowPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probability = predict_image(predictor, image)
-        return probability, label_nuclei(probability, threshold, *split(predictor.zoom))
+        return probability, label_nuclei(probability, threshold, *split(predictor.zoom), nuclei["core_share"])
 
     warned = False
     rows = []
@@ -231,7 +231,8 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
         predictor = replace(base, zoom=zoom)
         if large:
             bands = stream_nuclei(predictor, height, width, reader.rows, threshold, *split(zoom), nuclei["band_rows"],
-                                  round(nuclei["band_margin_source_px"] / zoom), mpp, desc=path.name)
+                                  round(nuclei["band_margin_source_px"] / zoom), mpp, desc=path.name,
+                                  core_share=nuclei["core_share"])
             args.output.mkdir(parents=True, exist_ok=True)
             areas = write_streamed_nuclei(args.output, path.stem, bands, height, width)
         else:

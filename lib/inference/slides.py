@@ -64,10 +64,11 @@ class Band:
 
 
 def _band_nuclei(probability: np.ndarray, region_top: int, core: tuple[int, int], first_id: int, threshold: float,
-                 min_distance_px: float, min_area_px: float, mpp: float | None) -> tuple[np.ndarray, pd.DataFrame, list]:
+                 min_distance_px: float, min_area_px: float, mpp: float | None,
+                 core_share: float) -> tuple[np.ndarray, pd.DataFrame, list]:
     """Label one band with its context; keep the nuclei whose centroid row lies in `core` (image rows), numbered
     from `first_id`. Returns the kept labels (region-sized, 0 elsewhere), their table and features."""
-    labels = label_nuclei(probability, threshold, min_distance_px, min_area_px)
+    labels = label_nuclei(probability, threshold, min_distance_px, min_area_px, core_share)
     table = nucleus_table(labels, probability, mpp)
     rows = table["centroid y (px)"] + region_top
     kept = table[(rows >= core[0]) & (rows < core[1])]
@@ -83,7 +84,7 @@ def _band_nuclei(probability: np.ndarray, region_top: int, core: tuple[int, int]
 
 def stream_nuclei(predictor: WindowPredictor, height: int, width: int, read_rows: Callable[[int, int], np.ndarray],
                   threshold: float, min_distance_px: float, min_area_px: float, band_rows: int, margin: int,
-                  mpp: float | None = None, desc: str | None = None) -> Iterator[Band]:
+                  mpp: float | None = None, desc: str | None = None, core_share: float = 1.0) -> Iterator[Band]:
     """Nuclei of an image of any size, band by band (module docstring); `read_rows(top, bottom)` gives its RGB
     rows. Label rows are yielded in blocks of whole TIFF_TILE rows (the last block excepted)."""
     if band_rows % TIFF_TILE:
@@ -92,7 +93,7 @@ def stream_nuclei(predictor: WindowPredictor, height: int, width: int, read_rows
     if height < window or width < window:  # a small image: whole, padded as predict_image does
         probability = predict_image(predictor, read_rows(0, height))
         labels, nuclei, features = _band_nuclei(probability, 0, (0, height), 1, threshold, min_distance_px,
-                                                min_area_px, mpp)
+                                                min_area_px, mpp, core_share)
         yield Band(nuclei, features, 0, labels)
         return
     ys, xs = tile_origins(height, window, stride), tile_origins(width, window, stride)
@@ -118,7 +119,7 @@ def stream_nuclei(predictor: WindowPredictor, height: int, width: int, read_rows
             probability = (total[region[0] - buffer_top:region[1] - buffer_top]
                            / weights[region[0] - buffer_top:region[1] - buffer_top])
             kept, nuclei, features = _band_nuclei(probability, region[0], core, next_id, threshold,
-                                                  min_distance_px, min_area_px, mpp)
+                                                  min_distance_px, min_area_px, mpp, core_share)
             next_id += len(nuclei)
             grow = region[1] - (emitted + len(labels))
             if grow > 0:
