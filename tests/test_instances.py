@@ -45,12 +45,16 @@ def test_one_round_nucleus_stays_one_and_probabilities_are_cut_at_the_threshold(
     assert label_nuclei(probability, 0.95, min_distance_px=4, min_area_px=10).max() == 0
 
 
-def test_cores_split_a_pair_the_mask_merges_without_a_neck():
-    # two nuclei side by side inside one oval of probability 0.95: the mask is one convex blob (one distance peak);
-    # the network is surer (0.999) inside each nucleus than on the gap between them
+def cored_pair():
+    """Two nuclei side by side inside one oval of probability 0.95, so that the mask is one convex blob (one distance
+    peak), with the network surer (0.999) inside each nucleus than on the gap between them: (probability, oval)."""
     left, right = disc((40, 70), (20, 26), 7), disc((40, 70), (20, 44), 7)
     oval = ((np.mgrid[:40, :70][0] - 20) / 11.0) ** 2 + ((np.mgrid[:40, :70][1] - 35) / 20.0) ** 2 <= 1
-    probability = np.where(left | right, 0.999, np.where(oval, 0.95, 0.05))
+    return np.where(left | right, 0.999, np.where(oval, 0.95, 0.05)), oval
+
+
+def test_cores_split_a_pair_the_mask_merges_without_a_neck():
+    probability, oval = cored_pair()
     assert label_nuclei(probability, 0.5, 4, 20).max() == 1                          # markers from the mask: merged
     cores = label_nuclei(probability, 0.5, 4, 20, core_share=0.01)                  # cores: p >= 0.995
     assert cores.max() == 2 and cores[20, 26] != cores[20, 44]
@@ -219,10 +223,8 @@ def test_the_watershed_settings_are_chosen_on_validation_tiles_by_aji():
 def test_the_core_share_is_chosen_when_the_cores_split_what_the_mask_merges():
     from lib.evaluation.scoring import choose_split_settings
 
-    left, right = disc((40, 70), (20, 26), 7), disc((40, 70), (20, 44), 7)
-    oval = ((np.mgrid[:40, :70][0] - 20) / 11.0) ** 2 + ((np.mgrid[:40, :70][1] - 35) / 20.0) ** 2 <= 1
+    probability, oval = cored_pair()
     truth = np.where(oval & (np.mgrid[:40, :70][1] < 35), 1, np.where(oval, 2, 0))
-    probability = np.where(left | right, 0.999, np.where(oval, 0.95, 0.05))
     chosen, grid = choose_split_settings(probability[None], 0.5, truth[None], None, (4,), (20,), (1.0, 0.01))
     assert chosen["core_share"] == 0.01 and grid.aji.iloc[1] > grid.aji.iloc[0]
 

@@ -58,7 +58,7 @@ def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: flo
     `core_share` < 1 (module docstring)."""
     if not 0 < core_share <= 1:
         raise ValueError(f"core_share must lie in (0, 1], not {core_share}")
-    probability = np.asarray(probability, np.float32)
+    probability = np.asarray(probability)
     cores = None if core_share == 1 else probability >= 1 - core_share * (1 - threshold)
     return split_nuclei(probability >= threshold, min_distance_px, min_area_px, cores)
 
