@@ -129,11 +129,13 @@ echo "[run_all] this machine: ${machine}; reference training step ${step_ms} ms 
 
 record_time() {  # $1: executed notebook's name, $2: seconds; one row per notebook, the latest run's
     local table="${figures}/run_times.csv" tmp
+    exec 9> "${out}/.run_times.lock" && flock 9  # two invocations on one setting (--only lanes) take turns
     tmp="$(mktemp "${figures}/.run_times.XXXXXX")"
     echo "notebook,seconds,finished_utc,reference_step_ms,machine" > "${tmp}"
     [[ -f "${table}" ]] && tail -n +2 "${table}" | grep -v "^${1}," >> "${tmp}" || true
     echo "${1},${2},$(date -u +%Y-%m-%dT%H:%M:%SZ),${step_ms},\"${machine}\"" >> "${tmp}"
     mv "${tmp}" "${table}"
+    exec 9>&-
 }
 
 failed() {  # $1: executed notebook's name, $2: its log. A user's problem is one line (exit 2), a bug its traceback.

@@ -43,11 +43,28 @@ fi
 ruff check lib tests benchmarks
 # notebooks are stored without outputs; executed copies live in results/ and report/notebooks/ only
 nbstripout --verify --keep-id notebooks/*.ipynb || { echo "error: notebooks above hold outputs: run nbstripout --keep-id on them" >&2; exit 1; }
-python -m pytest tests -q -p no:cacheprovider --durations=15
+# One pytest worker per core (pytest-xdist), each test file in one worker, one torch thread each: small models
+# gain little from a second thread, while two processes use both cores
+export OMP_NUM_THREADS=1
+python -m pytest tests -q -p no:cacheprovider -n auto --dist loadfile --durations=15
 [[ ${unit_only} -eq 1 ]] && exit 0
 
 ucsb="${UCSB_DATA:-../shared/data/ucsb_breast_cancer_cells}"
 first_look_seconds=""
+# Every notebook in the smoke profile as two run_all.sh --only lanes at once, one per core: notebooks 04-06 read
+# notebook 03's runs and stay in its lane; 07 and 09 train runs of their own and 08 times random inputs (its smoke
+# timings are not published). Runs, prepared tiles and the run_times table are safe to share between processes.
+LANES=("01,02,03,04,05,06" "07,08,09")
+run_lanes() {  # $1: dataset folder ("" = synthetic); each lane's lines carry its notebooks' numbers
+    local data="$1" lane pids=() failed=0
+    for lane in "${LANES[@]}"; do
+        ( REPRO_PUBLISH_FIGURES=0 ./run_all.sh --profile smoke --data "${data}" --budget --only "${lane}" 2>&1 \
+              | sed -u "s/^/[${lane}] /"; exit "${PIPESTATUS[0]}" ) &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "${pid}" || failed=1; done
+    return ${failed}
+}
 check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers ("" = all)
     local data="$1" only="$2" dataset number executed=()
     dataset="$(python -c 'import sys; from lib.paths import dataset_name; print(dataset_name(sys.argv[1]))' "${data}")"
@@ -55,13 +72,17 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
     # re-execution loads the trained runs instead of training them again.
     rm -rf "results/${dataset}/smoke" "results/${dataset}"/smoke-in*  # the budget sweep trains full resolution in smoke-in<N>
     local t0=$(date +%s)
-    REPRO_PUBLISH_FIGURES=0 ./run_all.sh --profile smoke --data "${data}" --budget ${only:+--only "${only}"}  # figures stay in results/
+    if [[ -n "${only}" ]]; then
+        REPRO_PUBLISH_FIGURES=0 ./run_all.sh --profile smoke --data "${data}" --only "${only}"  # figures stay in results/
+    else
+        run_lanes "${data}"
+    fi
     [[ -n "${data}" && -z "${only}" ]] && first_look_seconds=$(( $(date +%s) - t0 ))  # the README's "first look"
     for notebook in results/"${dataset}"/smoke/notebooks/[0-9][0-9]_*.ipynb; do
         number="$(basename "${notebook}")"; number="${number%%_*}"
         [[ -z "${only}" || ",${only}," == *",${number},"* ]] && executed+=("${notebook}")
     done
-    python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+    python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --nbval-lax --nbval-current-env \
         --nbval-sanitize-with tests/nbval_sanitize.cfg "${executed[@]}"
     # the study's job list (lib/experiments/study.py) names exactly the runs the notebooks trained
     [[ -z "${only}" ]] && python -m lib.experiments.study --profile smoke --data "${data}" --budget --check
@@ -86,7 +107,7 @@ step_ms="$(python -c 'from lib.experiments.efficiency import reference_step_ms; 
 {
     echo "command,seconds,finished_utc,reference_step_ms,machine"
     echo "./run_tests.sh,${seconds},${finished},${step_ms},\"${machine}\""
-    [[ -z "${first_look_seconds}" ]] || echo "./run_all.sh --profile smoke --data ucsb_breast_cancer_cells,${first_look_seconds},${finished},${step_ms},\"${machine}\""
+    [[ -z "${first_look_seconds}" ]] || echo "smoke notebooks on ucsb_breast_cancer_cells in two lanes,${first_look_seconds},${finished},${step_ms},\"${machine}\""
 } > "${times}.tmp" && mv "${times}.tmp" "${times}"
 python -m lib.report --no-html
 echo "[run_tests] passed in $(( $(date +%s) - start )) s (${times})"

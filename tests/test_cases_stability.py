@@ -7,6 +7,9 @@ import pytest
 
 from lib import config
 from lib.experiments import cases, stability
+from lib.inference.instances import label_tiles
+
+SPLIT = {"min_distance_px": 1, "min_area_px": 1, "core_share": 1.0}  # every component, split where it narrows
 
 
 def _disc_mask(centres, size=64, radius=2):
@@ -36,7 +39,9 @@ def test_cases_follow_the_rules_and_are_distinct():
     regions = np.ones_like(masks)
     regions[4, :, 40:] = False                            # the last tile is mostly outside the annotated region
     probabilities[4] = 0.0                                # (it would be the worst, but it is not eligible)
-    table = cases.case_table(probabilities >= 0.5, masks, regions, ["ring", "dense", "perfect", "missed", "partial"])
+    nuclei = label_tiles(probabilities, np.full(5, 0.5), SPLIT, regions)
+    table = cases.case_table(probabilities >= 0.5, masks, regions, ["ring", "dense", "perfect", "missed", "partial"],
+                             nuclei)
     assert table.cells.tolist() == [8, 9, 4, 4, 9] and table["region share"][4] == pytest.approx(40 / 64)
     assert table["predicted nuclei"].tolist()[2:4] == [4, 0]             # every cell found; every cell missed
     chosen = cases.choose_cases(table, min_cells=3, min_region_share=0.7)
@@ -54,8 +59,10 @@ def test_false_positives_outside_the_annotated_region_are_not_errors():
     probability[50:, 50:] = 1.0                          # an unannotated nucleus found outside the region
     region = np.zeros_like(mask)
     region[:40, :40] = True
-    table = cases.case_table(probability[None] >= 0.5, mask[None], region[None], ["t"])
+    nuclei = label_tiles(probability[None], [0.5], SPLIT, region[None])
+    table = cases.case_table(probability[None] >= 0.5, mask[None], region[None], ["t"], nuclei)
     assert table.Dice[0] == 1.0 and table["false positive px"][0] == 0
+    assert table["predicted nuclei"][0] == 1 and label_tiles(probability[None], [0.5], SPLIT)[0].max() == 2
 
 
 def _history(val_dice, skipped=0):

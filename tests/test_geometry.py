@@ -18,7 +18,7 @@ def _diagonal_cells() -> np.ndarray:
 def test_table1_fig3_and_sampling_count_the_same_cells_on_the_same_mask():
     mask = _diagonal_cells()
     rows, objects = _tile_rows(mask[None], min_cell_pixels=1)
-    fig3 = case_table(mask[None], mask[None], np.ones_like(mask)[None], ["t"])
+    fig3 = case_table(mask[None], mask[None], np.ones_like(mask)[None], ["t"], [mask.astype(np.int32)])
     assert rows[0]["n_objects"] == len(objects) == int(fig3.cells[0]) == mask_statistics(mask[None]).objects[0] == 3
     assert sorted(geometry.object_areas(mask).tolist()) == [2, 6, 16]
 

@@ -114,3 +114,25 @@ def test_instance_ladder_scores_objects_and_compares_with_the_unet_and_the_class
     assert np.isnan(table.loc[ladder.CLASSIC_LABEL, "aji - U-Net"])                        # a baseline is not tested
     text = ladder.describe_instances({"whole_tile": table})
     assert "the highest AJI is Enhanced's" in text and "On object F1, 1 of the 2 trained models are better" in text
+
+
+def test_instance_ladder_labels_a_runs_probabilities_as_prediction_does_cores_included():
+    from types import SimpleNamespace
+
+    from lib import config
+    from tests.test_instances import cored_pair
+
+    probability, oval = cored_pair()       # two nuclei in one oval of probability: the mask merges them
+    truth = np.where(oval, np.where(np.mgrid[:40, :70][1] < 35, 1, 2), 0).astype(np.uint16)[None].repeat(8, 0)
+    tile_set = SimpleNamespace(instances=truth, masks=truth > 0, regions=np.ones_like(truth, bool),
+                               table=pd.DataFrame({"source": list("abcdefgh")}))
+    run = SimpleNamespace(test_probabilities=lambda: np.repeat(probability[None], 8, 0).astype(np.float32),
+                          tile_thresholds=lambda: np.full(8, 0.5))
+    cfg = config.load_config("smoke")
+    cfg["data"].update(tile_size=64, input_size=64)
+    f1 = {}
+    for share in (1.0, 0.01):            # markers from the mask, then from the cores (p >= 0.995)
+        cfg["instances"]["core_share"] = share
+        entries = {"enhanced": ladder.Entry("enhanced", "Enhanced", [], [probability[None] >= 0.5], runs=[run])}
+        f1[share] = ladder.instance_ladder(entries, tile_set, np.arange(8), cfg).loc["Enhanced", "object_f1"]
+    assert f1[0.01] == 1 and f1[1.0] < 0.7

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,7 @@ def cached_edge_maps(tile_set: TileSet, cfg: dict[str, Any]) -> tuple[np.ndarray
     path = tile_set.root / f"edges-{key}.npy"
     if not path.is_file():
         maps, bounds = edge_maps(np.asarray(tile_set.images), cfg, tile_set.indices("train"))
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")  # per process: jobs sharing the tiles may race
         np.save(tmp, maps.astype(np.float16))
         write_json_atomic(path.with_suffix(".json"), {"gabor": cfg, "bounds": bounds})
         tmp.replace(path)

@@ -15,8 +15,8 @@ the sampling claim) inside the annotated region, Holm-adjusted over the point's 
 region Dice pooled over the out-of-fold test tiles, with Fieller's interval over images, beside the training
 seconds (summed over folds) and the machine that trained them; the classic pipeline (haematoxylin + watershed, no
 training) is scored on the same tiles at the same input size and compared per image (Holm over the point's two
-models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' masks split
-by prediction's watershed). The recommended point is the model and point with the best validation Dice (never test).
+models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' nuclei
+labelled by prediction's rule). The recommended point is the model and point with the best validation Dice (never test).
 A sweep may be read before all its points are trained (`train_missing=False`: the points whose every run has
 finished, the others listed as not trained yet), so that a long sweep trained piecewise is reported as it grows;
 the points not trained yet are planned from the measured ones (`estimated_seconds`), so that their cost is known

@@ -22,7 +22,6 @@ from scipy.spatial import ConvexHull, QhullError
 from ..data.geometry import centroids
 from ..evaluation.boundary import symmetric_distances
 from ..evaluation.metrics import count_table, per_row
-from ..inference.instances import split_nuclei
 
 RULES = {"best": ("Dice", False), "worst": ("Dice", True), "dense": ("density", False), "ring": ("ring score", False)}
 RULE_TEXT = {"best": "the highest Dice", "worst": "the lowest Dice", "dense": "the densest cell cluster",
@@ -52,17 +51,17 @@ def mean_boundary_distance(pred: np.ndarray, target: np.ndarray, within: np.ndar
 
 
 def case_table(preds: np.ndarray, masks: np.ndarray, regions: np.ndarray, tile_ids: list[str],
-               split: tuple[float, float] = (1.0, 1.0)) -> pd.DataFrame:
+               nuclei: list[np.ndarray]) -> pd.DataFrame:
     """One row per test tile with every number the rules and the captions use (inside the annotated region),
-    from the binary predictions; the predicted nuclei are counted as prediction counts them, split by the
-    watershed with `split` = (minimum marker distance, minimum area) in px of these tiles."""
+    from the binary predictions; `nuclei`: each tile's predicted nuclei inside its region, labelled as prediction
+    labels them (`lib.inference.instances.label_tiles` with `within` the regions), which the captions count."""
     masks, regions, preds = np.asarray(masks, bool), np.asarray(regions, bool), np.asarray(preds, bool)
     counts = count_table(preds, masks, regions)
     scores = per_row(counts)
     rows = []
     for i, tile_id in enumerate(tile_ids):
         points = centroids(masks[i] & regions[i])
-        predicted = int(split_nuclei(preds[i] & regions[i], *split).max())
+        predicted = int(nuclei[i].max())
         rows.append({"tile_id": tile_id, "region share": float(regions[i].mean()), "cells": len(points),
                      "predicted nuclei": predicted,
                      "density": density(points), "ring score": ring_score(points), "Dice": scores.dice[i],

@@ -13,8 +13,9 @@
   as the others).
 - Boundary metrics (`lib.evaluation.boundary`) on the tiles with a true boundary in the area, the same tiles for
   every model; HD95 over the tiles where every model predicts a boundary (how many is shown).
-- Nuclei as objects (`instance_ladder`): each model's test masks split by the same watershed that prediction uses
-  (`lib.inference.instances`, its distances and areas scaled to the network input), against the true nuclei of the
+- Nuclei as objects (`instance_ladder`): each model's test probabilities labelled by prediction's own rule
+  (`lib.inference.instances.label_nuclei`: cut at the run's threshold, touching nuclei split by the watershed, its
+  distances and areas scaled to the network input; a baseline's mask is split alike), against the true nuclei of the
   prepared tiles (the synthetic generator's own; on real data the mask's connected components), counted per tile
   and summed per image: object F1 at IoU 0.5, AJI and PQ, each with Fieller's interval over test images (all three
   are ratios of sums). A classic row, the haematoxylin threshold + watershed with no training
@@ -37,7 +38,7 @@ from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.scoring import score_masks
 from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
 from ..inference.classic import classic_nuclei
-from ..inference.instances import settings_at_input, split_nuclei
+from ..inference.instances import label_tiles, settings_at_input, split_nuclei
 from ..models import MODELS
 from ..report.paper import AL_BACKGROUND_SHARE, TABLE2_DICE
 from ..training.runs import Run
@@ -59,7 +60,8 @@ class Entry:
     steps: float = np.nan
     train_seconds: float = np.nan  # mean over seeds of a run's training time (all its folds)
     baseline: bool = False
-    instances: list[np.ndarray] | None = None  # per seed: labelled nuclei of the test tiles (None: split the masks)
+    instances: list[np.ndarray] | None = None  # per seed: labelled nuclei of the test tiles (None: from runs)
+    runs: list[Run] | None = None  # per seed: the run, whose probabilities prediction's rule labels (None: the masks')
 
 
 def run_entries(runs: dict[str, list[Run]]) -> dict[str, Entry]:
@@ -67,7 +69,7 @@ def run_entries(runs: dict[str, list[Run]]) -> dict[str, Entry]:
     return {name: Entry(name, MODELS[name].label, [run.per_tile for run in model_runs],
                         [run.test_predictions() for run in model_runs],
                         model_runs[0].metrics["epochs"], model_runs[0].metrics["optimizer_steps"],
-                        float(np.mean([run.metrics["train_seconds"] for run in model_runs])))
+                        float(np.mean([run.metrics["train_seconds"] for run in model_runs])), runs=model_runs)
             for name, model_runs in runs.items()}
 
 
@@ -177,8 +179,13 @@ def _instance_counts(entry: Entry, tile_set: TileSet, index: np.ndarray, cfg: di
     truth = np.asarray(tile_set.instances[index])
     within = np.asarray(tile_set.regions[index], bool) if area == "annotated_region" else [None] * len(index)
     sources = tile_set.table.source.to_numpy()[index]
-    labelled = entry.instances or [[split_nuclei(pred, settings["min_distance_px"], settings["min_area_px"])
-                                    for pred in preds] for preds in entry.predictions]
+    if entry.instances is not None:
+        labelled = entry.instances
+    elif entry.runs is not None:  # as prediction labels them: cores from the probabilities when core_share < 1
+        labelled = [label_tiles(run.test_probabilities(), run.tile_thresholds(), settings) for run in entry.runs]
+    else:  # a baseline's masks
+        labelled = [[split_nuclei(pred, settings["min_distance_px"], settings["min_area_px"]) for pred in preds]
+                    for preds in entry.predictions]
     return [pd.DataFrame([instance_counts(t, p, w) for t, p, w in zip(truth, labels, within, strict=True)])
             .groupby(sources).sum() for labels in labelled]
 

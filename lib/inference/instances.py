@@ -63,6 +63,18 @@ def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: flo
     return split_nuclei(probability >= threshold, min_distance_px, min_area_px, cores)
 
 
+def label_tiles(probabilities: np.ndarray, thresholds: np.ndarray, settings: dict,
+                within: np.ndarray | None = None) -> list[np.ndarray]:
+    """`label_nuclei` on each tile of a stack (N, H, W), cut at its own threshold, with `settings` at the tiles'
+    scale (`settings_at_input`); `within` (N, H, W): an area per tile outside which nothing is predicted (the
+    annotated region's nuclei)."""
+    if within is not None:
+        probabilities = np.where(np.asarray(within, bool), probabilities, np.float32(0))
+    return [label_nuclei(probability, threshold, settings["min_distance_px"], settings["min_area_px"],
+                         settings["core_share"])
+            for probability, threshold in zip(probabilities, thresholds, strict=True)]
+
+
 def scaled_settings(settings: dict, factor: float) -> dict[str, float]:
     """The profile's `instances` settings (source-image px) at another scale, `factor` px per source px:
     distances scale with it, areas with its square; the core share has no scale."""
