@@ -27,4 +27,3 @@ export PATH="${VENV}/bin:${PATH}"
 # The kernel `python3` of the notebooks must be this environment's, not a user-wide one.
 export JUPYTER_PREFER_ENV_PATH=1
 export PYDEVD_DISABLE_FILE_VALIDATION=1
-export MPLBACKEND=Agg
