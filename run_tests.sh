@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command: the linter (ruff), source notebooks free of outputs (nbstripout), the unit tests (pytest, which
 # check that README.md and report/ are up to date with figures/), then every numbered notebook executed in the
-# smoke profile (papermill, through run_all.sh) and re-executed by nbval, which checks that the cells marked
+# smoke profile (papermill, through run_all.sh in two lanes) and re-executed by nbval, which checks that the cells marked
 # `# NBVAL_CHECK_OUTPUT` print the same deterministic summaries again; then the HTML report is built with those
 # notebooks (warnings are errors), its links and images checked, and its first page opened in headless Chromium
-# (installed with apt-get when missing and run as root).
+# (installed with apt-get when missing and run as root). Tests, lanes and nbval use every core, one torch thread each.
 #
 #   ./run_tests.sh                  everything (what CI runs)
 #   ./run_tests.sh --unit-only      the linter and the unit tests only
