@@ -4,6 +4,7 @@
     data/prepared/<dataset>/<key>/                          prepared tiles (lib.data.tiles)
     results/<dataset>/<setting>/[<experiment>/]<model>/seed<k>/[fold<f>/]   one training run (lib.training)
     results/<dataset>/<setting>/notebooks/                  executed notebooks and their logs (run_all.sh)
+    figures/<dataset>/<setting>/budget-*/<model>/seed<k>/[fold<f>/]   a budget sweep run's record (notebook 09)
     figures/<dataset>/<setting>/                            figures and tables, named after their notebook
                                                             (run_all.sh; a notebook run by hand writes them to
                                                             results/<dataset>/<setting>/figures/ instead)
@@ -94,6 +95,15 @@ def figures_dir(cfg: dict[str, Any], data_dir: str | Path | None) -> Path:
         path = setting_directory(cfg, data_dir) / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def records_roots() -> list[Path]:
+    """Where notebook 09 writes run records (the first) and reads them (each in turn): `figures/` when run_all.sh
+    publishes, else `results/records/`, then the published `figures/` (lib.experiments.records). A record lives
+    where its run would, with this root in place of `results/`."""
+    if os.environ.get("REPRO_PUBLISH_FIGURES") == "1":
+        return [FIGURES_ROOT]
+    return [RESULTS_ROOT / "records", FIGURES_ROOT]
 
 
 def run_directory(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int,

@@ -1,5 +1,6 @@
 """The budget sweep (notebook 09): its points, their folders, the job list, and the sweep end to end."""
 import functools
+import shutil
 
 import matplotlib
 import numpy as np
@@ -8,11 +9,13 @@ import pytest
 
 from lib import config
 from lib.data import tiles
-from lib.experiments import budget, study
+from lib.data.geometry import source_area_to_input
+from lib.experiments import budget, ladder, records, study
 from lib.paths import REPO_ROOT
 from lib.report import budget_plots, pages
 from lib.report.output import save_figure, save_table
 from lib.report.published import Published
+from lib.training.runs import StaleRunError, read_run
 
 matplotlib.use("Agg")
 
@@ -95,7 +98,7 @@ def test_verdict_changes_and_the_recommended_point_come_from_validation():
 def test_reading_a_sweep_with_no_finished_point_is_one_error_and_trains_nothing(tmp_path):
     cfg = _quick(**{"budget.points": [[128, 2]]})
     with pytest.raises(budget.MissingRunError, match="no budget point has all its runs finished under .*quick-cv5"):
-        budget.train_budget(cfg, None, root=tmp_path, train_missing=False)
+        budget.train_budget(cfg, None, root=tmp_path, train_missing=False, records=[tmp_path / "figures"])
     assert not any(tmp_path.rglob("*.pt"))
 
 
@@ -105,19 +108,38 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     cfg = config.apply_changes(tiny_config, {"train.epochs": 1, "train.max_train_tiles": None, "train.tta": False,
                                              "train.max_eval_tiles": None, "budget.points": [[32, 1], [64, 1]],
                                              "budget.seeds": 1})
-    runs = budget.train_budget(cfg, tiny_dataset, root=tmp_path / "results")
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    runs = budget.train_budget(cfg, tiny_dataset, root=results, records=[figures])
     points = budget.budget_points(cfg)
     assert set(runs) == set(points) and all(set(arms) == set(budget.ARMS) for arms in runs.values())
-    full, shrunk = (runs[budget.BudgetPoint(size, 1)]["enhanced"][0] for size in (64, 32))
+    full, shrunk = (read_run(results / runs[budget.BudgetPoint(size, 1)]["enhanced"][0].folder.relative_to(figures))
+                    for size in (64, 32))                             # a record lives where its run does
     assert np.load(full.folder / "test_probabilities-no_tta.npy").shape[1:] == (64, 64)   # tile px, full resolution
     assert np.load(shrunk.folder / "test_probabilities-no_tta.npy").shape[1:] == (32, 32)
     assert full.folder != shrunk.folder and "smoke-in32" in str(shrunk.folder) and "budget-e1" in str(full.folder)
+    assert {path.suffix for path in figures.rglob("*.*")} == {".yaml", ".json", ".csv"}   # no checkpoint, no arrays
     tile_sets = budget.point_tiles(cfg, tiny_dataset, points)
+
+    # a record's measures are those the probabilities give (notebook 07's and notebook 04's functions)
+    point = budget.BudgetPoint(64, 1)
+    record, config_at = runs[point]["enhanced"][0], point.config(cfg, "enhanced")
+    small_px = source_area_to_input(config_at["train"]["small_object_source_px"], config_at["data"])
+    from_probabilities = budget.ablations.per_image_measures(full, tile_sets[point], small_px, counts=True)
+    from_record = records.image_measures(record)
+    pd.testing.assert_frame_equal(from_record.drop(columns="Dice"), from_probabilities.drop(columns=["Dice", "boundary F1"]),
+                                  check_dtype=False, check_names=False)
+    # Dice from per_tile.csv, counted on the float32 probabilities before they were stored as float16
+    assert np.allclose(from_record.Dice, from_probabilities.Dice, atol=0.005)
+    entry = ladder.run_entries({"enhanced_region": [full]})["enhanced_region"]
+    index = full.test_index(tile_sets[point])
+    pd.testing.assert_frame_equal(records.image_instance_counts(record),
+                                  ladder._instance_counts(entry, tile_sets[point], index, config_at, budget.AREA)[0],
+                                  check_dtype=False, check_names=False)
     classics = budget.classic_by_budget(runs, tile_sets, cfg)
     quality = budget.quality_by_budget(runs, classics, cfg)
     assert len(quality) == 2 * len(points) and quality["full resolution"].sum() == 2
     assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
-    claims = budget.claims_by_budget(runs, tile_sets, cfg)
+    claims = budget.claims_by_budget(runs)
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined
     assert (claims.loc[claims["p"].isna(), "verdict"] == "no data").all()
@@ -132,10 +154,22 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
     assert cost["estimated training seconds"].isna().all()   # nothing left to plan
 
-    # a point with one run unfinished is left out when reading without training, and named as not trained yet
-    (runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json").rename(tmp_path / "metrics.json")
-    assert not budget.is_trained(budget.BudgetPoint(64, 1), cfg, tiny_dataset, tmp_path / "results")
-    found = budget.train_budget(cfg, tiny_dataset, root=tmp_path / "results", train_missing=False)
+    # trained elsewhere: with the runs gone, the records alone give the same tables
+    shutil.rmtree(results)
+    again = budget.train_budget(cfg, tiny_dataset, root=results, train_missing=False, records=[figures])
+    pd.testing.assert_frame_equal(budget.claims_by_budget(again), claims)
+    pd.testing.assert_frame_equal(budget.instances_by_budget(again, tile_sets, classics, cfg), nuclei)
+    # a record taken at other evaluation settings is refused, not mixed in
+    other = config.apply_changes(cfg, {"instances.min_area_source_px": cfg["instances"]["min_area_source_px"] + 1})
+    assert not budget.is_recorded_point(point, other, tiny_dataset, [figures])
+    with pytest.raises(StaleRunError, match=r"record of another config \(changed: evaluation \(min_area_px\)\)"):
+        records.read_record(record.folder, point.config(other, "enhanced"), tiny_dataset, "enhanced_region")
+
+    # a point with one run unrecorded is left out when reading without training, and named as not trained yet
+    unet = runs[point]["unet"][0].folder
+    (unet / "metrics.json").rename(tmp_path / "metrics.json")
+    assert not budget.is_recorded_point(point, cfg, tiny_dataset, [figures])
+    found = budget.train_budget(cfg, tiny_dataset, root=results, train_missing=False, records=[figures])
     assert list(found) == [budget.BudgetPoint(32, 1)]
     partial = budget.cost_by_budget(found, [budget.BudgetPoint(64, 1)], cfg)
     assert partial.loc["64 px, 1 epoch", "trained on"] == budget.NOT_TRAINED
@@ -149,10 +183,8 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     quadruple = {(model, channels, size): {32: 1.0, 64: 4.0}[size] for model, _ in budget.ARMS.values()
                  for channels in (3, 4) for size in (32, 64)}
     assert budget.estimated_seconds(found, budget.BudgetPoint(64, 2), cfg, quadruple) == pytest.approx(8 * measured)
-    (tmp_path / "metrics.json").rename(runs[budget.BudgetPoint(64, 1)]["unet"][0].folder / "metrics.json")
-    figures = tmp_path / "figures"
-    folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them
-    folder.mkdir(parents=True)
+    (tmp_path / "metrics.json").rename(unet / "metrics.json")
+    folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them (records in it)
     save_table(cost, folder, "09_budget-cost", digits=0)
     save_table(quality.set_index(["input px", "epochs", "model"]), folder, "09_budget-quality", digits=4)
     save_table(claims.set_index(["input px", "epochs", "claim"]), folder, "09_budget-claims", digits=4)

@@ -170,3 +170,13 @@ def test_links_to_a_section_of_another_page_find_its_heading():
             headings = (page.parent / target).resolve().read_text()
             anchors = {github_anchor(line.lstrip("#")) for line in headings.splitlines() if line.startswith("#")}
             assert anchor in anchors, f"{page.relative_to(REPO_ROOT)}: {target}#{anchor} names no heading there"
+
+
+def test_a_folder_of_run_records_only_is_no_setting_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(pages, "FIGURES_ROOT", tmp_path)
+    (tmp_path / "ucsb" / "quick-cv5-bf16").mkdir(parents=True)
+    (tmp_path / "ucsb" / "quick-cv5-bf16" / "09_budget-cost.md").write_text("table")
+    (tmp_path / "ucsb" / "quick-cv5-in256-bf16" / "budget-e8" / "unet_region").mkdir(parents=True)  # records only
+    (tmp_path / "benchmarks" / "x").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "x" / "y.csv").write_text("a")
+    assert pages.published_settings() == [("ucsb", "quick-cv5-bf16")]

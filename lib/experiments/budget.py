@@ -33,18 +33,18 @@ import pandas as pd
 
 from ..config import ConfigError, apply_changes
 from ..data import tiles
-from ..data.geometry import source_area_to_input
 from ..data.tiles import TileSet
 from ..evaluation.statistics import holm, paired_comparison, verdict
 from ..models import input_channels
-from ..paths import RESULTS_ROOT, run_directory, setting_directory
+from ..paths import RESULTS_ROOT, records_roots, run_directory, setting_directory
 from ..progress import progress
 from ..report.published import duration
-from ..training.runs import MissingRunError, Run, is_finished_and_current, open_run, run_folds
+from ..training.runs import MissingRunError, Run, is_finished_and_current, read_run, run_folds
 from ..training.train import train
 from . import ablations
 from .efficiency import training_step_ms
 from .ladder import CLASSIC_NAME, Entry, classic_entry, image_dice, instance_ladder, pooled_dice, run_entries
+from .records import image_instance_counts, image_measures, is_current, is_recorded, joined, read_record, write_record
 
 # arm: (model, notebook 07's variant whose one change it makes, or None)
 ARMS = {
@@ -115,32 +115,68 @@ def in_sweep(run_folder: Path) -> bool:
     return any(part.startswith(EXPERIMENT_PREFIX) for part in Path(run_folder).parts)
 
 
-def is_trained(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path | None,
-               root: Path = RESULTS_ROOT) -> bool:
-    """Whether every run of the point (arm, seed, fold) is finished and trained with this config."""
-    return all(is_finished_and_current(run_directory(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, root,
-                                                     point.experiment(arm), fold),
-                                       point.config(cfg, arm), data_dir, ARMS[arm][0])
+def _record_folder(point: BudgetPoint, arm: str, seed: int, fold: int | None, cfg: dict[str, Any],
+                   data_dir: str | Path | None, root: Path) -> Path:
+    return run_directory(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, root, point.experiment(arm), fold)
+
+
+def record_runs(cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT,
+                records: Path | None = None) -> int:
+    """Write the record of every finished, current run of the sweep under `root` that `records` does not hold yet
+    (or holds from another training of it); returns how many were written."""
+    records = records_roots()[0] if records is None else records
+    todo = []
+    for point, arm, seed, fold in sweep(cfg):
+        config, model = point.config(cfg, arm), ARMS[arm][0]
+        folder = _record_folder(point, arm, seed, fold, cfg, data_dir, root)
+        if is_finished_and_current(folder, config, data_dir, model):
+            run, record = read_run(folder), _record_folder(point, arm, seed, fold, cfg, data_dir, records)
+            if not is_recorded(run, record, config):
+                todo.append((point, arm, run, record))
+    tile_sets = point_tiles(cfg, data_dir, sorted({point for point, *_ in todo}))
+    for point, arm, run, record in progress(todo, desc="run records", unit="run"):
+        write_record(run, record, tile_sets[point], point.config(cfg, arm))
+    return len(todo)
+
+
+def _current_record(point: BudgetPoint, arm: str, seed: int, fold: int | None, cfg: dict[str, Any],
+                    data_dir: str | Path | None, roots: list[Path]) -> Path | None:
+    """The first root's current record of a run, or None."""
+    folders = (_record_folder(point, arm, seed, fold, cfg, data_dir, root) for root in roots)
+    return next((folder for folder in folders if is_current(folder, point.config(cfg, arm), data_dir, ARMS[arm][0])),
+                None)
+
+
+def is_recorded_point(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path | None,
+                      roots: list[Path] | None = None) -> bool:
+    """Whether every run of the point (arm, seed, fold) has a current record."""
+    roots = records_roots() if roots is None else roots
+    return all(_current_record(point, arm, seed, fold, cfg, data_dir, roots) is not None
                for at, arm, seed, fold in sweep(cfg) if at == point)
 
 
 def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool = False,
-                 root: Path = RESULTS_ROOT, train_missing: bool = True) -> dict[BudgetPoint, dict[str, list[Run]]]:
-    """Train (or load) every run of the sweep; per point and arm, each seed's folds read as one run. With
-    `train_missing` False nothing trains (`force` included): only the points whose every run is finished are read
-    (MissingRunError if there is none)."""
+                 root: Path = RESULTS_ROOT, train_missing: bool = True,
+                 records: list[Path] | None = None) -> dict[BudgetPoint, dict[str, list[Run]]]:
+    """Train (or load) every run of the sweep, record each finished one (`record_runs`, into the first of
+    `records`, by default `records_roots()`), and read the points whose every run has a current record: per point and
+    arm, each seed's folds read as one run (`records.joined`). With `train_missing` False nothing trains (`force`
+    included): MissingRunError if no point is recorded whole."""
+    records = records_roots() if records is None else records
     if train_missing:
         jobs = progress(sweep(cfg), desc="budget sweep", unit="run")
         for point, arm, seed, fold in jobs:
             jobs.set_postfix(point=point.label, arm=arm, fold=fold)
             train(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, force=force, root=root,
                   experiment=point.experiment(arm), fold=fold)
-    points = [point for point in budget_points(cfg) if train_missing or is_trained(point, cfg, data_dir, root)]
+    record_runs(cfg, data_dir, root, records[0])
+    points = [point for point in budget_points(cfg) if is_recorded_point(point, cfg, data_dir, records)]
     if not points:
         raise MissingRunError(f"no budget point has all its runs finished under {setting_directory(cfg, data_dir, root)}"
-                              " (train them with ./run_all.sh --budget, or from python -m lib.experiments.study "
-                              "--budget)")
-    return {point: {arm: [open_run(point.config(cfg, arm), data_dir, model, seed, point.experiment(arm), root)
+                              f" or recorded under {', '.join(str(path) for path in records)} (train them with "
+                              "./run_all.sh --budget, or from python -m lib.experiments.study --budget)")
+    return {point: {arm: [joined([read_record(_current_record(point, arm, seed, fold, cfg, data_dir, records),
+                                              point.config(cfg, arm), data_dir, model) for fold in run_folds(cfg)])
                           for seed in range(cfg["budget"]["seeds"])] for arm, (model, _) in ARMS.items()}
             for point in points}
 
@@ -153,15 +189,12 @@ def point_tiles(cfg: dict[str, Any], data_dir: str | Path | None,
     return {point: by_size[point.input_size] for point in points}
 
 
-def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
-                     cfg: dict[str, Any]) -> pd.DataFrame:
-    """One row per point and claim: the paired per-image effect inside the annotated region, its sign-flip
-    interval, p, Holm-adjusted over the point's claims, and the verdict."""
+def claims_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]]) -> pd.DataFrame:
+    """One row per point and claim: the paired per-image effect inside the annotated region (from the run records,
+    seeds averaged), its sign-flip interval, p, Holm-adjusted over the point's claims, and the verdict."""
     tables = []
     for point, arms in runs.items():
-        config = point.config(cfg)
-        small_px = source_area_to_input(config["train"]["small_object_source_px"], config["data"])
-        measures = {arm: ablations.measures_over_seeds(found, tile_sets[point], small_px) for arm, found in arms.items()}
+        measures = {arm: sum(image_measures(run) for run in found) / len(found) for arm, found in arms.items()}
         rows = []
         for claim, ours, reference, measure in CLAIMS:
             test = paired_comparison((measures[ours][measure] - measures[reference][measure]).to_numpy())
@@ -207,7 +240,7 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: d
         rows = []
         for arm, label in QUALITY_ARMS.items():
             found = arms[arm]
-            entry = run_entries({ARMS[arm][0]: found})[ARMS[arm][0]]
+            entry = run_entries({ARMS[arm][0]: found}, predictions=False)[ARMS[arm][0]]
             test = paired_comparison((image_dice(entry, AREA) - image_dice(classic, AREA)).to_numpy())
             rows.append({"input px": point.input_size, "epochs": point.epochs, "point": point.label, "model": label,
                          "arm": arm, "full resolution": point.input_size == cfg["data"]["tile_size"],
@@ -249,11 +282,12 @@ def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets
     for point, arms in runs.items():
         tile_set, config = tile_sets[point], point.config(cfg)
         index = arms["enhanced"][0].test_index(tile_set)
-        entries = run_entries({ARMS[arm][0]: arms[arm] for arm in QUALITY_ARMS})
+        entries = run_entries({ARMS[arm][0]: arms[arm] for arm in QUALITY_ARMS}, predictions=False)
         for arm, label in QUALITY_ARMS.items():  # named as in the quality table
             entries[ARMS[arm][0]].label = label
         entries["classic"] = classics[point]
-        table = instance_ladder(entries, tile_set, index, config, AREA).reset_index()
+        counts = {ARMS[arm][0]: [image_instance_counts(run) for run in arms[arm]] for arm in QUALITY_ARMS}
+        table = instance_ladder(entries, tile_set, index, config, AREA, counts).reset_index()
         tables.append(table.assign(**{"input px": point.input_size, "epochs": point.epochs, "point": point.label}))
     return pd.concat(tables, ignore_index=True)
 

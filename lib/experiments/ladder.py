@@ -64,10 +64,11 @@ class Entry:
     runs: list[Run] | None = None  # per seed: the run, whose probabilities prediction's rule labels (None: the masks')
 
 
-def run_entries(runs: dict[str, list[Run]]) -> dict[str, Entry]:
-    """The table's entries of the trained models."""
+def run_entries(runs: dict[str, list[Run]], predictions: bool = True) -> dict[str, Entry]:
+    """The table's entries of the trained models (without their test predictions when `predictions` is False: the
+    pixel scores need only the per-tile counts, and a run record has no probabilities)."""
     return {name: Entry(name, MODELS[name].label, [run.per_tile for run in model_runs],
-                        [run.test_predictions() for run in model_runs],
+                        [run.test_predictions() for run in model_runs] if predictions else [],
                         model_runs[0].metrics["epochs"], model_runs[0].metrics["optimizer_steps"],
                         float(np.mean([run.metrics["train_seconds"] for run in model_runs])), runs=model_runs)
             for name, model_runs in runs.items()}
@@ -197,11 +198,13 @@ def _image_scores(per_seed: list[pd.DataFrame], metric: str) -> pd.Series:
 
 
 def instance_ladder(entries: dict[str, Entry], tile_set: TileSet, index: np.ndarray, cfg: dict,
-                    area: str = "whole_tile") -> pd.DataFrame:
+                    area: str = "whole_tile", counts: dict[str, list[pd.DataFrame]] | None = None) -> pd.DataFrame:
     """One row per entry: object precision, recall and F1, AJI and PQ pooled over the test images (and seeds) with
     Fieller intervals, and the paired per-image differences in AJI and object F1 to the U-Net and to the classic
-    pipeline, Holm-adjusted over the rows of each comparison (module docstring)."""
-    counts = {name: _instance_counts(entry, tile_set, index, cfg, area) for name, entry in entries.items()}
+    pipeline, Holm-adjusted over the rows of each comparison (module docstring). `counts`: per entry, the instance
+    counts of each image per seed where they were taken already (run records, `lib.experiments.records`)."""
+    counts = {name: (counts or {}).get(name) or _instance_counts(entry, tile_set, index, cfg, area)
+              for name, entry in entries.items()}
     rows = []
     for name, per_seed in counts.items():
         summed = sum(per_seed)

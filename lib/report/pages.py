@@ -55,8 +55,10 @@ def sphinx_layout(stage: Path, notebooks: dict[tuple[str, str], list[str]]) -> L
 
 
 def published_settings() -> list[tuple[str, str]]:
-    """(dataset, setting) of every folder of results under figures/."""
-    return sorted((d.parent.name, d.name) for d in FIGURES_ROOT.glob("*/*") if d.is_dir() and d.parent.name != BENCHMARKS)
+    """(dataset, setting) of every folder of results under figures/ (one that holds only run records, in
+    subfolders, as a full-resolution budget point's setting does, has no results of its own)."""
+    return sorted((d.parent.name, d.name) for d in FIGURES_ROOT.glob("*/*")
+                  if d.is_dir() and d.parent.name != BENCHMARKS and any(path.is_file() for path in d.iterdir()))
 
 
 def results_page(dataset: str, setting: str) -> str:

@@ -242,14 +242,15 @@ class OutOfFold(Run):
 
 
 def read_run(run: Path) -> Run:
-    """A finished run's records, without checking which config it belongs to (use `open_run` for that)."""
+    """A finished run's records, without checking which config it belongs to (use `open_run` for that); a run
+    record (`lib.experiments.records`) has no sampling weights: empty."""
     run = Path(run)
     if not (run / "metrics.json").is_file():
         raise MissingRunError(f"{run} is not a finished run (no metrics.json); train it first")
     return Run(run, yaml.safe_load((run / "config.yaml").read_text()),
                json.loads((run / "versions.json").read_text()), pd.read_csv(run / "history.csv"),
                json.loads((run / "metrics.json").read_text()), pd.read_csv(run / "per_tile.csv"),
-               pd.read_csv(run / "sampling_weights.csv"))
+               pd.read_csv(run / "sampling_weights.csv") if (run / "sampling_weights.csv").is_file() else pd.DataFrame())
 
 
 def _open_one(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str,
