@@ -153,6 +153,8 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert "As nuclei at that point: AJI" in budget.describe(claims, quality, nuclei, cost)
     assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
     assert cost["estimated training seconds"].isna().all()   # nothing left to plan
+    steps = cost["reference step (ms)"].str.split("-").map(lambda ends: [int(end) for end in ends])
+    assert all(0 < step < 60_000 for ends in steps for step in ends)   # every run recorded the machine's speed (CPU)
 
     # trained elsewhere: with the runs gone, the records alone give the same tables
     shutil.rmtree(results)

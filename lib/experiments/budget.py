@@ -220,6 +220,16 @@ def _machines(found: list[Run]) -> str:
     return "; ".join(sorted({fold.versions.get("machine", "not recorded") for fold in folds}))
 
 
+def _reference_steps(found: list[Run]) -> str:
+    """The range of the machine's reference step (ms) the runs recorded when they finished, and how many did."""
+    folds = [fold for run in found for fold in run.fold_runs]
+    steps = [fold.versions["reference_step_ms"] for fold in folds if fold.versions.get("reference_step_ms")]
+    if not steps:
+        return "not recorded"
+    spread = f"{min(steps)}" if min(steps) == max(steps) else f"{min(steps)}-{max(steps)}"
+    return spread + ("" if len(steps) == len(folds) else f" ({len(steps)} of {len(folds)} runs)")
+
+
 def classic_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
                       cfg: dict[str, Any]) -> dict[BudgetPoint, Entry]:
     """The classic pipeline at every point: on the point's out-of-fold test tiles at its input size (computed once,
@@ -355,21 +365,26 @@ def estimated_seconds(runs: dict[BudgetPoint, dict[str, list[Run]]], point: Budg
 
 def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[BudgetPoint],
                    cfg: dict[str, Any]) -> pd.DataFrame:
-    """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, and the
-    machines they were trained on; the points not trained yet with none, and their training seconds planned from
+    """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, the
+    machines they were trained on and those machines' reference step (`efficiency.reference_step_ms`, recorded by
+    each run); the points not trained yet with none, and their training seconds planned from
     those measured (`estimated_seconds`); the last row is the whole sweep (measured, and what is left planned)."""
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
         rows.append({"point": point.label, "runs": sum(len(run.fold_runs) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
-                     "trained on": _machines(found), "estimated training seconds": np.nan})
+                     "trained on": _machines(found), "reference step (ms)": _reference_steps(found),
+                     "estimated training seconds": np.nan})
     step_ms: dict[tuple[str, int, int], float] = {}
     rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED,
-              "estimated training seconds": estimated_seconds(runs, point, cfg, step_ms)} for point in missing]
+              "reference step (ms)": "", "estimated training seconds": estimated_seconds(runs, point, cfg, step_ms)}
+             for point in missing]
     table = pd.DataFrame(rows)
     trained = table[table["runs"] > 0]
     total = {"point": "whole sweep", "runs": trained["runs"].sum(), "training seconds": trained["training seconds"].sum(),
              "trained on": "; ".join(sorted(set("; ".join(trained["trained on"]).split("; ")))),
+             "reference step (ms)": _reference_steps([run for arms in runs.values() for found in arms.values()
+                                                      for run in found]),
              "estimated training seconds": table["estimated training seconds"].sum() if missing else np.nan}
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("point")

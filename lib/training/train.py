@@ -33,6 +33,7 @@ from ..data.reading import DatasetError
 from ..data.scale import dataset_mpp, median_diameter_px
 from ..device import machine_description, select_device, select_precision
 from ..evaluation.scoring import choose_threshold, score_split
+from ..experiments.efficiency import reference_step_ms
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
 from ..inference.predict import predict_tiles, refiner
@@ -214,8 +215,12 @@ def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
         return run  # stopped early on purpose (resumable), or a rank that only trains
 
     model = best_model(ctx, run)
+    # the machine's speed beside the run's seconds (machines of one kind differ 2-4x); a CPU measure, so CPU runs only
+    with torch.random.fork_rng():  # it seeds torch: the evaluation below draws as it would without it
+        step_ms = round(reference_step_ms()) if ctx.device.type == "cpu" else None
     write_json_atomic(run / "versions.json", library_versions() | {"device": str(ctx.device),
                                                                     "machine": machine_description(ctx.device),
+                                                                    "reference_step_ms": step_ms,
                                                                     "encoder_weights": ctx.weights_used,
                                                                     "processes": ranks.world})
     history = pd.read_csv(run / "history.csv")
