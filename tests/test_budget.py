@@ -153,7 +153,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert "As nuclei at that point: AJI" in budget.describe(claims, quality, nuclei, cost)
     assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
     assert cost["estimated training seconds"].isna().all()   # nothing left to plan
-    steps = cost["reference step (ms)"].str.split("-").map(lambda ends: [int(end) for end in ends])
+    steps = cost["reference step"].str.removesuffix(" ms").str.split("-").map(lambda ends: [int(end) for end in ends])
     assert all(0 < step < 60_000 for ends in steps for step in ends)   # every run recorded the machine's speed (CPU)
 
     # trained elsewhere: with the runs gone, the records alone give the same tables
@@ -173,8 +173,11 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert not budget.is_recorded_point(point, cfg, tiny_dataset, [figures])
     found = budget.train_budget(cfg, tiny_dataset, root=results, train_missing=False, records=[figures])
     assert list(found) == [budget.BudgetPoint(32, 1)]
-    partial = budget.cost_by_budget(found, [budget.BudgetPoint(64, 1)], cfg)
+    progress = budget.recorded_runs(point, cfg, tiny_dataset, [figures])
+    assert progress == (len(budget.ARMS) - 1, len(budget.ARMS))    # the sweep so far, for the points in progress
+    partial = budget.cost_by_budget(found, [point], cfg, {point: progress})
     assert partial.loc["64 px, 1 epoch", "trained on"] == budget.NOT_TRAINED
+    assert partial.loc["64 px, 1 epoch", "runs recorded so far"] == "4 of 5"
     assert partial.loc["whole sweep", "runs"] == len(budget.ARMS)
     planned = partial.loc["64 px, 1 epoch", "estimated training seconds"]   # timed steps at 32 and 64 px
     assert planned > 0 and partial.loc["whole sweep", "estimated training seconds"] == planned

@@ -60,6 +60,17 @@ def test_decoder_is_unetplusplus_with_scse():
     assert sum(type(m).__name__ == "SCSEModule" for m in model.modules()) >= 10
 
 
+def test_an_initialisation_does_not_depend_on_what_the_process_built_before():
+    cfg = config.load_config("quick")                    # Lite0 with its packaged ImageNet weights
+    pretrained._packaged_lite0.cache_clear()             # the first model of a process reads them from disk
+    built = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        built.append(build_model("enhanced", cfg)[0].state_dict())
+    assert built[0].keys() == built[1].keys()
+    assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])
+
+
 def test_packaged_lite0_weights_classify_a_coffee_cup_as_espresso():
     import timm
     from skimage import data

