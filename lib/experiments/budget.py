@@ -118,34 +118,34 @@ def in_sweep(run_folder: Path) -> bool:
     return any(part.startswith(EXPERIMENT_PREFIX) for part in Path(run_folder).parts)
 
 
-def _record_folder(point: BudgetPoint, arm: str, seed: int, fold: int | None, cfg: dict[str, Any],
-                   data_dir: str | Path | None, root: Path) -> Path:
+def _sweep_folder(point: BudgetPoint, arm: str, seed: int, fold: int | None, cfg: dict[str, Any],
+                  data_dir: str | Path | None, root: Path) -> Path:
+    """Where a sweep run lives under `root` (results/), or its record under a records root."""
     return run_directory(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, root, point.experiment(arm), fold)
 
 
 def record_runs(cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT,
-                records: Path | None = None) -> int:
+                records: Path | None = None) -> None:
     """Write the record of every finished, current run of the sweep under `root` that `records` does not hold yet
-    (or holds from another training of it); returns how many were written."""
+    (or holds from another training of it)."""
     records = records_roots()[0] if records is None else records
     todo = []
     for point, arm, seed, fold in sweep(cfg):
         config, model = point.config(cfg, arm), ARMS[arm][0]
-        folder = _record_folder(point, arm, seed, fold, cfg, data_dir, root)
+        folder = _sweep_folder(point, arm, seed, fold, cfg, data_dir, root)
         if is_finished_and_current(folder, config, data_dir, model):
-            run, record = read_run(folder), _record_folder(point, arm, seed, fold, cfg, data_dir, records)
+            run, record = read_run(folder), _sweep_folder(point, arm, seed, fold, cfg, data_dir, records)
             if not is_recorded(run, record, config):
                 todo.append((point, arm, run, record))
     tile_sets = point_tiles(cfg, data_dir, sorted({point for point, *_ in todo}))
     for point, arm, run, record in progress(todo, desc="run records", unit="run"):
         write_record(run, record, tile_sets[point], point.config(cfg, arm))
-    return len(todo)
 
 
 def _current_record(point: BudgetPoint, arm: str, seed: int, fold: int | None, cfg: dict[str, Any],
                     data_dir: str | Path | None, roots: list[Path]) -> Path | None:
     """The first root's current record of a run, or None."""
-    folders = (_record_folder(point, arm, seed, fold, cfg, data_dir, root) for root in roots)
+    folders = (_sweep_folder(point, arm, seed, fold, cfg, data_dir, root) for root in roots)
     return next((folder for folder in folders if is_current(folder, point.config(cfg, arm), data_dir, ARMS[arm][0])),
                 None)
 
@@ -181,13 +181,15 @@ def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool =
             train(point.config(cfg, arm), data_dir, ARMS[arm][0], seed, force=force, root=root,
                   experiment=point.experiment(arm), fold=fold)
     record_runs(cfg, data_dir, root, records[0])
-    points = [point for point in budget_points(cfg) if is_recorded_point(point, cfg, data_dir, records)]
+    located = {job: _current_record(*job, cfg, data_dir, records) for job in sweep(cfg)}  # each record checked once
+    points = [point for point in budget_points(cfg)
+              if all(folder is not None for (at, *_), folder in located.items() if at == point)]
     if not points:
         raise MissingRunError(f"no budget point has all its runs finished under {setting_directory(cfg, data_dir, root)}"
                               f" or recorded under {', '.join(str(path) for path in records)} (train them with "
                               "./run_all.sh --budget, or from python -m lib.experiments.study --budget)")
-    return {point: {arm: [joined([read_record(_current_record(point, arm, seed, fold, cfg, data_dir, records),
-                                              point.config(cfg, arm), data_dir, model) for fold in run_folds(cfg)])
+    return {point: {arm: [joined([read_record(located[point, arm, seed, fold], point.config(cfg, arm), data_dir, model)
+                                  for fold in run_folds(cfg)])
                           for seed in range(cfg["budget"]["seeds"])] for arm, (model, _) in ARMS.items()}
             for point in points}
 

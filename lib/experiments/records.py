@@ -31,7 +31,6 @@ from ..data.geometry import source_area_to_input
 from ..data.tiles import TileSet
 from ..evaluation.instances import INSTANCE_COUNTS, instance_counts
 from ..evaluation.metrics import per_group
-from ..files import write_text_atomic
 from ..inference.instances import label_tiles, settings_at_input
 from ..paths import dataset_name
 from ..training.runs import OutOfFold, Run, StaleRunError, changed_settings, read_run
@@ -80,7 +79,7 @@ def write_record(run: Run, record: Path, tile_set: TileSet, cfg: dict[str, Any])
     objects = object_counts(run, tile_set, cfg)
     record.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=record.parent, prefix=f".{record.name}-"))
-    write_text_atomic(staging / OBJECTS, objects.to_csv(index=False))
+    objects.to_csv(staging / OBJECTS, index=False)  # the folder's rename below is what makes the record atomic
     for name in RECORD_FILES:
         shutil.copyfile(run.folder / name, staging / name)
     if record.exists():
