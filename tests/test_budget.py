@@ -205,3 +205,12 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert "## Do the verdicts survive a bigger budget?" in page and f"*{best['model']}* at" in page
     assert "As nuclei (the same tiles" in page and "AJI undefined" not in page
     assert page.count("a larger budget does not change the verdict") + page.count("changes with the budget") >= 4
+
+
+def test_the_recipe_profile_is_the_published_sweeps_choice_on_validation():
+    sweep = REPO_ROOT / "figures" / "ucsb_breast_cancer_cells" / "quick-cv5-bf16"  # the sweep the README reports
+    best = budget.recommended(pd.read_csv(sweep / "09_budget-quality.csv"))
+    spec = config._read(config.CONFIG_DIR / "recipe.yaml")
+    assert spec["extends"] == "quick" and spec["changes"] == budget.recipe_changes(best, precision="bf16")
+    recipe = config.load_config("recipe")
+    assert (recipe["data"]["input_size"], recipe["train"]["epochs"]) == (best["input px"], best["epochs"])

@@ -286,6 +286,13 @@ def recommended(quality: pd.DataFrame) -> pd.Series:
     return quality.loc[quality["validation Dice"].idxmax()]
 
 
+def recipe_changes(best: pd.Series, precision: str) -> dict[str, Any]:
+    """The settings that make `quick` the recommended recipe (`recommended`'s row, trained in the sweep's
+    `precision`): what the derived profile `configs/recipe.yaml` must change."""
+    return {"data.input_size": int(best["input px"]), "train.epochs": int(best["epochs"]),
+            "train.precision": precision, "runs.models": [ARMS[best["arm"]][0]]}
+
+
 def verdict_changes(claims: pd.DataFrame) -> pd.DataFrame:
     """Per claim, its verdict at each point (columns in the points' order) and whether a larger budget changes it
     (undefined with one point: "one point only")."""
