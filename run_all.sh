@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Reproduce the paper's results: execute the numbered notebooks in order with papermill.
 #
-#   ./run_all.sh [--profile smoke|quick|paper|recipe] [--data PATH] [--seeds N] [--folds K] [--models a,b]
+#   ./run_all.sh [--profile smoke|quick|paper|recommended] [--data PATH] [--seeds N] [--folds K] [--models a,b]
 #                [--precision fp32|bf16|fp16|auto] [--input-size N] [--only NN[,NN...]] [--budget[-finished]]
 #                [--force] [--debug]
 #   ./run_all.sh --report-only
 #
-#   --profile  configs/<profile>.yaml (default: quick, the CPU profile; recipe: the budget sweep's recommended point)
+#   --profile  configs/<profile>.yaml (default: quick, the CPU profile; recommended: the budget sweep's best point)
 #   --data     dataset folder with images/ and masks/ (default: the embedded synthetic dataset)
 #   --seeds    training seeds per model (default: runs.seeds of the profile)
 #   --folds    K-fold cross-validation by source image (default: data.folds of the profile, 1 = its single split);
@@ -93,7 +93,7 @@ fi
 export REPRO_PROGRESS=text REPRO_PUBLISH_FIGURES="${REPRO_PUBLISH_FIGURES:-1}" TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
 # The dataset's name, the folds, the setting and the figures folder, as lib/paths.py names them for the notebooks
 # (one line each: a dataset folder's name may hold spaces). With --folds, --precision or --input-size, or a derived
-# profile (recipe), the profile with those settings changed is written to results/<dataset>/<setting>/config.yaml;
+# profile (recommended), the profile with those settings changed is written to results/<dataset>/<setting>/config.yaml;
 # the notebooks read it with -f like a profile.
 names="$(python -c 'import sys, yaml
 from lib.config import ConfigError, apply_changes, load_config

@@ -1,5 +1,5 @@
-"""Run configuration: the profile files in `configs/` (smoke, quick, paper, and `recipe` derived from quick), checked
-against one schema.
+"""Run configuration: the profile files in `configs/` (smoke, quick, paper, and `recommended` derived from
+quick), checked against one schema.
 
 The three profiles have the same keys; only values differ. The schema is what they hold together: every key
 of a config must exist in the profiles, every profile key must be set, and a value must have a type that some
@@ -19,7 +19,7 @@ import yaml
 from .paths import CONFIG_DIR
 
 PROFILES = ("smoke", "quick", "paper")  # each holds every key
-DERIVED_PROFILES = ("recipe",)  # one of PROFILES with some settings changed
+DERIVED_PROFILES = ("recommended",)  # one of PROFILES with some settings changed
 INPUT_MULTIPLE = 32  # the encoders halve the input five times
 FREE_FORM = {"ladder.epochs"}  # keyed by model name
 
@@ -83,13 +83,12 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
 
 def load_config(profile_or_path: str | Path) -> dict[str, Any]:
     """Read a profile by name (`quick`) or a YAML file by path, checked against the schema. A derived profile
-    (`recipe`) is one of `PROFILES` with settings changed: `extends: quick` and `changes: {section.key: value}`."""
+    (`recommended`) is one of `PROFILES` with settings changed: `extends: quick` and `changes: {section.key: value}`."""
     path = Path(profile_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = CONFIG_DIR / f"{profile_or_path}.yaml"
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist (profiles: {', '.join(PROFILES)}, "
-                          f"derived from them: {', '.join(DERIVED_PROFILES)})")
+        raise ConfigError(f"config file {path} does not exist (profiles: {', '.join(PROFILES + DERIVED_PROFILES)})")
     cfg = _read(path)
     if "extends" in cfg:
         cfg = _derived(cfg, path)

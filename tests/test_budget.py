@@ -41,7 +41,12 @@ def test_every_point_and_arm_trains_in_a_folder_of_its_own(monkeypatch):
     cfg = _quick()
     jobs = [job for job in study.study_jobs(cfg, None, with_budget=True) if budget.in_sweep(job.experiment)]
     points = budget.budget_points(cfg)
-    assert len(jobs) == len(points) * len(budget.ARMS) * cfg["budget"]["seeds"] * 5
+    assert len(jobs) == (len(points) * len(budget.CORE_ARMS) + 1) * cfg["budget"]["seeds"] * 5   # FgFEU-Net at one
+    fgfeu = {job.changes.get("data.input_size", 128) for job in jobs if job.model == "fgfeu_net_region"}
+    assert fgfeu == {128} and {job.experiment for job in jobs if job.model == "fgfeu_net_region"} == {"budget-e8"}
+    assert next(job for job in jobs if job.model == "fgfeu_net_region").config(cfg)["train"]["epochs"] == 8
+    with pytest.raises(config.ConfigError, match=r"budget.fgfeu_points: \[\[64, 8\]\] must be points of"):
+        budget.sweep(_quick(**{"budget.fgfeu_points": [[64, 8]]}))
     folders = [study.run_folder(job, cfg, None) for job in jobs]
     assert len(set(folders)) == len(folders)                          # runs never mix
     settings = {folder.relative_to(REPO_ROOT / "results" / "synthetic").parts[0] for folder in folders}
@@ -64,12 +69,13 @@ def test_arms_differ_from_the_enhanced_arm_by_their_one_change_only():
         expected = {f"{section}.{key}" for section, keys in
                     (budget.ablations.ABLATIONS[variant][1] if variant else {}).items() for key in keys}
         assert changed == expected, arm
-    assert {claim[2] for claim in budget.CLAIMS} == set(budget.ARMS) - {"enhanced"}   # each claim's reference arm
+    assert {claim[2] for claim in budget.CLAIMS} == set(budget.CORE_ARMS) - {"enhanced"}   # each claim's reference arm
 
 
 def test_the_study_checks_sweep_runs_only_when_asked(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(study, "check_pool", lambda variant, data_dir: None)
-    cfg = _quick(**{"runs.models": ["unet_region"], "runs.seeds": 1, "budget.points": [[128, 2], [256, 2]]})
+    cfg = _quick(**{"runs.models": ["unet_region"], "runs.seeds": 1, "budget.points": [[128, 2], [256, 2]],
+                    "budget.fgfeu_points": [[256, 2]]})
     for job in study.study_jobs(cfg, None, with_budget=True):
         folder = study.run_folder(job, cfg, None, tmp_path)
         folder.mkdir(parents=True)
@@ -96,7 +102,7 @@ def test_verdict_changes_and_the_recommended_point_come_from_validation():
 
 
 def test_reading_a_sweep_with_no_finished_point_is_one_error_and_trains_nothing(tmp_path):
-    cfg = _quick(**{"budget.points": [[128, 2]]})
+    cfg = _quick(**{"budget.points": [[128, 2]], "budget.fgfeu_points": []})
     with pytest.raises(budget.MissingRunError, match="no budget point has all its runs finished under .*quick-cv5"):
         budget.train_budget(cfg, None, root=tmp_path, train_missing=False, records=[tmp_path / "figures"])
     assert not any(tmp_path.rglob("*.pt"))
@@ -111,7 +117,8 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     results, figures = tmp_path / "results", tmp_path / "figures"
     runs = budget.train_budget(cfg, tiny_dataset, root=results, records=[figures])
     points = budget.budget_points(cfg)
-    assert set(runs) == set(points) and all(set(arms) == set(budget.ARMS) for arms in runs.values())
+    assert set(runs) == set(points) and all(set(runs[point]) == set(budget.point_arms(cfg, point)) for point in points)
+    assert "fgfeu" in runs[budget.BudgetPoint(64, 1)] and "fgfeu" not in runs[budget.BudgetPoint(32, 1)]
     full, shrunk = (read_run(results / runs[budget.BudgetPoint(size, 1)]["enhanced"][0].folder.relative_to(figures))
                     for size in (64, 32))                             # a record lives where its run does
     assert np.load(full.folder / "test_probabilities-no_tta.npy").shape[1:] == (64, 64)   # tile px, full resolution
@@ -137,21 +144,22 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
                                   check_dtype=False, check_names=False)
     classics = budget.classic_by_budget(runs, tile_sets, cfg)
     quality = budget.quality_by_budget(runs, classics, cfg)
-    assert len(quality) == 2 * len(points) and quality["full resolution"].sum() == 2
+    assert len(quality) == 2 * len(points) + 1 and quality["full resolution"].sum() == 3   # FgFEU-Net at 64 px
     assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
     claims = budget.claims_by_budget(runs)
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined
     assert (claims.loc[claims["p"].isna(), "verdict"] == "no data").all()
     nuclei = budget.instances_by_budget(runs, tile_sets, classics, cfg)
-    assert len(nuclei) == 3 * len(points) and set(nuclei.point) == {point.label for point in points}
-    assert nuclei.groupby("point").model.apply(set).map(len).eq(3).all()   # both models and the classic pipeline
+    assert len(nuclei) == 3 * len(points) + 1 and set(nuclei.point) == {point.label for point in points}
+    assert nuclei.groupby("point").model.apply(set).map(len).to_dict() == {"32 px, 1 epoch": 3, "64 px, 1 epoch": 4}
     classic = nuclei.model.str.startswith("Haematoxylin")
     assert nuclei.loc[~classic, "aji - Haematoxylin + watershed verdict"].isin(
         ["supported", "contradicted", "inconclusive", "no data"]).all()
     cost = budget.cost_by_budget(runs, [], cfg)
-    assert "As nuclei at that point: AJI" in budget.describe(claims, quality, nuclei, cost)
-    assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.ARMS)
+    text = budget.describe(claims, quality, nuclei, cost)
+    assert "As nuclei at that point: AJI" in text and "FgFEU-Net (region-trained) with the same epochs at 64 px" in text
+    assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.CORE_ARMS) + 1
     assert cost["estimated training seconds"].isna().all()   # nothing left to plan
     steps = cost["reference step"].str.removesuffix(" ms").str.split("-").map(lambda ends: [int(end) for end in ends])
     assert all(0 < step < 60_000 for ends in steps for step in ends)   # every run recorded the machine's speed (CPU)
@@ -177,8 +185,8 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert progress == (len(budget.ARMS) - 1, len(budget.ARMS))    # the sweep so far, for the points in progress
     partial = budget.cost_by_budget(found, [point], cfg, {point: progress})
     assert partial.loc["64 px, 1 epoch", "trained on"] == budget.NOT_TRAINED
-    assert partial.loc["64 px, 1 epoch", "runs recorded so far"] == "4 of 5"
-    assert partial.loc["whole sweep", "runs"] == len(budget.ARMS)
+    assert partial.loc["64 px, 1 epoch", "runs recorded so far"] == "5 of 6"
+    assert partial.loc["whole sweep", "runs"] == len(budget.CORE_ARMS)
     planned = partial.loc["64 px, 1 epoch", "estimated training seconds"]   # timed steps at 32 and 64 px
     assert planned > 0 and partial.loc["whole sweep", "estimated training seconds"] == planned
     assert "Not trained yet: 64 px, 1 epoch (about" in budget.describe(claims, quality, nuclei, partial)
@@ -189,6 +197,16 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
                  for channels in (3, 4) for size in (32, 64)}
     assert budget.estimated_seconds(found, budget.BudgetPoint(64, 2), cfg, quadruple) == pytest.approx(8 * measured)
     (tmp_path / "metrics.json").rename(unet / "metrics.json")
+    # the extra arm unrecorded: the point still counts, without it, and says so
+    fgfeu = runs[point]["fgfeu"][0].folder
+    (fgfeu / "metrics.json").rename(tmp_path / "metrics.json")
+    found = budget.train_budget(cfg, tiny_dataset, root=results, train_missing=False, records=[figures])
+    assert set(found) == set(points) and "fgfeu" not in found[point] and "unet" in found[point]
+    waiting = budget.cost_by_budget(found, [], cfg, {point: budget.recorded_runs(point, cfg, tiny_dataset, [figures])})
+    assert waiting.loc["64 px, 1 epoch", "runs recorded so far"] == "5 of 6"
+    assert "At 64 px, 1 epoch, an extra arm (FgFEU-Net (region-trained)) is not recorded whole yet" in budget.describe(
+        claims, quality, nuclei, waiting)
+    (tmp_path / "metrics.json").rename(fgfeu / "metrics.json")
     folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them (records in it)
     save_table(cost, folder, "09_budget-cost", digits=0)
     save_table(quality.set_index(["input px", "epochs", "model"]), folder, "09_budget-quality", digits=4)
@@ -204,13 +222,15 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     best = budget.recommended(quality)
     assert "## Do the verdicts survive a bigger budget?" in page and f"*{best['model']}* at" in page
     assert "As nuclei (the same tiles" in page and "AJI undefined" not in page
+    assert "FgFEU-Net (another paper's system), region-trained with the same epochs at 64 px, 1 epoch" in page
     assert page.count("a larger budget does not change the verdict") + page.count("changes with the budget") >= 4
 
 
-def test_the_recipe_profile_is_the_published_sweeps_choice_on_validation():
+def test_the_recommended_profile_is_the_published_sweeps_choice_on_validation():
     sweep = REPO_ROOT / "figures" / "ucsb_breast_cancer_cells" / "quick-cv5-bf16"  # the sweep the README reports
     best = budget.recommended(pd.read_csv(sweep / "09_budget-quality.csv"))
-    spec = config._read(config.CONFIG_DIR / "recipe.yaml")
-    assert spec["extends"] == "quick" and spec["changes"] == budget.recipe_changes(best, precision="bf16")
-    recipe = config.load_config("recipe")
+    spec = config._read(config.CONFIG_DIR / "recommended.yaml")
+    assert spec["extends"] == "quick" and spec["changes"] == budget.recommended_changes(best, precision="bf16")
+    recipe = config.load_config("recommended")
     assert (recipe["data"]["input_size"], recipe["train"]["epochs"]) == (best["input px"], best["epochs"])
+    assert [best["input px"], best["epochs"]] in config.load_config("quick")["budget"]["fgfeu_points"]  # item 6's point

@@ -7,6 +7,7 @@ import sys
 import pytest
 import yaml
 
+from lib.config import load_config
 from lib.paths import REPO_ROOT, RESULTS_ROOT
 
 
@@ -18,7 +19,7 @@ def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
     result = _run(sys.executable, "-m", "lib.training", "--config", str(tmp_path / "nowhere.yaml"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: config file {tmp_path / 'nowhere.yaml'} does not exist (profiles: smoke, quick, paper) "
+        f"error: config file {tmp_path / 'nowhere.yaml'} does not exist (profiles: smoke, quick, paper, recommended) "
         "(--debug shows the traceback)"]
     broken = tmp_path / "broken.yaml"
     broken.write_text("profile: quick\nseed: 0\n")
@@ -81,6 +82,21 @@ def test_run_all_trains_another_precision_in_its_own_setting():
                       env=dict(os.environ, REPRO_PUBLISH_FIGURES="0"))
         assert result.returncode == 2 and f"no budget point has all its runs finished under {setting} " in result.stderr
         assert not any(setting.rglob("*.pt"))
+    finally:
+        if not existed:
+            shutil.rmtree(setting, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_run_all_runs_the_derived_recommended_profile_from_its_resolved_config():
+    setting = RESULTS_ROOT / "synthetic" / "recommended"
+    existed = setting.exists()
+    try:  # papermill reads the profile resolved (every section), not its extends/changes; notebook 04 finds no run
+        result = _run("./run_all.sh", "--profile", "recommended", "--only", "4", env=dict(os.environ, REPRO_PUBLISH_FIGURES="0"))
+        assert result.returncode == 2 and "setting=recommended" in result.stdout
+        assert "no finished run for enhanced_region seed 0 under " in result.stderr, result.stderr
+        written = yaml.safe_load((setting / "config.yaml").read_text())
+        assert written == load_config("recommended") and "extends" not in written
     finally:
         if not existed:
             shutil.rmtree(setting, ignore_errors=True)

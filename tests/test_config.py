@@ -105,14 +105,14 @@ def test_the_watershed_settings_are_the_ones_chosen_on_ucsb_validation_tiles():
 
 
 def test_a_derived_profile_is_its_base_with_its_changes_under_its_own_name(tmp_path):
-    recipe, quick = config.load_config("recipe"), config.load_config("quick")
-    spec = config._read(paths.CONFIG_DIR / "recipe.yaml")
-    assert recipe["profile"] == "recipe" and spec["extends"] == "quick"
-    assert recipe == dict(config.apply_changes(quick, spec["changes"]), profile="recipe")
-    assert paths.setting_name(recipe) == "recipe"  # its own settings are not a setting axis's change
+    derived, quick = config.load_config("recommended"), config.load_config("quick")
+    spec = config._read(paths.CONFIG_DIR / "recommended.yaml")
+    assert derived["profile"] == "recommended" and spec["extends"] == "quick"
+    assert derived == dict(config.apply_changes(quick, spec["changes"]), profile="recommended")
+    assert paths.setting_name(derived) == "recommended"  # its own settings are not a setting axis's change
     (tmp_path / "bad.yaml").write_text("profile: bad\nextends: quick\nchanges: {train.epoch: 3}\n")
     with pytest.raises(config.ConfigError, match="bad.yaml: .*unknown key 'train.epoch'"):
         config.load_config(tmp_path / "bad.yaml")
-    (tmp_path / "chain.yaml").write_text("profile: chain\nextends: recipe\nchanges: {}\n")
-    with pytest.raises(config.ConfigError, match="chain.yaml: extends 'recipe', not one of smoke, quick, paper"):
+    (tmp_path / "chain.yaml").write_text("profile: chain\nextends: recommended\nchanges: {}\n")
+    with pytest.raises(config.ConfigError, match="chain.yaml: extends 'recommended', not one of smoke, quick, paper"):
         config.load_config(tmp_path / "chain.yaml")

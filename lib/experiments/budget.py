@@ -8,13 +8,17 @@ model with one thing changed as in notebook 07: RGB only (`drop`), Dice loss (`l
 (`uniform_sampling`). Every arm sees all the training tiles (no ablation subset), so the points differ only in
 their two axes. The input size is a setting axis (`lib.paths.SETTING_AXES`: runs at 256 px live under
 `<setting>-in256/`), the epochs an experiment folder (`budget-e32/`, `budget-e32-drop/`, ...): every point's runs
-live apart and never meet another point's.
+live apart and never meet another point's. At the points of `budget.fgfeu_points` (the recommended recipe's)
+FgFEU-Net, another paper's system, trains too, region-trained with the same epochs as the others
+(`fgfeu_net_region`; its VGG16 encoder costs ten times the others' FLOPs, so the model table trains it for fewer
+epochs); it joins the quality and nuclei tables there once its runs are recorded, and a point counts as trained
+without it.
 
 At each point a claim is the paired per-image effect of notebook 07's measure (Dice, or small-object recall for
 the sampling claim) inside the annotated region, Holm-adjusted over the point's claims. The models' quality is the
 region Dice pooled over the out-of-fold test tiles, with Fieller's interval over images, beside the training
 seconds (summed over folds) and the machine that trained them; the classic pipeline (haematoxylin + watershed, no
-training) is scored on the same tiles at the same input size and compared per image (Holm over the point's two
+training) is scored on the same tiles at the same input size and compared per image (Holm over the point's
 models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' nuclei
 labelled by prediction's rule). The recommended point is the model and point with the best validation Dice (never test).
 Every table is computed from the runs' records (`records.py`: a few tens of kB a run, published under figures/), not
@@ -56,8 +60,12 @@ ARMS = {
     "drop": ("enhanced_region", "drop"),
     "loss_dice": ("enhanced_region", "loss_dice"),
     "uniform_sampling": ("enhanced_region", "uniform_sampling"),
+    "fgfeu": ("fgfeu_net_region", None),
 }
-QUALITY_ARMS = {"enhanced": "Enhanced (region-trained)", "unet": "U-Net (region-trained)"}
+EXTRA_ARMS = {"fgfeu": "fgfeu_points"}  # arms trained only at the points of budget.<key>
+CORE_ARMS = [arm for arm in ARMS if arm not in EXTRA_ARMS]  # a point is trained when these are
+QUALITY_ARMS = {"enhanced": "Enhanced (region-trained)", "unet": "U-Net (region-trained)",
+                "fgfeu": "FgFEU-Net (region-trained)"}
 # (claim, ours, reference, measure): notebook 07's wording and measure for its three variants, and the model table's
 CLAIMS = [(claim, "enhanced", variant, measure) for claim, _, ours, variant, measure in ablations.CLAIMS
           if ours == ablations.BASELINE and variant in {arm_variant for _, arm_variant in ARMS.values()}]
@@ -107,9 +115,22 @@ def budget_points(cfg: dict[str, Any]) -> list[BudgetPoint]:
     return points
 
 
+def point_arms(cfg: dict[str, Any], point: BudgetPoint) -> list[str]:
+    """The arms that train at a point: the core arms, and an extra arm where its `budget` key lists the point (each
+    listed point checked to be one of the sweep's)."""
+    points = budget_points(cfg)
+    arms = list(CORE_ARMS)
+    for arm, key in EXTRA_ARMS.items():
+        listed = [BudgetPoint(*entry) for entry in cfg["budget"][key]]
+        if any(at not in points for at in listed):
+            raise ConfigError(f"budget.{key}: {cfg['budget'][key]} must be points of budget.points")
+        arms += [arm] if point in listed else []
+    return arms
+
+
 def sweep(cfg: dict[str, Any]) -> list[tuple[BudgetPoint, str, int, int | None]]:
     """Every training run of the sweep: (point, arm, seed, fold), points in the profile's order."""
-    return [(point, arm, seed, fold) for point in budget_points(cfg) for arm in ARMS
+    return [(point, arm, seed, fold) for point in budget_points(cfg) for arm in point_arms(cfg, point)
             for seed in range(cfg["budget"]["seeds"]) for fold in run_folds(cfg)]
 
 
@@ -159,6 +180,14 @@ def recorded_runs(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path 
     return sum(found), len(found)
 
 
+def recording_progress(runs: dict[BudgetPoint, dict[str, list[Run]]], cfg: dict[str, Any],
+                       data_dir: str | Path | None) -> dict[BudgetPoint, tuple[int, int]]:
+    """`recorded_runs` of every point not read whole (`train_budget`'s `runs`): not trained yet, or trained
+    without an extra arm."""
+    return {point: recorded_runs(point, cfg, data_dir) for point in budget_points(cfg)
+            if point not in runs or set(point_arms(cfg, point)) - set(runs[point])}
+
+
 def is_recorded_point(point: BudgetPoint, cfg: dict[str, Any], data_dir: str | Path | None,
                       roots: list[Path] | None = None) -> bool:
     """Whether every run of the point has a current record."""
@@ -170,9 +199,10 @@ def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool =
                  root: Path = RESULTS_ROOT, train_missing: bool = True,
                  records: list[Path] | None = None) -> dict[BudgetPoint, dict[str, list[Run]]]:
     """Train (or load) every run of the sweep, record each finished one (`record_runs`, into the first of
-    `records`, by default `records_roots()`), and read the points whose every run has a current record: per point and
-    arm, each seed's folds read as one run (`records.joined`). With `train_missing` False nothing trains (`force`
-    included): MissingRunError if no point is recorded whole."""
+    `records`, by default `records_roots()`), and read the points whose every core arm's runs have a current record:
+    per point and arm (an extra arm where all its runs are recorded), each seed's folds read as one run
+    (`records.joined`). With `train_missing` False nothing trains (`force` included): MissingRunError if no point
+    is recorded whole."""
     records = records_roots() if records is None else records
     if train_missing:
         jobs = progress(sweep(cfg), desc="budget sweep", unit="run")
@@ -182,15 +212,19 @@ def train_budget(cfg: dict[str, Any], data_dir: str | Path | None, force: bool =
                   experiment=point.experiment(arm), fold=fold)
     record_runs(cfg, data_dir, root, records[0])
     located = {job: _current_record(*job, cfg, data_dir, records) for job in sweep(cfg)}  # each record checked once
-    points = [point for point in budget_points(cfg)
-              if all(folder is not None for (at, *_), folder in located.items() if at == point)]
+
+    def recorded(point: BudgetPoint, arm: str) -> bool:
+        return all(folder is not None for (at, of, *_), folder in located.items() if (at, of) == (point, arm))
+
+    points = [point for point in budget_points(cfg) if all(recorded(point, arm) for arm in CORE_ARMS)]
     if not points:
         raise MissingRunError(f"no budget point has all its runs finished under {setting_directory(cfg, data_dir, root)}"
                               f" or recorded under {', '.join(str(path) for path in records)} (train them with "
                               "./run_all.sh --budget, or from python -m lib.experiments.study --budget)")
     return {point: {arm: [joined([read_record(located[point, arm, seed, fold], point.config(cfg, arm), data_dir, model)
                                   for fold in run_folds(cfg)])
-                          for seed in range(cfg["budget"]["seeds"])] for arm, (model, _) in ARMS.items()}
+                          for seed in range(cfg["budget"]["seeds"])]
+                    for arm in point_arms(cfg, point) if recorded(point, arm) for model in [ARMS[arm][0]]}
             for point in points}
 
 
@@ -243,6 +277,11 @@ def _reference_steps(found: list[Run]) -> str:
     return spread + ("" if len(steps) == len(folds) else f" ({len(steps)} of {len(folds)} runs)")
 
 
+def _quality_arms(arms: dict[str, list[Run]]) -> dict[str, str]:
+    """The quality tables' models (label by arm) that a point's runs hold."""
+    return {arm: label for arm, label in QUALITY_ARMS.items() if arm in arms}
+
+
 def classic_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
                       cfg: dict[str, Any]) -> dict[BudgetPoint, Entry]:
     """The classic pipeline at every point: on the point's out-of-fold test tiles at its input size (computed once,
@@ -261,7 +300,7 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: d
     for point, arms in runs.items():
         classic = classics[point]
         rows = []
-        for arm, label in QUALITY_ARMS.items():
+        for arm, label in _quality_arms(arms).items():
             found = arms[arm]
             entry = run_entries({ARMS[arm][0]: found}, predictions=False)[ARMS[arm][0]]
             test = paired_comparison((image_dice(entry, AREA) - image_dice(classic, AREA)).to_numpy())
@@ -286,9 +325,9 @@ def recommended(quality: pd.DataFrame) -> pd.Series:
     return quality.loc[quality["validation Dice"].idxmax()]
 
 
-def recipe_changes(best: pd.Series, precision: str) -> dict[str, Any]:
+def recommended_changes(best: pd.Series, precision: str) -> dict[str, Any]:
     """The settings that make `quick` the recommended recipe (`recommended`'s row, trained in the sweep's
-    `precision`): what the derived profile `configs/recipe.yaml` must change."""
+    `precision`): what the derived profile `configs/recommended.yaml` must change."""
     return {"data.input_size": int(best["input px"]), "train.epochs": int(best["epochs"]),
             "train.precision": precision, "runs.models": [ARMS[best["arm"]][0]]}
 
@@ -312,11 +351,12 @@ def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets
     for point, arms in runs.items():
         tile_set, config = tile_sets[point], point.config(cfg)
         index = arms["enhanced"][0].test_index(tile_set)
-        entries = run_entries({ARMS[arm][0]: arms[arm] for arm in QUALITY_ARMS}, predictions=False)
-        for arm, label in QUALITY_ARMS.items():  # named as in the quality table
+        models = _quality_arms(arms)
+        entries = run_entries({ARMS[arm][0]: arms[arm] for arm in models}, predictions=False)
+        for arm, label in models.items():  # named as in the quality table
             entries[ARMS[arm][0]].label = label
         entries["classic"] = classics[point]
-        counts = {ARMS[arm][0]: [image_instance_counts(run) for run in arms[arm]] for arm in QUALITY_ARMS}
+        counts = {ARMS[arm][0]: [image_instance_counts(run) for run in arms[arm]] for arm in models}
         table = instance_ladder(entries, tile_set, index, config, AREA, counts).reset_index()
         tables.append(table.assign(**{"input px": point.input_size, "epochs": point.epochs, "point": point.label}))
     return pd.concat(tables, ignore_index=True)
@@ -348,6 +388,16 @@ def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFram
                for metric, name in (("aji", "AJI"), ("object_f1", "object F1"))]
     lines.append(f"- As nuclei at that point: AJI {model['aji']:.3f}, object F1 {model['object_f1']:.3f}; per image "
                  f"against the classic pipeline: {', '.join(against)}.")
+    for _, row in quality[quality.arm.isin(EXTRA_ARMS)].iterrows():
+        enhanced = quality[(quality.point == row["point"]) & (quality.arm == "enhanced")].iloc[0]
+        lines.append(f"- {row['model']} with the same epochs at {row['point']}: region Dice {row['Dice']:.3f} "
+                     f"[{row['Dice 95% CI low']:.3f}, {row['Dice 95% CI high']:.3f}], {row['Dice - classic']:+.3f} per "
+                     f"image against the classic pipeline ({row['verdict vs classic']}), trained in "
+                     f"{row['training seconds']:.0f} s (the Enhanced model: {enhanced['training seconds']:.0f} s).")
+    partial = cost[(cost["trained on"] != NOT_TRAINED) & cost["runs recorded so far"].notna()]
+    for point, so_far in partial["runs recorded so far"].items():
+        lines.append(f"- At {point}, an extra arm ({', '.join(QUALITY_ARMS[arm] for arm in EXTRA_ARMS)}) is not "
+                     f"recorded whole yet ({so_far} of the point's runs recorded).")
     waiting = cost[cost["trained on"] == NOT_TRAINED]
     if len(waiting):
         planned = "; ".join(f"{point} (about {duration(seconds)})"
@@ -363,7 +413,8 @@ def estimated_seconds(runs: dict[BudgetPoint, dict[str, list[Run]]], point: Budg
     nearest in input size (then in epochs), each arm's seconds scaled by the epochs and, at another input size, by
     the ratio of one training step's time at the two sizes measured on this machine (`training_step_ms`; `step_ms`
     keeps the timings, per network (model, input channels) and size, between calls). Validation and data loading
-    are assumed to scale alike."""
+    are assumed to scale alike. An arm the point trains but the nearest point did not (an extra arm) is not
+    planned."""
     step_ms = {} if step_ms is None else step_ms
     basis = min(runs, key=lambda at: (abs(at.input_size - point.input_size), abs(at.epochs - point.epochs)))
 
@@ -376,6 +427,8 @@ def estimated_seconds(runs: dict[BudgetPoint, dict[str, list[Run]]], point: Budg
 
     seconds = 0.0
     for arm, found in runs[basis].items():
+        if arm not in point_arms(cfg, point):
+            continue
         scale = point.epochs / basis.epochs
         if point.input_size != basis.input_size:
             scale *= step(arm, point.input_size) / step(arm, basis.input_size)
@@ -387,21 +440,27 @@ def cost_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], missing: list[
                    cfg: dict[str, Any], recorded: dict[BudgetPoint, tuple[int, int]] | None = None) -> pd.DataFrame:
     """What each point cost to train: its runs (arms x seeds x folds), their training seconds summed, the
     machines they were trained on and those machines' reference step (`efficiency.reference_step_ms`, recorded by
-    each run); the points not trained yet with none, how many of their runs are recorded so far (`recorded`, from
-    `recorded_runs`) and their training seconds planned from those measured (`estimated_seconds`); the last row is
-    the whole sweep (measured, and what is left planned)."""
+    each run); the points not trained yet with none, and their training seconds planned from those measured
+    (`estimated_seconds`); for those and for trained points whose extra arm is not recorded yet, how many of their
+    runs are recorded so far (`recorded`, from `recorded_runs`); the last row is the whole sweep (measured, and what
+    is left planned)."""
     recorded = recorded or {}
+
+    def so_far(point: BudgetPoint) -> str | float:
+        return "{} of {}".format(*recorded[point]) if point in recorded else np.nan
+
     rows = []
     for point, arms in runs.items():
         found = [run for runs_of_arm in arms.values() for run in runs_of_arm]
         rows.append({"point": point.label, "runs": sum(len(run.fold_runs) for run in found),
                      "training seconds": sum(run.metrics["train_seconds"] for run in found),
                      "trained on": _machines(found), "reference step": _reference_steps(found),
-                     "estimated training seconds": np.nan})
+                     "estimated training seconds": np.nan,
+                     "runs recorded so far": so_far(point)})
     step_ms: dict[tuple[str, int, int], float] = {}
     rows += [{"point": point.label, "runs": 0, "training seconds": np.nan, "trained on": NOT_TRAINED,
               "reference step": "", "estimated training seconds": estimated_seconds(runs, point, cfg, step_ms),
-              "runs recorded so far": "{} of {}".format(*recorded[point]) if point in recorded else np.nan}
+              "runs recorded so far": so_far(point)}
              for point in missing]
     table = pd.DataFrame(rows)
     trained = table[table["runs"] > 0]

@@ -130,7 +130,7 @@ def check(cfg: dict[str, Any], data_dir: str | Path | None, results: Path = RESU
 def main(argv: list[str] | None = None) -> None:
     """The command line (module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m lib.experiments.study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="quick", help="profile name (smoke, quick, paper, recipe)")
+    parser.add_argument("--profile", default="quick", help="profile name (smoke, quick, paper, recommended)")
     parser.add_argument("--data", default="", help="dataset folder; default: the embedded synthetic dataset")
     parser.add_argument("--folds", type=int, default=None, help="K-fold cross-validation (default: the profile's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model (default: runs.seeds)")

@@ -4,7 +4,7 @@
 Table II is a ladder: each rung keeps what the one before added, so the active-learning and multi-scale U-Nets
 train with the hybrid loss of the rung before them (the paper does not say otherwise). `enhanced_region` and
 `unet_region` are the Enhanced model and the U-Net trained with their loss inside the annotated region (UCSB's
-partial labels; not in the paper)."""
+partial labels; not in the paper); `fgfeu_net_region` is FgFEU-Net so trained, at the budget sweep's recommended point."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -57,6 +57,8 @@ MODELS: dict[str, ModelSpec] = {
                                            patch_sampling=True, crf=True),
     "enhanced": ModelSpec("Enhanced (paper)", lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True),
     "fgfeu_net": ModelSpec("FgFEU-Net", lambda cfg: build_fgfeu(cfg["model"]), "combo"),
+    "fgfeu_net_region": ModelSpec("FgFEU-Net, loss inside the annotated region", lambda cfg: build_fgfeu(cfg["model"]),
+                                  "combo", loss_area="annotated_region"),
     "enhanced_region": ModelSpec("Enhanced, loss inside the annotated region",
                                  lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True,
                                  loss_area="annotated_region"),

@@ -30,7 +30,7 @@ from .train import train
 def main(argv: list[str] | None = None) -> None:
     """The command line (module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m lib.training", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="quick", help="profile name (smoke, quick, paper, recipe) or a YAML file")
+    parser.add_argument("--config", default="quick", help="profile name (smoke, quick, paper, recommended) or a YAML file")
     parser.add_argument("--model", default="enhanced", choices=MODEL_NAMES)
     parser.add_argument("--seed", type=int, default=0, help="training seed (the split uses the config's seed)")
     parser.add_argument("--data", default="", help="dataset folder; default: the embedded synthetic dataset")
