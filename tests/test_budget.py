@@ -229,8 +229,9 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
 def test_the_recommended_profile_is_the_published_sweeps_choice_on_validation():
     sweep = REPO_ROOT / "figures" / "ucsb_breast_cancer_cells" / "quick-cv5-bf16"  # the sweep the README reports
     best = budget.recommended(pd.read_csv(sweep / "09_budget-quality.csv"))
-    spec = config._read(config.CONFIG_DIR / "recommended.yaml")
-    assert spec["extends"] == "quick" and spec["changes"] == budget.recommended_changes(best, precision="bf16")
-    recipe = config.load_config("recommended")
-    assert (recipe["data"]["input_size"], recipe["train"]["epochs"]) == (best["input px"], best["epochs"])
-    assert [best["input px"], best["epochs"]] in config.load_config("quick")["budget"]["fgfeu_points"]  # item 6's point
+    spec, expected = config._read(config.CONFIG_DIR / "recommended.yaml"), budget.recommended_changes(best, "bf16")
+    assert spec["extends"] == "quick" and spec["changes"] == expected, f"the sweep now recommends changes: {expected}"
+    recommended = config.load_config("recommended")
+    assert (recommended["data"]["input_size"], recommended["train"]["epochs"]) == (best["input px"], best["epochs"])
+    point = [int(best["input px"]), int(best["epochs"])]   # FgFEU-Net trains there with the same epochs (item 6)
+    assert point in config.load_config("quick")["budget"]["fgfeu_points"], f"quick's budget.fgfeu_points lacks {point}"
