@@ -15,6 +15,7 @@ from lib.paths import REPO_ROOT
 from lib.report import budget_plots, pages
 from lib.report.output import save_figure, save_table
 from lib.report.published import Published
+from lib.training.recipe import model_epochs
 from lib.training.runs import StaleRunError, read_run
 
 matplotlib.use("Agg")
@@ -42,9 +43,10 @@ def test_every_point_and_arm_trains_in_a_folder_of_its_own(monkeypatch):
     jobs = [job for job in study.study_jobs(cfg, None, with_budget=True) if budget.in_sweep(job.experiment)]
     points = budget.budget_points(cfg)
     assert len(jobs) == (len(points) * len(budget.CORE_ARMS) + 1) * cfg["budget"]["seeds"] * 5   # FgFEU-Net at one
-    fgfeu = {job.changes.get("data.input_size", 128) for job in jobs if job.model == "fgfeu_net_region"}
-    assert fgfeu == {128} and {job.experiment for job in jobs if job.model == "fgfeu_net_region"} == {"budget-e8"}
-    assert next(job for job in jobs if job.model == "fgfeu_net_region").config(cfg)["train"]["epochs"] == 8
+    fgfeu = [job.config(cfg) for job in jobs if job.model == "fgfeu_net_region"]
+    assert {(at["data"]["input_size"], at["train"]["epochs"]) for at in fgfeu} == {
+        tuple(point) for point in cfg["budget"]["fgfeu_points"]}
+    assert all(model_epochs(at, "fgfeu_net_region") == at["train"]["epochs"] for at in fgfeu)   # not ladder.epochs
     with pytest.raises(config.ConfigError, match=r"budget.fgfeu_points: \[\[64, 8\]\] must be points of"):
         budget.sweep(_quick(**{"budget.fgfeu_points": [[64, 8]]}))
     folders = [study.run_folder(job, cfg, None) for job in jobs]

@@ -55,9 +55,10 @@ def quality_against_cost(quality: pd.DataFrame) -> plt.Figure:
             ax.annotate(row["point"], (row["training seconds"], row["Dice"]),
                         textcoords="offset points", xytext=(5, -10), fontsize=7)
         ax.plot([], [], marker, c=line.get_color(), label=model)
-    for i, (px, rows) in enumerate(quality.groupby("input px")):  # labels stacked: the lines may coincide
-        ax.axhline(rows["classic Dice"].iloc[0], ls="--", c="0.4", lw=1)
-        ax.annotate(f"classic, {px} px input (no training)", (ax.get_xlim()[0], rows["classic Dice"].iloc[0]),
+    classic = quality.groupby("input px")["classic Dice"].first().sort_values()
+    for i, (px, dice) in enumerate(classic.items()):  # labels stacked upwards from the lowest line: lines may be close
+        ax.axhline(dice, ls="--", c="0.4", lw=1)
+        ax.annotate(f"classic, {px} px input (no training): {dice:.3f}", (ax.get_xlim()[0], classic.iloc[0]),
                     textcoords="offset points", xytext=(4, 3 + 9 * i), fontsize=7, color="0.3")
     ax.set(xlabel="training seconds (all folds; see 'trained on')",
            ylabel="Dice, annotated region (pooled, 95% CI)",
