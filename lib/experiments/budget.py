@@ -426,8 +426,9 @@ def estimated_seconds(runs: dict[BudgetPoint, dict[str, list[Run]]], point: Budg
         return step_ms[network]
 
     seconds = 0.0
+    planned = point_arms(cfg, point)  # once: it checks every point of the profile
     for arm, found in runs[basis].items():
-        if arm not in point_arms(cfg, point):
+        if arm not in planned:
             continue
         scale = point.epochs / basis.epochs
         if point.input_size != basis.input_size:
