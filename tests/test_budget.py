@@ -148,6 +148,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     quality = budget.quality_by_budget(runs, classics, cfg)
     assert len(quality) == 2 * len(points) + 1 and quality["full resolution"].sum() == 3   # FgFEU-Net at 64 px
     assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
+    assert quality.loc[quality["recommended"], "validation Dice"].tolist() == [quality["validation Dice"].max()]
     claims = budget.claims_by_budget(runs)
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined

@@ -295,7 +295,8 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: d
     """One row per point and model (Enhanced, U-Net): region Dice pooled over the out-of-fold test tiles with
     Fieller's interval over images, validation Dice, training seconds (folds summed, mean over seeds) and the
     machine that trained them, and the paired per-image Dice difference from the classic pipeline on the same tiles
-    at the same input size (`classic_by_budget`; Holm over the point's models)."""
+    at the same input size (`classic_by_budget`; Holm over the point's models); `recommended` marks the row chosen on
+    validation."""
     tables = []
     for point, arms in runs.items():
         classic = classics[point]
@@ -317,7 +318,9 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: d
         table["verdict vs classic"] = [verdict(d, p) for d, p in
                                        zip(table["Dice - classic"], table["Holm p vs classic"], strict=True)]
         tables.append(table)
-    return pd.concat(tables, ignore_index=True)
+    quality = pd.concat(tables, ignore_index=True)
+    quality["recommended"] = quality.index == recommended(quality).name  # the report's pages read the choice here
+    return quality
 
 
 def recommended(quality: pd.DataFrame) -> pd.Series:
