@@ -153,8 +153,10 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined
     assert (claims.loc[claims["p"].isna(), "verdict"] == "no data").all()
-    nuclei = budget.instances_by_budget(runs, tile_sets, classics, cfg)
+    nuclei = budget.instances_by_budget(runs, tile_sets, classics, quality, cfg)
     assert len(nuclei) == 3 * len(points) + 1 and set(nuclei.point) == {point.label for point in points}
+    best = quality[quality.recommended].iloc[0]   # the same choice marked in both tables
+    assert nuclei.loc[nuclei.recommended, ["point", "model"]].values.tolist() == [[best["point"], best["model"]]]
     assert nuclei.groupby("point").model.apply(set).map(len).to_dict() == {"32 px, 1 epoch": 3, "64 px, 1 epoch": 4}
     classic = nuclei.model.str.startswith("Haematoxylin")
     assert nuclei.loc[~classic, "aji - Haematoxylin + watershed verdict"].isin(
@@ -171,7 +173,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     shutil.rmtree(results)
     again = budget.train_budget(cfg, tiny_dataset, root=results, train_missing=False, records=[figures])
     pd.testing.assert_frame_equal(budget.claims_by_budget(again), claims)
-    pd.testing.assert_frame_equal(budget.instances_by_budget(again, tile_sets, classics, cfg), nuclei)
+    pd.testing.assert_frame_equal(budget.instances_by_budget(again, tile_sets, classics, quality, cfg), nuclei)
     # a record taken at other evaluation settings is refused, not mixed in
     other = config.apply_changes(cfg, {"instances.min_area_source_px": cfg["instances"]["min_area_source_px"] + 1})
     assert not budget.is_recorded_point(point, other, tiny_dataset, [figures])

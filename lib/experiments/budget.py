@@ -345,11 +345,12 @@ def verdict_changes(claims: pd.DataFrame) -> pd.DataFrame:
 
 
 def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: dict[BudgetPoint, TileSet],
-                        classics: dict[BudgetPoint, Entry], cfg: dict[str, Any]) -> pd.DataFrame:
+                        classics: dict[BudgetPoint, Entry], quality: pd.DataFrame,
+                        cfg: dict[str, Any]) -> pd.DataFrame:
     """Notebook 04's nuclei-as-objects table at every point, inside the annotated region over the out-of-fold test
     tiles: object F1, AJI and PQ of the Enhanced model, the U-Net and the classic pipeline with Fieller intervals,
     and each model's paired per-image difference in AJI and object F1 from the classic pipeline (Holm over the
-    point's models)."""
+    point's models); `recommended` marks the row of `quality`'s recommended model and point."""
     tables = []
     for point, arms in runs.items():
         tile_set, config = tile_sets[point], point.config(cfg)
@@ -362,7 +363,10 @@ def instances_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets
         counts = {ARMS[arm][0]: [image_instance_counts(run) for run in arms[arm]] for arm in models}
         table = instance_ladder(entries, tile_set, index, config, AREA, counts).reset_index()
         tables.append(table.assign(**{"input px": point.input_size, "epochs": point.epochs, "point": point.label}))
-    return pd.concat(tables, ignore_index=True)
+    instances = pd.concat(tables, ignore_index=True)
+    best = recommended(quality)
+    instances["recommended"] = (instances.point == best["point"]) & (instances.model == best["model"])
+    return instances
 
 
 def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFrame, cost: pd.DataFrame) -> str:
@@ -384,8 +388,7 @@ def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFram
                  f"{best['images']} images, {best['Dice - classic']:+.3f} per image against the classic pipeline "
                  f"(Holm p {best['Holm p vs classic']:.3g}: {best['verdict vs classic']}), trained in "
                  f"{best['training seconds']:.0f} s ({best['trained on']}).")
-    nuclei = instances[(instances["input px"] == best["input px"]) & (instances["epochs"] == best["epochs"])]
-    model = nuclei.set_index("model").loc[best["model"]]
+    model = instances[instances.recommended].iloc[0]
     against = [f"{name} {model[f'{metric} - {CLASSIC_NAME}']:+.3f} (Holm p "
                f"{model[f'{metric} - {CLASSIC_NAME} Holm p']:.3g}: {model[f'{metric} - {CLASSIC_NAME} verdict']})"
                for metric, name in (("aji", "AJI"), ("object_f1", "object F1"))]
