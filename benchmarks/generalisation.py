@@ -10,7 +10,8 @@ stain-normalised inputs (lib/inference/stain.py). Then it scores the outputs aga
 pooled over every image (`masks/`), and object precision, recall and F1 at IoU 0.5, AJI and PQ pooled over the
 images with instance labels (`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for
 reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model, scale handling, stain handling, each
-measure, the images, the wall seconds) with the machine's reference step.
+measure, the images, the wall seconds) with the machine's reference step, and beside it the run's model card
+(generalisation-<dataset>-model_card.md: what the measured model is).
 """
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from lib.evaluation.predicted import predict_and_score
+from lib.files import write_text_atomic
+from lib.paths import FIGURES_ROOT
 from lib.report.output import save_benchmark
+from lib.training.model_card import model_card
+from lib.training.runs import read_run
 
 
 def main() -> None:
@@ -56,6 +61,8 @@ def main() -> None:
         f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
         "trained or tuned on): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over "
         "the images with instance labels. `benchmarks/generalisation.py`."))
+    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"generalisation-{args.data.name}-model_card.md",
+                      model_card(read_run(args.run)))
 
 
 if __name__ == "__main__":

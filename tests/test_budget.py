@@ -1,6 +1,7 @@
 """The budget sweep (notebook 09): its points, their folders, the job list, and the sweep end to end."""
 import functools
 import shutil
+from types import SimpleNamespace
 
 import matplotlib
 import numpy as np
@@ -99,8 +100,32 @@ def test_verdict_changes_and_the_recommended_point_come_from_validation():
     assert list(changes.columns[:2]) == ["128 px, 8 epochs", "256 px, 8 epochs"]       # the points in sweep order
     one = budget.verdict_changes(claims.head(2))                      # one point: a change is not measured
     assert set(one["changes with the budget"]) == {"one point only"}
-    quality = pd.DataFrame({"validation Dice": [0.7, 0.8, 0.75], "Dice": [0.9, 0.5, 0.6]})
-    assert budget.recommended(quality)["Dice"] == 0.5                 # the best on validation, not on test
+    quality = pd.DataFrame({"validation Dice": [0.7, 0.8, 0.75, 0.9], "Dice": [0.9, 0.5, 0.6, 0.7],
+                            "arm": ["enhanced", "unet", "enhanced", "fgfeu"]})
+    assert budget.recommended(quality)["Dice"] == 0.5   # the best on validation, not on test, of the arms every point has
+
+
+def test_the_validation_gain_says_whether_the_curve_still_rose_when_training_stopped():
+    def run(*curves):
+        folds = [SimpleNamespace(history=pd.DataFrame({"val_dice": curve})) for curve in curves]
+        return SimpleNamespace(fold_runs=folds)
+    rising, flat = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [0.5, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    assert budget.validation_gain(run(rising)) == pytest.approx(0.2)      # last 2 epochs against the 2 before
+    assert budget.validation_gain(run(flat)) == pytest.approx(0.0)
+    assert budget.validation_gain(run(rising, flat)) == pytest.approx(0.1)   # averaged over the folds
+    assert np.isnan(budget.validation_gain(run([0.5])))                   # one epoch: undefined, not 0
+
+
+def test_full_resolution_is_compared_with_the_shrunk_input_at_equal_seconds():
+    quality = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 2, "point": ["s8", "s32", "full8", "s8", "full8"],
+                            "full resolution": [False, False, True, False, True],
+                            "training seconds": [100.0, 300.0, 250.0, 100.0, 250.0], "Dice": [0.6, 0.8, 0.7, 0.6, 0.7]})
+    table = budget.resolution_at_equal_seconds(quality).set_index("model")
+    assert table.loc["a", "shrunk input at the same seconds"] == pytest.approx(0.75)   # 3/4 of the way to 300 s
+    assert table.loc["a", "full resolution - shrunk input"] == pytest.approx(-0.05)
+    assert np.isnan(table.loc["b", "shrunk input at the same seconds"])   # one shrunk point: no curve, undefined
+    beyond = quality.assign(**{"training seconds": [100.0, 300.0, 400.0, 100.0, 250.0]})
+    assert budget.resolution_at_equal_seconds(beyond)["shrunk input at the same seconds"].isna().all()   # no extrapolation
 
 
 def test_reading_a_sweep_with_no_finished_point_is_one_error_and_trains_nothing(tmp_path):
@@ -148,7 +173,9 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     quality = budget.quality_by_budget(runs, classics, cfg)
     assert len(quality) == 2 * len(points) + 1 and quality["full resolution"].sum() == 3   # FgFEU-Net at 64 px
     assert quality["training seconds"].gt(0).all() and quality["trained on"].str.contains("cores|GPU").all()
-    assert quality.loc[quality["recommended"], "validation Dice"].tolist() == [quality["validation Dice"].max()]
+    core = quality[quality.arm.isin(budget.CORE_ARMS)]
+    assert quality.loc[quality["recommended"], "validation Dice"].tolist() == [core["validation Dice"].max()]
+    assert set(quality["starting weights"]) >= {"random initialisation (trained from scratch)"}   # the U-Net's
     claims = budget.claims_by_budget(runs)
     assert len(claims) == len(budget.CLAIMS) * len(points)
     assert (claims["Holm p"].ge(claims["p"]) | claims["p"].isna()).all()   # no small objects here: recall undefined
@@ -164,6 +191,8 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     cost = budget.cost_by_budget(runs, [], cfg)
     text = budget.describe(claims, quality, nuclei, cost)
     assert "As nuclei at that point: AJI" in text and "FgFEU-Net (region-trained) with the same epochs at 64 px" in text
+    assert quality["validation gain, last quarter"].isna().all() and "Its validation curve" not in text   # 1 epoch
+    assert "Above the classic pipeline in region Dice (per image, Holm within the point): " in text
     assert cost.loc["whole sweep", "runs"] == len(points) * len(budget.CORE_ARMS) + 1
     assert cost["estimated training seconds"].isna().all()   # nothing left to plan
     steps = cost["reference step"].str.removesuffix(" ms").str.split("-").map(lambda ends: [int(end) for end in ends])
@@ -215,6 +244,9 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     folder = figures / "tiny" / "smoke"                              # as notebook 09 publishes them (records in it)
     save_table(cost, folder, "09_budget-cost", digits=0)
     save_table(quality.set_index(["input px", "epochs", "model"]), folder, "09_budget-quality", digits=4)
+    equal_seconds = budget.resolution_at_equal_seconds(quality)   # one shrunk point per model: no curve to read
+    assert len(equal_seconds) == 3 and equal_seconds["shrunk input at the same seconds"].isna().all()   # FgFEU: none
+    save_table(equal_seconds.set_index(["model", "point"]), folder, "09_budget-equal_seconds", digits=4)
     save_table(claims.set_index(["input px", "epochs", "claim"]), folder, "09_budget-claims", digits=4)
     save_table(budget.verdict_changes(claims), folder, "09_budget-verdicts")
     save_table(nuclei.set_index(["input px", "epochs", "model"]), folder, "09_budget-instances", digits=4)
@@ -227,6 +259,7 @@ def test_the_sweep_end_to_end_with_a_full_resolution_point(tiny_dataset, tiny_co
     best = budget.recommended(quality)
     assert "## Do the verdicts survive a bigger budget?" in page and f"*{best['model']}* at" in page
     assert "As nuclei (the same tiles" in page and "AJI undefined" not in page
+    assert "no full-resolution point lies within the seconds that the shrunk-input points span" in page
     assert "FgFEU-Net (another paper's system), region-trained with the same epochs at 64 px, 1 epoch" in page
     assert page.count("a larger budget does not change the verdict") + page.count("changes with the budget") >= 4
 

@@ -172,6 +172,19 @@ def test_links_to_a_section_of_another_page_find_its_heading():
             assert anchor in anchors, f"{page.relative_to(REPO_ROOT)}: {target}#{anchor} names no heading there"
 
 
+def test_every_page_has_one_title_and_a_published_model_card_sits_below_it():
+    rendered = render_pages(markdown_layout())
+    for page, text in rendered.items():
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)   # a shell comment is no heading
+        titles = [line for line in prose.splitlines() if line.startswith("# ")]
+        assert len(titles) == 1, f"{page.relative_to(REPO_ROOT)}: {len(titles)} top-level headings {titles[:3]}"
+    cards = list((REPO_ROOT / "figures" / "benchmarks").glob("*-model_card.md"))
+    benchmarks = next(text for page, text in rendered.items() if page.name == "benchmarks.md")
+    for card in cards:   # written as a page of its own (# title), shown as a section of the benchmarks page
+        title = card.read_text().splitlines()[0]
+        assert title.startswith("# Model card") and f"##{title}" in benchmarks
+
+
 def test_a_folder_of_run_records_only_is_no_setting_of_its_own(tmp_path, monkeypatch):
     monkeypatch.setattr(pages, "FIGURES_ROOT", tmp_path)
     (tmp_path / "ucsb" / "quick-cv5-bf16").mkdir(parents=True)

@@ -20,7 +20,9 @@ region Dice pooled over the out-of-fold test tiles, with Fieller's interval over
 seconds (summed over folds) and the machine that trained them; the classic pipeline (haematoxylin + watershed, no
 training) is scored on the same tiles at the same input size and compared per image (Holm over the point's
 models), on pixels (Dice) and as nuclei (object F1, AJI, PQ: notebook 04's `instance_ladder`, the models' nuclei
-labelled by prediction's rule). The recommended point is the model and point with the best validation Dice (never test).
+labelled by prediction's rule). The recommended point is the model and point with the best validation Dice (never
+test) among the models trained at every point: an extra arm trains only at the point that choice gives, so it has no
+curve to be chosen on; its validation Dice is reported beside the choice.
 Every table is computed from the runs' records (`records.py`: a few tens of kB a run, published under figures/), not
 from their checkpoints, so that runs trained on other machines or in other sessions count once their records are
 committed. A sweep may be read before all its points are trained (`train_missing=False`: the points whose every run
@@ -262,6 +264,22 @@ def validation_dice(run: Run) -> float:
     return float(np.mean([fold.history.set_index("epoch").val_dice[fold.metrics["selected_epoch"]] for fold in folds]))
 
 
+def validation_gain(run: Run) -> float:
+    """Whether the validation curve still rose when training stopped: mean validation Dice over the last quarter of
+    the epochs minus that over the quarter before, averaged over the run's folds (undefined below 2 epochs)."""
+    gains = []
+    for fold in run.fold_runs:
+        dice = fold.history.val_dice.to_numpy()
+        quarter = len(dice) // 4 or 1
+        gains.append(dice[-quarter:].mean() - dice[-2 * quarter:-quarter].mean() if len(dice) >= 2 else np.nan)
+    return float(np.mean(gains))
+
+
+def _starting_weights(found: list[Run]) -> str:
+    """The weights the runs started from, as their records say (why a download failed, after the colon, left out)."""
+    return "; ".join(sorted({fold.metrics["encoder_weights"].split(":")[0] for run in found for fold in run.fold_runs}))
+
+
 def _machines(found: list[Run]) -> str:
     folds = [fold for run in found for fold in run.fold_runs]
     return "; ".join(sorted({fold.versions.get("machine", "not recorded") for fold in folds}))
@@ -293,10 +311,10 @@ def classic_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], tile_sets: 
 def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: dict[BudgetPoint, Entry],
                       cfg: dict[str, Any]) -> pd.DataFrame:
     """One row per point and model (Enhanced, U-Net): region Dice pooled over the out-of-fold test tiles with
-    Fieller's interval over images, validation Dice, training seconds (folds summed, mean over seeds) and the
-    machine that trained them, and the paired per-image Dice difference from the classic pipeline on the same tiles
-    at the same input size (`classic_by_budget`; Holm over the point's models); `recommended` marks the row chosen on
-    validation."""
+    Fieller's interval over images, validation Dice and how much it still rose at the end (`validation_gain`),
+    training seconds (folds summed, mean over seeds) and the machine that trained them, and the paired per-image Dice
+    difference from the classic pipeline on the same tiles at the same input size (`classic_by_budget`; Holm over the
+    point's models); `recommended` marks the row chosen on validation."""
     tables = []
     for point, arms in runs.items():
         classic = classics[point]
@@ -309,7 +327,9 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: d
                          "arm": arm, "full resolution": point.input_size == cfg["data"]["tile_size"],
                          **pooled_dice(entry, AREA),
                          "validation Dice": np.mean([validation_dice(run) for run in found]),
+                         "validation gain, last quarter": np.mean([validation_gain(run) for run in found]),
                          "training seconds": entry.train_seconds, "trained on": _machines(found),
+                         "starting weights": _starting_weights(found),
                          "classic Dice": pooled_dice(classic, AREA)["Dice"],
                          "Dice - classic": test["difference"], "difference CI low": test["CI low"],
                          "difference CI high": test["CI high"], "p vs classic": test["p"], "images": test["units"]})
@@ -323,9 +343,29 @@ def quality_by_budget(runs: dict[BudgetPoint, dict[str, list[Run]]], classics: d
     return quality
 
 
+def resolution_at_equal_seconds(quality: pd.DataFrame) -> pd.DataFrame:
+    """What full resolution buys at equal training seconds, per model: each full-resolution point's region Dice
+    against the shrunk-input points' curve read at the same seconds (linear between the two points around it;
+    undefined outside the seconds they span: no extrapolation). A reading of the curve, without an interval."""
+    rows = []
+    for model, group in quality.groupby("model", sort=False):
+        shrunk = group[~group["full resolution"]].sort_values("training seconds")
+        seconds_spanned = shrunk["training seconds"].agg(["min", "max"]) if len(shrunk) > 1 else None
+        for _, full in group[group["full resolution"]].iterrows():
+            seconds = full["training seconds"]
+            inside = seconds_spanned is not None and seconds_spanned["min"] <= seconds <= seconds_spanned["max"]
+            curve = float(np.interp(seconds, shrunk["training seconds"], shrunk["Dice"])) if inside else np.nan
+            rows.append({"model": model, "point": full["point"], "training seconds": seconds, "Dice": full["Dice"],
+                         "shrunk input at the same seconds": curve, "full resolution - shrunk input": full["Dice"] - curve})
+    return pd.DataFrame(rows, columns=["model", "point", "training seconds", "Dice", "shrunk input at the same seconds",
+                                       "full resolution - shrunk input"])
+
+
 def recommended(quality: pd.DataFrame) -> pd.Series:
-    """The model and point with the best validation Dice (test scores play no part in the choice)."""
-    return quality.loc[quality["validation Dice"].idxmax()]
+    """The model and point with the best validation Dice among the models trained at every point (test scores play
+    no part in the choice)."""
+    candidates = quality[~quality.arm.isin(list(EXTRA_ARMS))]
+    return candidates.loc[candidates["validation Dice"].idxmax()]
 
 
 def recommended_changes(best: pd.Series, precision: str) -> dict[str, Any]:
@@ -388,6 +428,20 @@ def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFram
                  f"{best['images']} images, {best['Dice - classic']:+.3f} per image against the classic pipeline "
                  f"(Holm p {best['Holm p vs classic']:.3g}: {best['verdict vs classic']}), trained in "
                  f"{best['training seconds']:.0f} s ({best['trained on']}).")
+    gain = best["validation gain, last quarter"]
+    if not np.isnan(gain):
+        trend = "still rising: a longer point is worth training" if gain > 0 else "flat: more epochs should not help"
+        lines.append(f"- Its validation curve there: {gain:+.3f} Dice over the last quarter of the epochs against the "
+                     f"quarter before ({trend}).")
+    for _, row in resolution_at_equal_seconds(quality).dropna().iterrows():
+        curve = row["shrunk input at the same seconds"]
+        lines.append(f"- {row['model']} at full resolution ({row['point']}, {row['training seconds']:.0f} s): region "
+                     f"Dice {row['Dice']:.3f}, the shrunk input's curve at the same seconds {curve:.3f} "
+                     f"({row['full resolution - shrunk input']:+.3f}).")
+    ahead = quality[quality["verdict vs classic"] == "supported"]
+    lines.append("- Above the classic pipeline in region Dice (per image, Holm within the point): " + (
+        "; ".join(f"{row['model']} at {row['point']} ({row['Dice - classic']:+.3f}, Holm p "
+                  f"{row['Holm p vs classic']:.3g})" for _, row in ahead.iterrows()) or "no model at any point") + ".")
     model = instances[instances.recommended].iloc[0]
     against = [f"{name} {model[f'{metric} - {CLASSIC_NAME}']:+.3f} (Holm p "
                f"{model[f'{metric} - {CLASSIC_NAME} Holm p']:.3g}: {model[f'{metric} - {CLASSIC_NAME} verdict']})"
@@ -396,10 +450,12 @@ def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFram
                  f"against the classic pipeline: {', '.join(against)}.")
     for _, row in quality[quality.arm.isin(EXTRA_ARMS)].iterrows():
         enhanced = quality[(quality.point == row["point"]) & (quality.arm == "enhanced")].iloc[0]
-        lines.append(f"- {row['model']} with the same epochs at {row['point']}: region Dice {row['Dice']:.3f} "
-                     f"[{row['Dice 95% CI low']:.3f}, {row['Dice 95% CI high']:.3f}], {row['Dice - classic']:+.3f} per "
-                     f"image against the classic pipeline ({row['verdict vs classic']}), trained in "
-                     f"{row['training seconds']:.0f} s (the Enhanced model: {enhanced['training seconds']:.0f} s).")
+        lines.append(f"- {row['model']} with the same epochs at {row['point']} (starting from {row['starting weights']}): "
+                     f"region Dice {row['Dice']:.3f} [{row['Dice 95% CI low']:.3f}, {row['Dice 95% CI high']:.3f}], "
+                     f"{row['Dice - classic']:+.3f} per image against the classic pipeline ({row['verdict vs classic']}), "
+                     f"validation Dice {row['validation Dice']:.3f} (the recommended: {best['validation Dice']:.3f}; "
+                     f"trained at this point only, not a candidate), trained in {row['training seconds']:.0f} s (the "
+                     f"Enhanced model: {enhanced['training seconds']:.0f} s).")
     partial = cost[(cost["trained on"] != NOT_TRAINED) & cost["runs recorded so far"].notna()]
     for point, so_far in partial["runs recorded so far"].items():
         lines.append(f"- At {point}, an extra arm ({', '.join(QUALITY_ARMS[arm] for arm in EXTRA_ARMS)}) is not "
