@@ -1,7 +1,7 @@
 """Benchmark (not a test): a trained run on images no model here has seen, predicted as a user would.
 
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
-        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF]
+        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF] [--compare RUN ...]
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
 `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
@@ -11,7 +11,9 @@ pooled over every image (`masks/`), and object precision, recall and F1 at IoU 0
 images with instance labels (`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for
 reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model, scale handling, stain handling, each
 measure, the images, the wall seconds) with the machine's reference step, and beside it the run's model card
-(generalisation-<dataset>-model_card.md: what the measured model is).
+(generalisation-<dataset>-model_card.md: what the measured model is). `--compare` runs (for example the same fold of
+two models, trained on the same images) are predicted at their training scale, no stain handling, into
+generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left out).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import pandas as pd
 
 from lib.evaluation.predicted import predict_and_score
 from lib.files import write_text_atomic
+from lib.models import model_spec
 from lib.paths import FIGURES_ROOT
 from lib.report.output import save_benchmark
 from lib.training.model_card import model_card
@@ -31,12 +34,43 @@ from lib.training.runs import read_run
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path)
+    parser.add_argument("--run", type=Path, help="the run measured every way (scale and stain handling)")
+    parser.add_argument("--compare", nargs="+", type=Path, default=[], help="runs measured like for like")
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--mpp", help="the images' pixel size, tried when the run knows its own")
     parser.add_argument("--stain-reference", type=Path, help="training images: also predict normalised to their stain")
     args = parser.parse_args()
+    if not args.run and not args.compare:
+        parser.error("give --run, --compare or both")
+    if args.compare:
+        compare(args.compare, args.data, args.tta)
+    if args.run:
+        measure(args)
+
+
+def compare(runs: list[Path], data: Path, tta: bool) -> None:
+    """Each run at its training scale, no stain handling: one row per run, named by its model, seed and fold."""
+    rows = []
+    for path in runs:
+        run = read_run(path)
+        fold = run.record.get("fold")
+        rows.append({"entry": f"{model_spec(run.model).label}, seed {run.seed}" + ("" if fold is None else f", fold {fold}"),
+                     "run": str(path), "TTA": tta,
+                     **predict_and_score(["--run", str(path), *(["--tta"] if tta else [])], data)})
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    if table.entry.duplicated().any():
+        raise SystemExit(f"error: --compare names one model, seed and fold twice: {', '.join(map(str, runs))}")
+    save_benchmark(table, f"generalisation-{data.name}-compared", caption=(
+        f"Runs compared like for like on the {table.images.iloc[0]} images of `{data.name}` (never trained or tuned on), "
+        "each at its training scale without stain handling: pixel Dice pooled over every image; object scores at IoU "
+        "0.5, AJI and PQ pooled over the images with instance labels. `benchmarks/generalisation.py --compare`."))
+
+
+def measure(args: argparse.Namespace) -> None:
+    """The run every way: at its training scale, at the given `--mpp`, with `--mpp auto`, stain-normalised; and the
+    classic pipeline beside it; with the run's model card."""
     run_mpp = (json.loads((args.run / "metrics.json").read_text()).get("scale") or {}).get("mpp")
     variants = [("trained run", "none (taken as the training scale)", [])]
     if args.mpp and run_mpp:

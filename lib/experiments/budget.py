@@ -423,7 +423,7 @@ def describe(claims: pd.DataFrame, quality: pd.DataFrame, instances: pd.DataFram
                   "one point only": "Whether a larger budget changes it is not measured yet (one point)."}
         lines.append(f"- {claim}: {said}. {change[row['changes with the budget']]}")
     best = recommended(quality)
-    lines.append(f"- Best on validation: {best['model']} at {best['point']}: region "
+    lines.append(f"- Best on validation of the models trained at every point: {best['model']} at {best['point']}: region "
                  f"Dice {best['Dice']:.3f} [{best['Dice 95% CI low']:.3f}, {best['Dice 95% CI high']:.3f}] over "
                  f"{best['images']} images, {best['Dice - classic']:+.3f} per image against the classic pipeline "
                  f"(Holm p {best['Holm p vs classic']:.3g}: {best['verdict vs classic']}), trained in "
