@@ -51,17 +51,19 @@ def main() -> None:
 
 def compare(runs: list[Path], data: Path, tta: bool) -> None:
     """Each run at its training scale, no stain handling: one row per run, named by its model, seed and fold."""
-    rows = []
-    for path in runs:
+    entries = []
+    for path in runs:  # named before predicting: a clash stops the benchmark before minutes of work
         run = read_run(path)
         fold = run.record.get("fold")
-        rows.append({"entry": f"{model_spec(run.model).label}, seed {run.seed}" + ("" if fold is None else f", fold {fold}"),
-                     "run": str(path), "TTA": tta,
+        entries.append(f"{model_spec(run.model).label}, seed {run.seed}" + ("" if fold is None else f", fold {fold}"))
+    if len(set(entries)) < len(entries):
+        raise SystemExit(f"error: --compare names one model, seed and fold twice: {', '.join(map(str, runs))}")
+    rows = []
+    for entry, path in zip(entries, runs, strict=True):
+        rows.append({"entry": entry, "run": str(path), "TTA": tta,
                      **predict_and_score(["--run", str(path), *(["--tta"] if tta else [])], data)})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    if table.entry.duplicated().any():
-        raise SystemExit(f"error: --compare names one model, seed and fold twice: {', '.join(map(str, runs))}")
     save_benchmark(table, f"generalisation-{data.name}-compared", caption=(
         f"Runs compared like for like on the {table.images.iloc[0]} images of `{data.name}` (never trained or tuned on), "
         "each at its training scale without stain handling: pixel Dice pooled over every image; object scores at IoU "
