@@ -1,7 +1,7 @@
 """Benchmark (not a test): a run's nuclei as objects, with the watershed's settings chosen on its validation tiles,
 against the classic pipeline with its settings chosen on the training tiles.
 
-    .venv/bin/python benchmarks/instances.py --run results/<dataset>/<setting>/<model>/seed<k>[/fold<f>]
+    .venv/bin/python benchmarks/instances.py --run results/<dataset>/<setting>/[<experiment>/]<model>/seed<k>[/fold<f>]
 
 1. The run's validation tiles are predicted (its own TTA arm and threshold) and the watershed's minimum marker
    distance and minimum area are chosen on them by pooled AJI inside the annotated region
@@ -11,8 +11,9 @@ against the classic pipeline with its settings chosen on the training tiles.
 2. The classic pipeline's smoothing, distance and area are chosen the same way on (up to 200 of) the training
    tiles, which it never trains on.
 3. Both are scored on the test tiles, at the profile's settings and at the chosen ones: object precision, recall,
-   F1 at IoU 0.5, AJI, PQ, and the share of touching true nuclei (within 3 source px) that come out split.
-Writes figures/benchmarks/instances-<dataset>-<setting>-<model>.csv (scores) and -grid.csv (every setting tried on
+   F1 at IoU 0.5, AJI, PQ, and the shares of touching true nuclei (within 3 source px) that come out split and
+   merged (the rest: a nucleus of the pair found with the wrong outline, or missed).
+Writes figures/benchmarks/instances-<dataset>-<setting>[-<experiment>]-<model>.csv (scores) and -grid.csv (every setting tried on
 validation or training tiles), with the machine's reference step. Nothing here looks at the test tiles to choose.
 """
 from __future__ import annotations
@@ -49,12 +50,13 @@ MAX_CLASSIC_TILES = 200
 
 
 def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray, touching_px: float) -> dict[str, float]:
-    """Pooled instance scores and the share of touching pairs split."""
+    """Pooled instance scores and the shares of touching pairs split and merged."""
     counts = pd.DataFrame([instance_counts(t, p, w) for t, p, w in zip(truth, labels, within, strict=True)]).sum()
     pairs = np.array([split_pairs(np.where(w, t, 0), np.where(w, p, 0), touching_px)
                       for t, p, w in zip(truth, labels, within, strict=True)]).sum(0)
     return {**instance_scores(counts), "true nuclei": int(counts.tp + counts.fn), "touching pairs": int(pairs[0]),
-            "touching pairs split": pairs[1] / pairs[0] if pairs[0] else float("nan")}
+            "touching pairs split": pairs[1] / pairs[0] if pairs[0] else float("nan"),
+            "touching pairs merged": pairs[2] / pairs[0] if pairs[0] else float("nan")}
 
 
 def main() -> None:
@@ -123,13 +125,16 @@ def main() -> None:
                         **scores(truth["test"], labels, within["test"], touching)})
     table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test))
     table.insert(0, "entry", table.method + ", " + table.settings)
-    name = f"instances-{run.record['dataset']}-{paths.setting_name(cfg)}-{model_name}"
+    parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
+    experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
+    name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name])
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
         "input), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
-        f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched. `benchmarks/instances.py`."))
+        f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched, merged when one predicted object "
+        "overlaps both most. `benchmarks/instances.py`."))
     write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
 
 

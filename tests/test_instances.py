@@ -182,11 +182,14 @@ def test_touching_pairs_are_found_and_counted_split_only_when_both_are_matched()
 
     truth = disc((40, 60), (20, 15), 7) + 2 * disc((40, 60), (20, 31), 7) + 3 * disc((40, 60), (20, 52), 5)
     assert touching_pairs(truth, 3) == [(1, 2)]          # 2 px apart; the third lies 9 px from the second
-    assert split_pairs(truth, truth, 3) == (1, 1)
+    assert split_pairs(truth, truth, 3) == (1, 1, 0)
     merged = (truth > 0).astype(int)
     merged[truth == 3] = 2
-    assert split_pairs(truth, merged, 3) == (1, 0)
-    assert split_pairs(truth, np.zeros_like(truth), 3) == (1, 0)
+    assert split_pairs(truth, merged, 3) == (1, 0, 1)
+    assert split_pairs(truth, np.zeros_like(truth), 3) == (1, 0, 0)
+    shrunk = np.where(truth == 2, 0, truth)                # the second nucleus missed: neither split nor merged
+    shrunk[20, 31] = 2
+    assert split_pairs(truth, shrunk, 3) == (1, 0, 0)
 
 
 def test_the_watershed_splits_the_synthetic_generators_touching_nuclei():
@@ -201,7 +204,7 @@ def test_the_watershed_splits_the_synthetic_generators_touching_nuclei():
         _, truth, _ = synthetic.render_tile(plan, 256, 0, 1.5)
         assert np.array_equal(np.unique(truth), np.arange(truth.max() + 1))  # one label per annotated nucleus
         pred = split_nuclei(truth > 0, 6, 30)                                 # the merged mask, split again
-        n, k = split_pairs(truth, pred, 3)
+        n, k, _ = split_pairs(truth, pred, 3)
         pairs, split = pairs + n, split + k
         tables.append(instance_counts(truth, pred))
     scores = instance_scores(pd.DataFrame(tables).sum())

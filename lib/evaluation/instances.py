@@ -12,7 +12,8 @@ measures (`metrics.py`), so that images pool by summing counts.
 - Within an area (the annotated region), pixels outside it are removed from both label images first, so an object
   is judged by its part inside the area, the same for truth and prediction.
 - Touching pairs: two true nuclei within a few px of each other; a pair is split when both are matched, each by an
-  object of its own (`split_pairs`), the test of a watershed's splitting against known instances.
+  object of its own (`split_pairs`), the test of a watershed's splitting against known instances; merged when one
+  predicted object overlaps both most.
 - Undefined is undefined: with neither true nor predicted objects every score is NaN; precision needs a prediction,
   recall a truth, SQ a match. An image with truth and no prediction scores F1, AJI and PQ 0.
 """
@@ -109,14 +110,21 @@ def touching_pairs(truth: np.ndarray, gap_px: float) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def split_pairs(truth: np.ndarray, pred: np.ndarray, gap_px: float) -> tuple[int, int]:
-    """(touching pairs, pairs split): a pair is split when each of its two nuclei is matched (IoU > 0.5) by a
-    predicted object of its own (a merged pair matches at most one of them)."""
+def split_pairs(truth: np.ndarray, pred: np.ndarray, gap_px: float) -> tuple[int, int, int]:
+    """(touching pairs, pairs split, pairs merged): a pair is split when each of its two nuclei is matched
+    (IoU > 0.5) by a predicted object of its own (a merged pair matches at most one of them); it is merged when the
+    predicted object that overlaps each nucleus most is one and the same. A pair neither split nor merged has a
+    nucleus found with the wrong outline, or not at all."""
     truth, pred = relabel_sequential(np.array(truth))[0], relabel_sequential(np.array(pred))[0]
     pairs = touching_pairs(truth, gap_px)
     if not pairs:
-        return 0, 0
+        return 0, 0, 0
     intersection, truth_area, pred_area = _overlaps(truth, pred)
     union = truth_area[:, None] + pred_area[None, :] - intersection
     matched = (np.divide(intersection, union, out=np.zeros(union.shape), where=union > 0) > IOU_MATCH).any(1)
-    return len(pairs), sum(bool(matched[a - 1] and matched[b - 1]) for a, b in pairs)
+    best = np.full(len(truth_area), -1)  # the predicted object overlapping each nucleus most (-1: none)
+    if pred_area.size:
+        overlapped = intersection.max(1) > 0
+        best[overlapped] = intersection.argmax(1)[overlapped]
+    return (len(pairs), sum(bool(matched[a - 1] and matched[b - 1]) for a, b in pairs),
+            sum(bool(best[a - 1] >= 0 and best[a - 1] == best[b - 1]) for a, b in pairs))
