@@ -128,9 +128,11 @@ def main() -> None:
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
     experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
     name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name])
+    weight = cfg["train"]["contact_weight"]
+    target = f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else ""
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
-        "input), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "
+        f"input{target}), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
         f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched, merged when one predicted object "

@@ -63,3 +63,32 @@ def test_stain_augmentation_changes_colours_only_when_asked():
         assert np.array_equal(np.sort(a.reshape(-1, 3), 0), np.sort(rgb.reshape(-1, 3) / 255, 0).astype(a.dtype))
         changed.append(np.abs(np.sort(b.reshape(-1, 3), 0) - np.sort(a.reshape(-1, 3), 0)).mean())
     assert min(changed) > 0.01                      # every tile restained, by a visible amount
+
+
+def test_contact_weight_takes_the_contact_lines_out_of_the_target_and_weighs_them():
+    from types import SimpleNamespace
+
+    from lib.training.dataset import TileDataset
+    from lib.training.losses import stabilized_loss
+    instances = np.zeros((1, 16, 16), np.uint16)
+    instances[0, 4:10, 2:7], instances[0, 4:10, 7:12] = 1, 2
+    regions = np.ones((1, 16, 16), np.uint8)
+    regions[0, :, 14:] = 0
+    tiles = SimpleNamespace(images=np.full((1, 16, 16, 3), 128, np.uint8), masks=(instances > 0).astype(np.uint8),
+                            regions=regions, instances=instances)
+    model_cfg = config.load_config("smoke")["model"]
+    plain = TileDataset(tiles, np.array([0]), None, model_cfg)[0]
+    weighted = TileDataset(tiles, np.array([0]), None, model_cfg, with_region=True, contact_weight=10.0)[0]
+    assert torch.equal(plain[0], weighted[0]) and "valid" not in plain[1]        # same input
+    lost = (plain[1]["mask"] - weighted[1]["mask"])[0]
+    assert lost.sum() == 12 and lost[4:10, 6:8].eq(1).all()                       # a column on each side
+    valid = weighted[1]["valid"][0]
+    assert valid[4:10, 6:8].eq(11).all() and valid[:, 14:].eq(0).all() and valid.sum() == 16 * 14 + 12 * 10
+    logits = torch.zeros(1, 1, 16, 16)
+    logits[0, 0][weighted[1]["mask"][0] > 0] = 5.0                                # right everywhere but the lines
+    gap = logits.clone()
+    gap[0, 0, 4:10, 6:8] = -5.0                                                   # the lines left out too
+    def cost_of_filling_the_lines(weights):  # what predicting the lines as nucleus adds to the loss
+        return (stabilized_loss(logits, weighted[1]["mask"][None], valid=weights[None, None])
+                - stabilized_loss(gap, weighted[1]["mask"][None], valid=weights[None, None]))
+    assert cost_of_filling_the_lines(valid) > cost_of_filling_the_lines((valid > 0).float()) > 0

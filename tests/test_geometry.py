@@ -46,3 +46,16 @@ def test_small_objects_and_source_areas():
     small = geometry.small_object_mask(mask, 7)
     assert small.sum() == 2 + 6 and not small[10:14, 10:14].any()
     assert geometry.source_area_to_input(50, {"tile_size": 256, "input_size": 128}) == 12.5
+
+
+def test_contact_lines_lie_between_touching_nuclei_only():
+    instances = np.zeros((10, 12), np.int32)
+    instances[1:6, 1:4], instances[1:6, 4:7] = 1, 2      # two nuclei sharing a vertical border
+    instances[1:4, 9:11] = 3                              # alone, two px from its neighbour
+    instances[7:9, 1:3], instances[9, 3] = 4, 5           # touching at a corner only
+    lines = geometry.contact_lines(instances)
+    assert lines[1:6, 3:5].all() and lines[8, 2] and lines[9, 3] and lines.sum() == 10 + 2  # one px on each side
+    assert not lines[instances == 3].any() and not lines[7, 1]
+    separated = (instances > 0) & ~lines
+    assert geometry.label_objects(separated)[1] == 4      # the pair splits, two px apart; the others keep their body
+    assert not geometry.contact_lines(np.zeros((4, 4), np.int32)).any()

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from lib import config
 from lib.data import tiles
@@ -196,6 +197,18 @@ def test_a_setting_introduced_later_keeps_old_runs_current_at_its_old_value():
     assert runs.changed_settings(recorded, region, "enhanced") == ["train.loss_area"]
     assert runs.changed_settings(runs.run_config(cfg), cfg, "enhanced_region") == []   # its own loss area
     assert runs.model_run_config(cfg, "enhanced_region")["train"]["loss_area"] == "annotated_region"
+
+
+def test_an_old_run_reads_with_the_settings_introduced_since_at_their_old_values(tmp_path):
+    cfg = config.load_config("smoke")
+    recorded = runs.run_record(cfg, None, "enhanced", 0)
+    del recorded["config"]["train"]["contact_weight"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(recorded))
+    for name in ("metrics.json", "versions.json"):
+        (tmp_path / name).write_text("{}")
+    for name in ("history.csv", "per_tile.csv"):
+        (tmp_path / name).write_text("epoch\n1\n")
+    assert runs.read_run(tmp_path).record["config"]["train"]["contact_weight"] == 0.0
 
 
 def test_a_run_is_stale_only_for_changes_it_depends_on():

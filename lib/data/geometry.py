@@ -5,6 +5,8 @@
 - A mask's boundary is the set of mask pixels with a 4-neighbour outside the mask. The tile edge is not a
   boundary: a cell cut by the tile continues beyond it.
 - The boundary band of width w holds every pixel within w px (Euclidean) of a boundary pixel, on either side.
+- Two touching nuclei of an instance label image meet along a contact line: the pixels of either nucleus with an
+  8-neighbour of another nonzero label (two pixels wide, one on each side).
 - Sizes in source-image pixels convert to the network input by the squared ratio of input size to tile size.
 """
 from __future__ import annotations
@@ -41,6 +43,16 @@ def small_object_mask(mask: np.ndarray, small_px: float) -> np.ndarray:
     labels, _ = label_objects(mask)
     areas = np.concatenate([[0], object_areas(mask)])
     return (labels > 0) & (areas[labels] < small_px)
+
+
+def contact_lines(instances: np.ndarray) -> np.ndarray:
+    """The pixels where touching nuclei of an instance label image meet (module docstring): those with an
+    8-neighbour of another nonzero label."""
+    instances = np.asarray(instances)
+    lowest_neighbour = ndimage.minimum_filter(np.where(instances > 0, instances, instances.max() + 1),
+                                              footprint=EIGHT_CONNECTED, mode="nearest")
+    highest_neighbour = ndimage.maximum_filter(instances, footprint=EIGHT_CONNECTED, mode="nearest")
+    return (instances > 0) & ((lowest_neighbour < instances) | (highest_neighbour > instances))
 
 
 def mask_boundary(mask: np.ndarray) -> np.ndarray:

@@ -1,7 +1,10 @@
 """Tiles as network inputs (`lib.inference.inputs`) and training targets.
 
-A target is a dict of (1, H, W) float tensors: `mask` (the cells), `valid` (the pixels that carry supervision:
-the annotated region, when training inside it, `train.loss_area: annotated_region`) and `distance` (the mask's
+A target is a dict of (1, H, W) float tensors: `mask` (the cells), `valid` (the weight of each pixel in the loss, 0
+where it carries no supervision: the annotated region, when training inside it, `train.loss_area: annotated_region`;
+with `train.contact_weight` > 0, the contact lines of touching nuclei, lib/data/geometry.py, leave the mask and
+weigh 1 + contact_weight, the U-Net paper's weighting of the gaps between touching cells, so that the network
+learns to leave a gap the watershed splits at) and `distance` (the mask's
 signed distance map, for the distance-based losses; computed after augmentation, so that it is exact for the
 warped mask). Augmentation moves the region with the image.
 """
@@ -13,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..data.geometry import contact_lines
 from ..data.tiles import TileSet
 from ..inference.inputs import network_input
 from .augment import Augmenter
@@ -21,12 +25,14 @@ from .losses import signed_distance
 
 class TileDataset(Dataset):
     """(x, target) pairs of some tiles of a prepared set; x is (3 or 4, H, W) float, target a dict (module
-    docstring) with `valid` when `with_region` and `distance` when `with_distance`."""
+    docstring) with `valid` when `with_region` or `contact_weight` and `distance` when `with_distance`."""
 
     def __init__(self, tile_set: TileSet, index: np.ndarray, edges: np.ndarray | None, model_cfg: dict[str, Any],
-                 augmenter: Augmenter | None = None, with_distance: bool = False, with_region: bool = False):
+                 augmenter: Augmenter | None = None, with_distance: bool = False, with_region: bool = False,
+                 contact_weight: float = 0.0):
         self.tile_set, self.index, self.edges, self.augmenter = tile_set, np.asarray(index), edges, augmenter
         self.model_cfg, self.with_distance, self.with_region = model_cfg, with_distance, with_region
+        self.contact_weight = contact_weight
 
     def __len__(self) -> int:
         return len(self.index)
@@ -35,6 +41,11 @@ class TileDataset(Dataset):
         i = self.index[item]
         rgb, mask = np.asarray(self.tile_set.images[i]), np.asarray(self.tile_set.masks[i])
         region = np.asarray(self.tile_set.regions[i]) if self.with_region else None
+        if self.contact_weight:
+            lines = contact_lines(self.tile_set.instances[i])
+            mask = mask & ~lines
+            weight = 1 + self.contact_weight * lines.astype(np.float32)
+            region = weight if region is None else region * weight  # moves with the mask as the region does
         edge = None if self.edges is None else np.asarray(self.edges[i], np.float32)
         if self.augmenter is not None:
             rgb, edge, mask, region = self.augmenter(rgb, edge, mask, region)

@@ -49,7 +49,8 @@ from .recipe import model_epochs
 RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", "stability")
 ARMS = {True: "tta", False: "no_tta"}  # test-time augmentation on / off
 # Settings added after runs were first recorded, at the value that reproduces what a run recorded without them did.
-INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32", "train.stain_augmentation": 0.0}
+INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32", "train.stain_augmentation": 0.0,
+              "train.contact_weight": 0.0}
 
 
 class StaleRunError(RuntimeError):
@@ -242,12 +243,15 @@ class OutOfFold(Run):
 
 
 def read_run(run: Path) -> Run:
-    """A finished run's records, without checking which config it belongs to (use `open_run` for that); a run
+    """A finished run's records, without checking which config it belongs to (use `open_run` for that); its
+    config holds the settings introduced after it was recorded at the values it trained with (`INTRODUCED`); a run
     record (`lib.experiments.records`) has no sampling weights: empty."""
     run = Path(run)
     if not (run / "metrics.json").is_file():
         raise MissingRunError(f"{run} is not a finished run (no metrics.json); train it first")
-    return Run(run, yaml.safe_load((run / "config.yaml").read_text()),
+    record = yaml.safe_load((run / "config.yaml").read_text())
+    record["config"] = _with_introduced(record["config"])  # settings added since, at the values it trained with
+    return Run(run, record,
                json.loads((run / "versions.json").read_text()), pd.read_csv(run / "history.csv"),
                json.loads((run / "metrics.json").read_text()), pd.read_csv(run / "per_tile.csv"),
                pd.read_csv(run / "sampling_weights.csv") if (run / "sampling_weights.csv").is_file() else pd.DataFrame())
