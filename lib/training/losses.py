@@ -6,7 +6,8 @@ distance maps (`signed_distance`) for the distance-based losses (None for the ot
 that carry supervision (None: all of them). Training inside the annotated region (`train.loss_area:
 annotated_region`, nnU-Net's ignore label) passes the region as `valid`: a pixel outside it changes no loss and no
 gradient, and a tile without a region pixel carries no supervision at all. Above 1, `valid` weighs a pixel
-(`train.contact_weight`) in the stabilized, unstabilized and BCE losses; the others (smp's) read it as valid or not.
+(`train.contact_weight`) in the losses that average over pixels here; smp's Dice, focal and Tversky losses read it
+only as valid or not.
 - boundary (Kervadec et al. 2019): mean of p * signed distance, so probability outside the cells costs in
   proportion to how far out it lies, and inside the cells it pays back;
 - hausdorff (Karimi & Salcudean 2019, distance-transform form): mean of (p - g)^2 (d_g^2 + d_p^2), with d_g, d_p
