@@ -12,7 +12,9 @@ against the classic pipeline with its settings chosen on the training tiles.
    tiles, which it never trains on.
 3. Both are scored on the test tiles, at the profile's settings and at the chosen ones: object precision, recall,
    F1 at IoU 0.5, AJI, PQ, and the shares of touching true nuclei (within 3 source px) that come out split and
-   merged (the rest: a nucleus of the pair found with the wrong outline, or missed).
+   merged (the rest: a nucleus of the pair found with the wrong outline, or missed), the share split with Fieller's
+   95% interval over the tiles that hold pairs; the model's rows also give its validation tiles' scores at the same
+   settings (`benchmarks/contact_weight.py` chooses a gap weight on them).
 Writes figures/benchmarks/instances-<dataset>-<setting>[-<experiment>]-<model>.csv (scores) and -grid.csv (every setting tried on
 validation or training tiles), with the machine's reference step. Nothing here looks at the test tiles to choose.
 """
@@ -31,6 +33,7 @@ from lib import config, paths
 from lib.data import tiles
 from lib.evaluation.instances import instance_counts, instance_scores, pooled_instance_scores, split_pairs
 from lib.evaluation.scoring import choose_split_settings
+from lib.evaluation.statistics import ratio_interval
 from lib.files import write_text_atomic
 from lib.inference.classic import classic_nuclei
 from lib.inference.inputs import tile_edges
@@ -47,15 +50,26 @@ CORE_SHARES = (0.5, 0.2, 0.1)  # below 1: markers from the cores (lib/inference/
 SIGMAS_SOURCE_PX = (0.5, 1.0, 2.0)
 TOUCHING_SOURCE_PX = 3
 MAX_CLASSIC_TILES = 200
+VALIDATION_COLUMNS = ("aji", "object_f1", "touching pairs", "touching pairs split")  # the model's, at the same settings
+
+
+def model_nuclei(probabilities: np.ndarray, threshold: float, values: dict[str, float]) -> list[np.ndarray]:
+    """The run's nuclei on each tile at these watershed settings."""
+    return [label_nuclei(probability, threshold, values["min_distance_px"], values["min_area_px"], values["core_share"])
+            for probability in probabilities]
 
 
 def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray, touching_px: float) -> dict[str, float]:
     """Pooled instance scores and the shares of touching pairs split and merged."""
     counts = pd.DataFrame([instance_counts(t, p, w) for t, p, w in zip(truth, labels, within, strict=True)]).sum()
-    pairs = np.array([split_pairs(np.where(w, t, 0), np.where(w, p, 0), touching_px)
-                      for t, p, w in zip(truth, labels, within, strict=True)]).sum(0)
+    per_tile = np.array([split_pairs(np.where(w, t, 0), np.where(w, p, 0), touching_px)
+                         for t, p, w in zip(truth, labels, within, strict=True)])
+    pairs, with_pairs = per_tile.sum(0), per_tile[per_tile[:, 0] > 0]
+    low, high = np.clip(ratio_interval(with_pairs[:, 1], with_pairs[:, 0]), 0, 1)  # tiles as units: a tile's pairs are
+    # not independent; Fieller's bounds can pass the 0 and 1 that a share cannot (clipping keeps the coverage)
     return {**instance_scores(counts), "true nuclei": int(counts.tp + counts.fn), "touching pairs": int(pairs[0]),
             "touching pairs split": pairs[1] / pairs[0] if pairs[0] else float("nan"),
+            "touching pairs split CI low": low, "touching pairs split CI high": high,
             "touching pairs merged": pairs[2] / pairs[0] if pairs[0] else float("nan")}
 
 
@@ -81,9 +95,9 @@ def main() -> None:
     model, _, _, metrics = load_run_model(args.run, device)
     precision = run_precision(cfg, device)
     dataset = TileDataset(tile_set, index["val"], tile_edges(tile_set, model_name, cfg)[0], cfg["model"])
-    probabilities = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"],
-                                  refiner(model_name, cfg), precision=precision)
-    choose = functools.partial(choose_split_settings, probabilities, metrics["threshold"], truth["val"], within["val"],
+    val_probabilities = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"],
+                                      refiner(model_name, cfg), precision=precision)
+    choose = functools.partial(choose_split_settings, val_probabilities, metrics["threshold"], truth["val"], within["val"],
                                tuple(d * factor for d in DISTANCES_SOURCE_PX),
                                tuple(a * factor**2 for a in AREAS_SOURCE_PX))
     (chosen, grid), (with_cores, cores_grid) = choose((1.0,)), choose(CORE_SHARES)
@@ -115,28 +129,31 @@ def main() -> None:
         if method == "classic":
             labels = [classic_nuclei(image, values["sigma_px"], values["min_distance_px"], values["min_area_px"])
                       for image in test_images]
+            validation = {}
         else:
-            labels = [label_nuclei(probability, threshold, values["min_distance_px"], values["min_area_px"],
-                                   values["core_share"]) for probability in probabilities]
+            labels = model_nuclei(probabilities, threshold, values)
+            validation = scores(truth["val"], model_nuclei(val_probabilities, metrics["threshold"], values),
+                                within["val"], touching)
         results.append({"method": method, "settings": which,
                         "min distance (source px)": values["min_distance_px"] / factor,
                         "min area (source px)": values["min_area_px"] / factor**2,
                         "core share": values["core_share"] if method == model_name else float("nan"),
-                        **scores(truth["test"], labels, within["test"], touching)})
-    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test))
+                        **scores(truth["test"], labels, within["test"], touching),
+                        **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
+    weight = cfg["train"]["contact_weight"]
+    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), **{"contact weight": weight})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
     experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
     name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name])
-    weight = cfg["train"]["contact_weight"]
     target = f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else ""
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
         f"input{target}), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
-        f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched, merged when one predicted object "
-        "overlaps both most. `benchmarks/instances.py`."))
+        f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched (Fieller's 95% interval over the "
+        "tiles holding pairs), merged when one predicted object overlaps both most. `benchmarks/instances.py`."))
     write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
 
 
