@@ -6,22 +6,24 @@
     .venv/bin/python benchmarks/contact_weight.py [--dataset synthetic] [--setting quick] [--model enhanced]
 
 Reads what `benchmarks/instances.py` wrote for the profile's run and for each `contact_weight-<w>` experiment run
-(its entry with the watershed settings and core share chosen on validation tiles) and chooses the weight with the
-largest share of *validation* touching pairs split, validation AJI breaking ties; the test columns are read, never
-chosen on. Writes figures/benchmarks/contact_weight-<dataset>-<setting>-<model>.csv and .md.
+(its entry with the watershed settings and core share chosen on validation tiles) with its training seconds, and
+chooses the weight with the largest share of *validation* touching pairs split, validation AJI breaking ties; the
+test columns are read, never chosen on. Writes figures/benchmarks/contact_weight-<dataset>-<setting>-<model>.csv and .md.
 """
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import pandas as pd
 
 from lib.report.output import FIGURES_ROOT, save_table
 
 ENTRY = "chosen on validation, core share too"
-COLUMNS = ("validation touching pairs split", "validation aji", "touching pairs", "touching pairs split",
-           "touching pairs split CI low", "touching pairs split CI high", "touching pairs merged", "object_f1", "aji",
-           "pq", "core share", "min distance (source px)", "run")
+COLUMNS = ("validation touching pairs", "validation touching pairs split", "validation aji", "touching pairs",
+           "touching pairs split", "touching pairs split CI low", "touching pairs split CI high", "touching pairs merged",
+           "object_f1", "aji", "pq", "core share", "min distance (source px)", "run")
 
 
 def main() -> None:
@@ -40,7 +42,9 @@ def main() -> None:
             raise SystemExit(f"error: {folder / name} comes from an older benchmarks/instances.py (no validation "
                              "columns); run it again on that run")
         row = table.loc[f"{args.model}, {ENTRY}"]
-        rows.append({"contact weight": row["contact weight"], **{column: row[column] for column in COLUMNS}})
+        seconds = json.loads((Path(row["run"]) / "metrics.json").read_text())["train_seconds"]
+        rows.append({"contact weight": row["contact weight"], **{column: row[column] for column in COLUMNS},
+                     "training seconds": seconds})
     table = pd.DataFrame(rows).sort_values("contact weight")
     best = table.sort_values(["validation touching pairs split", "validation aji"], ascending=False).index[0]
     table["chosen"] = table.index == best
@@ -50,7 +54,8 @@ def main() -> None:
                         "(`train.contact_weight`; 0: the profile's run), its watershed settings and core share chosen on "
                         "validation tiles by AJI: touching pairs split on the validation and test tiles (the test share "
                         "with Fieller's 95% interval over the tiles holding pairs), and the test tiles' object scores "
-                        "(inside the annotated region, at the network input). The weight is chosen "
+                        "(inside the annotated region, at the network input), and each run's training wall time on the "
+                        "machine that trained it (reference step in the instances tables). The weight is chosen "
                         "by the share of validation pairs split (validation AJI breaking ties), never on test. "
                         "`benchmarks/contact_weight.py` over `benchmarks/instances.py`."))
     print(table.round(3).to_string(index=False))

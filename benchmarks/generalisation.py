@@ -5,15 +5,16 @@
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
 `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
-pixels); with `--stain-reference` (the run's training images) the run and the classic pipeline once more on
-stain-normalised inputs (lib/inference/stain.py). Then it scores the outputs against the dataset's truth: pixel Dice
-pooled over every image (`masks/`), and object precision, recall and F1 at IoU 0.5, AJI and PQ pooled over the
-images with instance labels (`instances/<id>.png`, 0 = background). Nothing is tuned here: the external set is for
-reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model, scale handling, stain handling, each
-measure, the images, the wall seconds) with the machine's reference step, and beside it the run's model card
-(generalisation-<dataset>-model_card.md: what the measured model is). `--compare` runs (for example the same fold of
-two models, trained on the same images) are predicted at their training scale, no stain handling, into
-generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left out).
+pixels); with `--stain-reference` (the run's training images) the run (with no scale option and with `--mpp auto`)
+and the classic pipeline once more on stain-normalised inputs (lib/inference/stain.py). Then it scores the outputs
+against the dataset's truth: pixel Dice pooled over every image (`masks/`), and object precision, recall and F1 at
+IoU 0.5, AJI and PQ pooled over the images with instance labels (`instances/<id>.png`, 0 = background). Nothing is
+tuned here: the external set is for reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model,
+scale handling, stain handling, each measure, the images, the wall seconds) with the machine's reference step, and
+beside it the run's model card (generalisation-<dataset>-model_card.md: what the measured model is). `--compare`
+runs (for example the same fold of two models, trained on the same images) are predicted at their training scale, no
+stain handling, into generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left
+out).
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def measure(args: argparse.Namespace) -> None:
     variants = [(*variant, None) for variant in variants]
     if args.stain_reference:
         variants += [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
-                     if scale.startswith("none")]
+                     if scale.startswith("none") or scale == "--mpp auto"]
     rows = []
     for model, scale, flags, reference in variants:
         method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]

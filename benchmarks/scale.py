@@ -4,7 +4,7 @@
 
 The run's test source images (and their masks, nearest-neighbour) are resized by each factor, as if scanned at
 another magnification, and predicted with `python -m lib.inference` twice: taken as the training scale (no
-option) and with `--mpp auto` (the scale estimated from a first pass), and the unscaled images once as the
+option) and with `--mpp auto` (the scale estimated by a scan over zooms), and the unscaled images once as the
 reference. Scored with `lib.evaluation.predicted` inside the annotated region (its dilation scaled with the image):
 pixel Dice and object F1, AJI, PQ pooled over the images. Writes figures/benchmarks/scale-<dataset>.csv.
 """

@@ -6,13 +6,14 @@
 - A magnification M is converted with the usual scanner convention 40x = 0.25 µm/px, i.e. mpp = 10 / M.
 - Every run records its training nuclei's median equivalent diameter in source pixels (the connected components
   of the training tiles' masks, so touching nuclei merged by the annotation count as one): it is what
-  `predict --mpp auto` compares a new image's first-pass nuclei with.
+  `predict --mpp auto` brings a new image's predicted nuclei to.
 - `zoom` is the size of one input pixel in training pixels (input mpp / training mpp): an input at 0.25 µm/px
   seen by a model trained at 0.35 µm/px has zoom 0.71, and its windows are cut 1 / 0.71 times larger.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import yaml
 from .reading import DatasetError
 
 MPP_AT_1X = 10.0  # µm per pixel at magnification 1x, so that 40x = 0.25 µm/px
-ZOOM_LIMITS = (0.25, 4.0)  # an estimated zoom outside these is clipped: the first pass found no usable nuclei
+SCAN_ZOOMS = tuple(0.25 * 2 ** (k / 2) for k in range(9))  # `--mpp auto` tries 0.25 to 4 in steps of √2
 
 
 def positive_number(text: str, what: str) -> float:
@@ -65,9 +66,28 @@ def median_diameter_px(areas: np.ndarray) -> float:
     return float(np.median(np.sqrt(4 * areas / np.pi))) if len(areas) else float("nan")
 
 
-def estimated_zoom(first_pass_diameter_px: float, training_diameter_px: float) -> float:
-    """The zoom that brings nuclei of the first pass's median diameter to the training nuclei's, clipped to
-    ZOOM_LIMITS; 1 when the first pass found none."""
-    if not (math.isfinite(first_pass_diameter_px) and first_pass_diameter_px > 0):
-        return 1.0
-    return float(np.clip(training_diameter_px / first_pass_diameter_px, *ZOOM_LIMITS))
+def scanned_zoom(training_px_at: Callable[[float], float], training_diameter_px: float) -> tuple[float, int]:
+    """`--mpp auto`: the zoom at which an image's predicted nuclei, measured in training pixels, first grow to the training
+    nuclei's size, and the number of passes it took. `training_px_at(zoom)` predicts the image at `zoom` and returns
+    its nuclei's median diameter in training pixels (NaN: none found). The zooms of SCAN_ZOOMS are tried upwards
+    until one measures at least the training size after one that measured less; the answer is interpolated between
+    the two (linear in log zoom and log diameter). Without such a crossing: the scanned zoom that came nearest.
+
+    Why a scan rather than one pass's ratio: a network outlines nuclei near the size it learned, so one pass at the
+    wrong scale understates the change (an enlarged nucleus comes out smaller, or cut into pieces). As the zoom
+    rises the nuclei look larger until, far above the right zoom, the network cuts them into pieces (smaller
+    again); far below it, neighbours merge (larger): hence the first crossing from below."""
+    target = math.log(training_diameter_px)
+    tried: list[tuple[float, float]] = []  # (log zoom, log diameter) of the passes with nuclei
+    for passes, zoom in enumerate(SCAN_ZOOMS, start=1):
+        diameter = training_px_at(zoom)
+        if not (math.isfinite(diameter) and diameter > 0):
+            continue
+        point = (math.log(zoom), math.log(diameter))
+        if tried and tried[-1][1] < target <= point[1]:
+            (z0, d0), (z1, d1) = tried[-1], point
+            return math.exp(z0 + (target - d0) * (z1 - z0) / (d1 - d0)), passes
+        tried.append(point)
+    if not tried:
+        return 1.0, len(SCAN_ZOOMS)
+    return math.exp(min(tried, key=lambda point: abs(point[1] - target))[0]), len(SCAN_ZOOMS)

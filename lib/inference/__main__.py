@@ -7,8 +7,10 @@
 
 Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
 `--magnification M` (40x = 0.25 µm/px) rescales the input to the run's training scale when the run's dataset states
-its pixel size; `--mpp auto` estimates the scale of each image from a first pass (the median diameter of its
-predicted mask's connected components against the training masks', recorded in the run) and prints it; with neither, a slide's own
+its pixel size; `--mpp auto` estimates the scale by a scan over zooms (the zoom at which the median diameter of an
+image's predicted mask's connected components first reaches the training masks', recorded in the run), prints each
+image's estimate and uses their median for all the images of the call (one scanner: call it once per scanner); with
+neither, a slide's own
 metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
 always in the input's pixels (lib/data/scale.py).
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,7 +49,7 @@ from ..cli import DEBUG_HELP, run
 from ..config import PROFILES, load_config
 from ..data.geometry import object_areas
 from ..data.reading import IMAGE_SUFFIXES, DatasetError, read_image
-from ..data.scale import estimated_zoom, median_diameter_px, mpp_of_magnification, positive_number
+from ..data.scale import median_diameter_px, mpp_of_magnification, positive_number, scanned_zoom
 from ..device import DEVICES, select_device
 from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
@@ -92,7 +95,7 @@ class Scale:
     """How the inputs relate to the run's training images (lib/data/scale.py)."""
 
     mpp: float | None           # the inputs' pixel size as given (None: not given)
-    auto: bool                  # estimate each image's zoom from a first pass
+    auto: bool                  # estimate the images' zoom by a scan over zooms
     training_mpp: float | None  # the run's
     training_diameter_px: float | None
 
@@ -208,21 +211,34 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
         probability = predict_image(predictor, image)
         return probability, label_nuclei(probability, threshold, *split(predictor.zoom), nuclei["core_share"])
 
+    def opened(path: Path) -> tuple[np.ndarray | None, np.ndarray | None, SlideReader | None]:
+        """The image as read (None: a large one, read band by band), as the network sees it, and its slide reader."""
+        reader = SlideReader(path) if path.suffix.lower() in SLIDE_SUFFIXES else None
+        if reader is not None and reader.height * reader.width > nuclei["whole_image_max_megapixels"] * 1e6:
+            if normalise:
+                raise ValueError(f"{path}: predicted band by band (above instances.whole_image_max_megapixels), and "
+                                 "--stain-reference normalises images held whole; predict it without, or a region of it")
+            return None, None, reader
+        image = read_image(path, colour=True)
+        return image, normalise(image, path) if normalise else image, reader
+
+    auto_zoom_all = None
+    if scale.auto:  # the images of one call share a scale (one scanner): the median of their estimates
+        zooms = [auto_zoom(path, *opened(path)[1:], base, scale, threshold, lambda zoom: split(zoom)[1])
+                 for path in progress(paths, desc="estimating the scale", unit="image")]
+        auto_zoom_all = float(np.median(zooms))
+        print(f"--mpp auto: zoom {auto_zoom_all:.2f} for the {len(paths)} image(s), the median of their estimates",
+              file=sys.stderr)
     warned = False
     rows = []
     for path in progress(paths, desc="predicting", unit="image"):
-        reader = SlideReader(path) if path.suffix.lower() in SLIDE_SUFFIXES else None
-        large = reader is not None and reader.height * reader.width > nuclei["whole_image_max_megapixels"] * 1e6
-        if large and normalise:
-            raise ValueError(f"{path}: predicted band by band (above instances.whole_image_max_megapixels), and "
-                             "--stain-reference normalises images held whole; predict it without, or a region of it")
-        image = None if large else read_image(path, colour=True)
-        seen = normalise(image, path) if normalise and image is not None else image
+        image, seen, reader = opened(path)
+        large = image is None
         height, width = (reader.height, reader.width) if large else image.shape[:2]
         mpp = scale.mpp if scale.mpp is not None else (float(reader.mpp) if large and reader.mpp else None)
         zoom = scale.zoom(mpp)
-        if scale.auto:
-            zoom = auto_zoom(path, seen, reader, base, scale, threshold, split(base.zoom)[1])
+        if auto_zoom_all is not None:
+            zoom = auto_zoom_all
             mpp = scale.training_mpp * zoom if scale.training_mpp else None
         elif mpp is None and not warned:
             print("warning: no --mpp or --magnification given: the images are taken to be at the training images' "
@@ -243,21 +259,24 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
 
 
 def auto_zoom(path: Path, image: np.ndarray | None, reader: SlideReader | None, base: WindowPredictor, scale: Scale,
-              threshold: float, min_area_px: float) -> float:
-    """`--mpp auto`: the zoom that brings the first pass's median nucleus to the training nuclei's size. Both are
-    measured alike: connected components of a mask (the training masks'; the first pass's, above its threshold,
-    specks under the minimum area dropped), so touching nuclei count as one on both sides, and a nucleus that the
-    watershed would cut into pieces at the wrong scale still counts whole."""
+              threshold: float, min_area_px: Callable[[float], float]) -> float:
+    """`--mpp auto`: the zoom at which one image's predicted nuclei come out at the training nuclei's size, found by
+    a scan over zooms (lib/data/scale.py). Both sizes are measured alike: connected components of a mask (the
+    training masks'; a pass's, above its threshold, specks under the minimum area at that zoom dropped), so
+    touching nuclei count as one on both sides, and a nucleus that the watershed would cut still counts whole."""
     if image is None:  # a large image: its central region
         top = max(0, reader.height // 2 - AUTO_REGION // 2)
         image = reader.rows(top, min(reader.height, top + AUTO_REGION))
         left = max(0, image.shape[1] // 2 - AUTO_REGION // 2)
         image = image[:, left:left + AUTO_REGION]
-    areas = object_areas(predict_image(base, image) >= threshold)
-    diameter = median_diameter_px(areas[areas >= min_area_px])
-    zoom = estimated_zoom(diameter, scale.training_diameter_px)
-    print(f"{path.name}: first-pass median nucleus {diameter:.1f} px against the training nuclei's "
-          f"{scale.training_diameter_px:.1f} px: zoom {zoom:.2f}", file=sys.stderr)
+
+    def training_px_at(zoom: float) -> float:
+        areas = object_areas(predict_image(replace(base, zoom=zoom), image) >= threshold)
+        return median_diameter_px(areas[areas >= min_area_px(zoom)]) * zoom
+
+    zoom, passes = scanned_zoom(training_px_at, scale.training_diameter_px)
+    print(f"{path.name}: predicted nuclei reach the training nuclei's {scale.training_diameter_px:.1f} px at zoom "
+          f"{zoom:.2f} ({passes} passes)", file=sys.stderr)
     return zoom
 
 
