@@ -66,12 +66,13 @@ def median_diameter_px(areas: np.ndarray) -> float:
     return float(np.median(np.sqrt(4 * areas / np.pi))) if len(areas) else float("nan")
 
 
-def scanned_zoom(training_px_at: Callable[[float], float], training_diameter_px: float) -> tuple[float, int]:
-    """`--mpp auto`: the zoom at which an image's predicted nuclei, measured in training pixels, first grow to the training
-    nuclei's size, and the number of passes it took. `training_px_at(zoom)` predicts the image at `zoom` and returns
-    its nuclei's median diameter in training pixels (NaN: none found). The zooms of SCAN_ZOOMS are tried upwards
-    until one measures at least the training size after one that measured less; the answer is interpolated between
-    the two (linear in log zoom and log diameter). Without such a crossing: the scanned zoom that came nearest.
+def scanned_zoom(training_px_at: Callable[[float], float], training_diameter_px: float) -> tuple[float, int, bool]:
+    """`--mpp auto`: the zoom at which an image's predicted nuclei, measured in training pixels, first grow to the
+    training nuclei's size, the number of passes it took, and whether they reached it. `training_px_at(zoom)`
+    predicts the image at `zoom` and returns its nuclei's median diameter in training pixels (NaN: none found). The
+    zooms of SCAN_ZOOMS are tried upwards until one measures at least the training size after one that measured
+    less; the answer is interpolated between the two (linear in log zoom and log diameter). Without such a crossing:
+    the scanned zoom that came nearest.
 
     Why a scan rather than one pass's ratio: a network outlines nuclei near the size it learned, so one pass at the
     wrong scale understates the change (an enlarged nucleus comes out smaller, or cut into pieces). As the zoom
@@ -86,8 +87,8 @@ def scanned_zoom(training_px_at: Callable[[float], float], training_diameter_px:
         point = (math.log(zoom), math.log(diameter))
         if tried and tried[-1][1] < target <= point[1]:
             (z0, d0), (z1, d1) = tried[-1], point
-            return math.exp(z0 + (target - d0) * (z1 - z0) / (d1 - d0)), passes
+            return math.exp(z0 + (target - d0) * (z1 - z0) / (d1 - d0)), passes, True
         tried.append(point)
     if not tried:
-        return 1.0, len(SCAN_ZOOMS)
-    return math.exp(min(tried, key=lambda point: abs(point[1] - target))[0]), len(SCAN_ZOOMS)
+        return 1.0, len(SCAN_ZOOMS), False
+    return math.exp(min(tried, key=lambda point: abs(point[1] - target))[0]), len(SCAN_ZOOMS), False

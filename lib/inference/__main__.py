@@ -274,9 +274,9 @@ def auto_zoom(path: Path, image: np.ndarray | None, reader: SlideReader | None, 
         areas = object_areas(predict_image(replace(base, zoom=zoom), image) >= threshold)
         return median_diameter_px(areas[areas >= min_area_px(zoom)]) * zoom
 
-    zoom, passes = scanned_zoom(training_px_at, scale.training_diameter_px)
-    print(f"{path.name}: predicted nuclei reach the training nuclei's {scale.training_diameter_px:.1f} px at zoom "
-          f"{zoom:.2f} ({passes} passes)", file=sys.stderr)
+    zoom, passes, reached = scanned_zoom(training_px_at, scale.training_diameter_px)
+    print(f"{path.name}: predicted nuclei {'reach' if reached else 'come nearest to'} the training nuclei's "
+          f"{scale.training_diameter_px:.1f} px at zoom {zoom:.2f} ({passes} passes)", file=sys.stderr)
     return zoom
 
 
