@@ -37,7 +37,7 @@ from lib.evaluation.statistics import ratio_interval
 from lib.files import write_text_atomic
 from lib.inference.classic import classic_nuclei
 from lib.inference.inputs import tile_edges
-from lib.inference.instances import label_nuclei, scaled_settings
+from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
 from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
@@ -52,11 +52,6 @@ TOUCHING_SOURCE_PX = 3
 MAX_CLASSIC_TILES = 200
 VALIDATION_COLUMNS = ("aji", "object_f1", "touching pairs", "touching pairs split")  # the model's, at the same settings
 
-
-def model_nuclei(probabilities: np.ndarray, threshold: float, values: dict[str, float]) -> list[np.ndarray]:
-    """The run's nuclei on each tile at these watershed settings."""
-    return [label_nuclei(probability, threshold, values["min_distance_px"], values["min_area_px"], values["core_share"])
-            for probability in probabilities]
 
 
 def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray, touching_px: float) -> dict[str, float]:
@@ -131,9 +126,9 @@ def main() -> None:
                       for image in test_images]
             validation = {}
         else:
-            labels = model_nuclei(probabilities, threshold, values)
-            validation = scores(truth["val"], model_nuclei(val_probabilities, metrics["threshold"], values),
-                                within["val"], touching)
+            labels = label_tiles(probabilities, np.full(len(probabilities), threshold), values)
+            val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), metrics["threshold"]), values)
+            validation = scores(truth["val"], val_labels, within["val"], touching)
         results.append({"method": method, "settings": which,
                         "min distance (source px)": values["min_distance_px"] / factor,
                         "min area (source px)": values["min_area_px"] / factor**2,

@@ -223,7 +223,8 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
         return image, normalise(image, path) if normalise else image, reader
 
     auto_zoom_all = None
-    if scale.auto:  # the images of one call share a scale (one scanner): the median of their estimates
+    if scale.auto:  # the images of one call share a scale (one scanner): the median of their estimates; each is
+        # read again to be predicted (holding them all until then would not bound memory)
         zooms = [auto_zoom(path, *opened(path)[1:], base, scale, threshold, lambda zoom: split(zoom)[1])
                  for path in progress(paths, desc="estimating the scale", unit="image")]
         auto_zoom_all = float(np.median(zooms))
