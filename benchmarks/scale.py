@@ -73,7 +73,8 @@ def main() -> None:
     table.insert(0, "entry", "x" + table.factor.astype(str) + ", scale: " + table["scale handling"])
     save_benchmark(table, f"scale-{run.record['dataset']}", caption=(
         f"The {len(pairs)} test images of `{args.run}` resized by each factor and predicted taken as the training scale "
-        "or with `--mpp auto`: pixel Dice and object scores inside the annotated region, pooled over the images, and "
+        f"or with `--mpp auto`, {'with' if args.tta else 'without'} TTA at the run's threshold for that arm (chosen on its "
+        "validation tiles): pixel Dice and object scores inside the annotated region, pooled over the images, and "
         "their difference to the unscaled images'. `benchmarks/scale.py`."))
 
 
