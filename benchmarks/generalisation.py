@@ -94,12 +94,15 @@ def measure(args: argparse.Namespace) -> None:
     table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
+    run = read_run(args.run)
     save_benchmark(table, f"generalisation-{args.data.name}", caption=(
         f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
-        "trained or tuned on): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over "
-        "the images with instance labels. `benchmarks/generalisation.py`."))
+        f"trained or tuned on); the run cut at its threshold for {'' if args.tta else 'no '}test-time augmentation, "
+        f"{run.threshold(args.tta):.2f}, chosen on its validation split (the classic pipeline: Otsu's on the haematoxylin "
+        "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
+        "instance labels. `benchmarks/generalisation.py`."))
     write_text_atomic(FIGURES_ROOT / "benchmarks" / f"generalisation-{args.data.name}-model_card.md",
-                      model_card(read_run(args.run)))
+                      model_card(run))
 
 
 if __name__ == "__main__":
