@@ -5,7 +5,8 @@ Precision (`train.precision`):
 - `fp32`: full precision, channels-first (the CPU profiles' default; what every run recorded before the setting
   existed did on the CPU);
 - `bf16`: bfloat16 autocast and channels-last memory on the CPU or a GPU (bf16 keeps fp32's exponent range, so
-  no loss scaling is needed);
+  no loss scaling is needed); on a CPU without native bfloat16 arithmetic it is emulated, many times slower than
+  fp32, and a warning says so;
 - `fp16`: float16 autocast with a gradient scaler, on a GPU only;
 - `auto`: fp16 on a GPU; on a CPU bf16 where it has native bfloat16 arithmetic (AVX-512 BF16 or AMX), else fp32.
 Losses, metrics and optimiser state stay in fp32 in every mode.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,5 +87,9 @@ def select_precision(setting: str, device: torch.device) -> Precision:
     if setting == "fp32":
         return Precision("fp32", device.type)
     if setting == "bf16":
+        if not cuda and not cpu_has_fast_bf16():
+            warnings.warn("precision bf16 on a CPU without native bfloat16 arithmetic (AVX-512 BF16 or AMX) is emulated, "
+                          "many times slower than fp32; precision auto chooses fp32 on this CPU", RuntimeWarning,
+                          stacklevel=2)
         return Precision("bf16", device.type, torch.bfloat16, channels_last=True)
     return Precision("fp16", device.type, torch.float16, scaler=True)

@@ -1,4 +1,6 @@
 """The device and precision rules: what each setting means, and a bf16 step that trains."""
+import warnings
+
 import pytest
 import torch
 
@@ -24,6 +26,17 @@ def test_each_precision_setting_means_one_thing():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         select_device("tpu")
     assert select_device("cpu") == CPU
+
+
+def test_bf16_on_a_cpu_that_emulates_it_warns_and_is_still_given(monkeypatch):
+    monkeypatch.setattr("lib.device.cpu_has_fast_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="emulated, many times slower than fp32"):
+        assert select_precision("bf16", CPU).dtype is torch.bfloat16
+    assert select_precision("auto", CPU).name == "fp32"
+    monkeypatch.setattr("lib.device.cpu_has_fast_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert select_precision("bf16", CPU).name == select_precision("auto", CPU).name == "bf16"
 
 
 def test_another_precision_than_the_profiles_trains_into_its_own_setting():
