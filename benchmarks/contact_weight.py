@@ -13,12 +13,12 @@ test columns are read, never chosen on. Writes figures/benchmarks/contact_weight
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from lib.report.output import FIGURES_ROOT, save_table
+from lib.training.runs import read_run
 
 ENTRY = "chosen on validation, core share too"
 COLUMNS = ("validation touching pairs", "validation touching pairs split", "validation aji", "touching pairs",
@@ -42,7 +42,7 @@ def main() -> None:
             raise SystemExit(f"error: {folder / name} comes from an older benchmarks/instances.py (no validation "
                              "columns); run it again on that run")
         row = table.loc[f"{args.model}, {ENTRY}"]
-        seconds = json.loads((Path(row["run"]) / "metrics.json").read_text())["train_seconds"]
+        seconds = read_run(Path(row["run"])).metrics["train_seconds"]
         rows.append({"contact weight": row["contact weight"], **{column: row[column] for column in COLUMNS},
                      "training seconds": seconds})
     table = pd.DataFrame(rows).sort_values("contact weight")

@@ -19,7 +19,6 @@ out).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -74,7 +73,8 @@ def compare(runs: list[Path], data: Path, tta: bool) -> None:
 def measure(args: argparse.Namespace) -> None:
     """The run every way: at its training scale, at the given `--mpp`, with `--mpp auto`, stain-normalised; and the
     classic pipeline beside it; with the run's model card."""
-    run_mpp = (json.loads((args.run / "metrics.json").read_text()).get("scale") or {}).get("mpp")
+    run = read_run(args.run)  # before minutes of prediction: a missing run stops here
+    run_mpp = (run.metrics.get("scale") or {}).get("mpp")
     variants = [("trained run", "none (taken as the training scale)", [])]
     if args.mpp and run_mpp:
         variants.append(("trained run", f"--mpp {args.mpp}", ["--mpp", args.mpp]))
@@ -94,7 +94,6 @@ def measure(args: argparse.Namespace) -> None:
     table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
-    run = read_run(args.run)
     save_benchmark(table, f"generalisation-{args.data.name}", caption=(
         f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
         f"trained or tuned on); the run cut at its threshold for {'' if args.tta else 'no '}test-time augmentation, "

@@ -114,7 +114,7 @@ def main() -> None:
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 
     # 3. the test tiles, at the profile's settings and at the chosen ones
-    probabilities, threshold = run.test_probabilities(), run.threshold()
+    probabilities = run.test_probabilities()
     test_images = np.asarray(tile_set.images[test])
     profile = scaled_settings(settings, factor)
     results = []
@@ -126,7 +126,7 @@ def main() -> None:
                       for image in test_images]
             validation = {}
         else:
-            labels = label_tiles(probabilities, np.full(len(probabilities), threshold), values)
+            labels = label_tiles(probabilities, run.tile_thresholds(), values)
             val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), metrics["threshold"]), values)
             validation = scores(truth["val"], val_labels, within["val"], touching)
         results.append({"method": method, "settings": which,

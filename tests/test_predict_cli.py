@@ -27,6 +27,17 @@ def trained(tiny_dataset, tiny_config, tmp_path, monkeypatch):
     return train.train(tiny_config, tiny_dataset, "unet", seed=0, root=tmp_path / "results", progress=False)
 
 
+@pytest.fixture
+def stand_in_network(monkeypatch):
+    """predict with `DarkIsCell` (a known answer) in place of the run's network, the run's records kept."""
+    loaded = predict_cli.load_run_model
+    monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))
+
+
+def training_diameter(run):
+    return json.loads((run / "metrics.json").read_text())["scale"]["nucleus_diameter_px"]
+
+
 def predict(run, image, out, *flags):
     predict_cli.main(["--run", str(run), "--input", str(image), "--output", str(out), "--force", *flags])
     return pd.read_csv(out / "cells.csv").iloc[0]
@@ -66,12 +77,10 @@ def dumbbells(path, radius):
     return np.sqrt(4 * mask.sum() / 6 / np.pi)
 
 
-def test_mpp_auto_measures_whole_components_as_the_training_nuclei_were(trained, tmp_path, monkeypatch, capsys):
+def test_mpp_auto_measures_whole_components_as_the_training_nuclei_were(trained, stand_in_network, tmp_path, capsys):
     # the watershed cuts each dumbbell in two, its connected component counts once, as a training mask's component
     # did; the zoom must follow the components
-    diameter = json.loads((trained / "metrics.json").read_text())["scale"]["nucleus_diameter_px"]
-    loaded = predict_cli.load_run_model
-    monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))  # a known answer
+    diameter = training_diameter(trained)
     component = dumbbells(tmp_path / "dumbbells.png", diameter / 2)  # each disc the training diameter across
     zoom = predict(trained, tmp_path / "dumbbells.png", tmp_path / "out", "--mpp", "auto", "--threshold", "0.5")["zoom"]
     # within 10%: the stand-in network's edges erode a little where its windows are resampled; pieces would say 1
@@ -79,10 +88,8 @@ def test_mpp_auto_measures_whole_components_as_the_training_nuclei_were(trained,
     assert "predicted nuclei reach the training nuclei" in capsys.readouterr().err
 
 
-def test_mpp_auto_gives_the_images_of_one_call_the_median_of_their_zooms(trained, tmp_path, monkeypatch, capsys):
-    diameter = json.loads((trained / "metrics.json").read_text())["scale"]["nucleus_diameter_px"]
-    loaded = predict_cli.load_run_model
-    monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))
+def test_mpp_auto_gives_the_images_of_one_call_the_median_of_their_zooms(trained, stand_in_network, tmp_path, capsys):
+    diameter = training_diameter(trained)
     folder = tmp_path / "scanner"
     folder.mkdir()
     alone = {}
@@ -97,7 +104,8 @@ def test_mpp_auto_gives_the_images_of_one_call_the_median_of_their_zooms(trained
     assert f"zoom {alone['b']:.2f} for the 3 image(s), the median" in capsys.readouterr().err
 
 
-def test_a_large_tiff_is_predicted_band_by_band_like_the_same_image_whole(trained, tmp_path, monkeypatch):
+def test_a_large_tiff_is_predicted_band_by_band_like_the_same_image_whole(trained, stand_in_network, tmp_path,
+                                                                            monkeypatch):
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:700, :300]
     mask = np.zeros((700, 300), bool)
@@ -107,8 +115,6 @@ def test_a_large_tiff_is_predicted_band_by_band_like_the_same_image_whole(traine
     folder = tmp_path / "slides"
     folder.mkdir()
     tifffile.imwrite(folder / "large.tif", image, tile=(128, 128))
-    loaded = predict_cli.load_run_model
-    monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))  # a known answer
     whole = predict(trained, folder / "large.tif", tmp_path / "whole", "--threshold", "0.5")
     profile = config.load_config("smoke")
     profile["instances"].update(whole_image_max_megapixels=0.1, band_rows=256)
