@@ -135,13 +135,16 @@ def main() -> None:
                         "core share": values["core_share"] if method == model_name else float("nan"),
                         **scores(truth["test"], labels, within["test"], touching),
                         **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
-    weight = cfg["train"]["contact_weight"]
-    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), **{"contact weight": weight})
+    weight, sigma = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"]
+    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test),
+                                         **{"contact weight": weight, "gap sigma (source px)": sigma})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
     experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
     name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name])
-    target = f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else ""
+    target = (f"; trained with the gaps between nuclei weighted up to {1 + weight:g} (the U-Net paper's gap map, sigma "
+              f"{sigma:g} source px)" if weight and sigma else
+              f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
         f"input{target}), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "

@@ -92,3 +92,21 @@ def test_contact_weight_takes_the_contact_lines_out_of_the_target_and_weighs_the
         return (stabilized_loss(logits, weighted[1]["mask"][None], valid=weights[None, None])
                 - stabilized_loss(gap, weighted[1]["mask"][None], valid=weights[None, None]))
     assert cost_of_filling_the_lines(valid) > cost_of_filling_the_lines((valid > 0).float()) > 0
+
+
+def test_the_gap_map_weighs_the_gap_between_nuclei_that_do_not_touch():
+    from types import SimpleNamespace
+
+    from lib.training.dataset import TileDataset
+    instances = np.zeros((1, 16, 20), np.uint16)
+    instances[0, 4:10, 2:7], instances[0, 4:10, 8:13] = 1, 2      # one background column (7) between them
+    tiles = SimpleNamespace(images=np.full((1, 16, 20, 3), 128, np.uint8), masks=(instances > 0).astype(np.uint8),
+                            regions=np.ones((1, 16, 20), np.uint8), instances=instances)
+    model_cfg = config.load_config("smoke")["model"]
+    lines_only = TileDataset(tiles, np.array([0]), None, model_cfg, contact_weight=10.0)[0][1]
+    gaps = TileDataset(tiles, np.array([0]), None, model_cfg, contact_weight=10.0, gap_sigma_px=2.5)[0][1]
+    assert torch.equal(lines_only["mask"], gaps["mask"])                   # no contact line: the target is the mask
+    assert lines_only["valid"].eq(1).all()                                # contact lines alone miss this gap
+    valid = gaps["valid"][0]
+    assert torch.allclose(valid[4:10, 7], torch.tensor(1 + 10 * np.exp(-4 / (2 * 2.5**2)), dtype=torch.float32))
+    assert valid[instances[0] > 0].eq(1).all() and valid[0, 19] < 1.01   # nuclei and open background: weight 1

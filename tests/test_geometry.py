@@ -59,3 +59,14 @@ def test_contact_lines_lie_between_touching_nuclei_only():
     separated = (instances > 0) & ~lines
     assert geometry.label_objects(separated)[1] == 4      # the pair splits, two px apart; the others keep their body
     assert not geometry.contact_lines(np.zeros((4, 4), np.int32)).any()
+
+
+def test_the_gap_map_is_high_between_close_nuclei_and_nil_inside_and_far_away():
+    instances = np.zeros((12, 30), np.int32)
+    instances[3:9, 2:8], instances[3:9, 10:16] = 1, 2     # two background columns (8, 9) between them
+    instances[3:9, 24:28] = 3                             # eight px from its neighbour
+    gaps = geometry.gap_map(instances, sigma_px=2.5)
+    assert np.allclose(gaps[5, 8:10], np.exp(-(1 + 2) ** 2 / (2 * 2.5**2)))  # d1 + d2 = 3 px in the gap
+    assert not gaps[instances > 0].any()                                      # nuclei keep their own weight
+    assert gaps[5, 8] > 10 * gaps[5, 20] and gaps[0, 0] < 1e-3                 # the wide gap and open background: little
+    assert not geometry.gap_map(np.where(instances == 1, 1, 0), 2.5).any()    # one nucleus: no gap

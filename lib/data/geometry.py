@@ -7,6 +7,9 @@
 - The boundary band of width w holds every pixel within w px (Euclidean) of a boundary pixel, on either side.
 - Two touching nuclei of an instance label image meet along a contact line: the pixels of either nucleus with an
   8-neighbour of another nonzero label (two pixels wide, one on each side).
+- The gap map of an instance label image is the U-Net paper's (Ronneberger et al. 2015, eq. 2, without its class
+  balance): exp(-(d1 + d2)^2 / (2 sigma^2)) at each pixel outside the nuclei, d1 and d2 its distances to the nearest
+  and second-nearest nucleus; near 1 in the narrow gaps between close nuclei, near 0 in open background.
 - Sizes in source-image pixels convert to the network input by the squared ratio of input size to tile size.
 """
 from __future__ import annotations
@@ -53,6 +56,18 @@ def contact_lines(instances: np.ndarray) -> np.ndarray:
                                               footprint=EIGHT_CONNECTED, mode="nearest")
     highest_neighbour = ndimage.maximum_filter(instances, footprint=EIGHT_CONNECTED, mode="nearest")
     return (instances > 0) & ((lowest_neighbour < instances) | (highest_neighbour > instances))
+
+
+def gap_map(instances: np.ndarray, sigma_px: float) -> np.ndarray:
+    """The gap map (module docstring) of an instance label image, float32, 0 inside the nuclei and everywhere when
+    fewer than two nuclei are present; `sigma_px` in px of this image."""
+    instances = np.asarray(instances)
+    labels = np.unique(instances[instances > 0])
+    if len(labels) < 2:
+        return np.zeros(instances.shape, np.float32)
+    distances = np.stack([ndimage.distance_transform_edt(instances != label) for label in labels])
+    nearest_two = np.partition(distances, 1, axis=0)[:2].sum(0)
+    return np.where(instances > 0, 0, np.exp(-nearest_two**2 / (2 * sigma_px**2))).astype(np.float32)
 
 
 def mask_boundary(mask: np.ndarray) -> np.ndarray:

@@ -79,10 +79,12 @@ class Context:
 
     def dataset(self, index: np.ndarray, augmenter: Augmenter | None = None) -> TileDataset:
         """Tiles as this model's inputs and targets (distance maps where its losses need them, the annotated
-        region where the loss looks only there, the contact lines' weights with `train.contact_weight`)."""
+        region where the loss looks only there, the gaps' weights with `train.contact_weight`)."""
         needs_distance = bool({training_loss(self.model_name, self.cfg), self.spec.finetune_loss} & NEEDS_DISTANCE)
+        data, train = self.cfg["data"], self.cfg["train"]
         return TileDataset(self.tile_set, index, self.edges, self.cfg["model"], augmenter, needs_distance,
-                           self.in_region, self.cfg["train"]["contact_weight"])
+                           self.in_region, train["contact_weight"],
+                           train["gap_sigma_px"] * data["input_size"] / data["tile_size"])
 
     def loss_for_epoch(self, epoch: int) -> LossFn:
         """The model's loss; in its last ladder.finetune_epochs epochs, its fine-tuning loss if it has one."""
