@@ -45,8 +45,8 @@ def main() -> None:
                              "columns); run it again on that run")
         row = table.loc[f"{args.model}, {ENTRY}"]
         run = read_run(Path(row["run"]))
-        rows.append({"contact weight": row["contact weight"],
-                     "gap sigma (source px)": run.record["config"]["train"]["gap_sigma_px"],
+        train = run.record["config"]["train"]  # settings added since a table was written read as their old value
+        rows.append({"contact weight": train["contact_weight"], "gap sigma (source px)": train["gap_sigma_px"],
                      **{column: row[column] for column in COLUMNS}, "training seconds": run.metrics["train_seconds"]})
     table = pd.DataFrame(rows).sort_values(["contact weight", "gap sigma (source px)"], ignore_index=True)
     best = table.sort_values(["validation touching pairs split", "validation aji"], ascending=False).index[0]

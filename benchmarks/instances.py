@@ -31,6 +31,7 @@ import torch
 
 from lib import config, paths
 from lib.data import tiles
+from lib.data.geometry import input_scale
 from lib.evaluation.instances import instance_counts, instance_scores, pooled_instance_scores, split_pairs
 from lib.evaluation.scoring import choose_split_settings
 from lib.evaluation.statistics import ratio_interval
@@ -75,7 +76,7 @@ def main() -> None:
     run = read_run(args.run)
     cfg, model_name = run.record["config"], run.model
     tile_set = tiles.prepare(cfg, run.record["data_dir"] or None)
-    factor = cfg["data"]["input_size"] / cfg["data"]["tile_size"]
+    factor = input_scale(cfg["data"])
     index = split_indices(tile_set, cfg, model_name, run.record.get("fold"))
     within = {split: np.asarray(tile_set.regions[i], bool) for split, i in index.items()}
     truth = {split: np.asarray(tile_set.instances[i]) for split, i in index.items()}

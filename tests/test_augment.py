@@ -65,20 +65,25 @@ def test_stain_augmentation_changes_colours_only_when_asked():
     assert min(changed) > 0.01                      # every tile restained, by a visible amount
 
 
-def test_contact_weight_takes_the_contact_lines_out_of_the_target_and_weighs_them():
+def one_tile_dataset(instances: np.ndarray, regions: np.ndarray | None = None, **options):
+    """A TileDataset of one grey tile whose nuclei are `instances` (1, H, W), annotated inside `regions`."""
     from types import SimpleNamespace
 
     from lib.training.dataset import TileDataset
+    tiles = SimpleNamespace(images=np.full((*instances.shape, 3), 128, np.uint8), masks=(instances > 0).astype(np.uint8),
+                            regions=np.ones(instances.shape, np.uint8) if regions is None else regions,
+                            instances=instances)
+    return TileDataset(tiles, np.array([0]), None, config.load_config("smoke")["model"], **options)
+
+
+def test_contact_weight_takes_the_contact_lines_out_of_the_target_and_weighs_them():
     from lib.training.losses import stabilized_loss
     instances = np.zeros((1, 16, 16), np.uint16)
     instances[0, 4:10, 2:7], instances[0, 4:10, 7:12] = 1, 2
     regions = np.ones((1, 16, 16), np.uint8)
     regions[0, :, 14:] = 0
-    tiles = SimpleNamespace(images=np.full((1, 16, 16, 3), 128, np.uint8), masks=(instances > 0).astype(np.uint8),
-                            regions=regions, instances=instances)
-    model_cfg = config.load_config("smoke")["model"]
-    plain = TileDataset(tiles, np.array([0]), None, model_cfg)[0]
-    weighted = TileDataset(tiles, np.array([0]), None, model_cfg, with_region=True, contact_weight=10.0)[0]
+    plain = one_tile_dataset(instances, regions)[0]
+    weighted = one_tile_dataset(instances, regions, with_region=True, contact_weight=10.0)[0]
     assert torch.equal(plain[0], weighted[0]) and "valid" not in plain[1]        # same input
     lost = (plain[1]["mask"] - weighted[1]["mask"])[0]
     assert lost.sum() == 12 and lost[4:10, 6:8].eq(1).all()                       # a column on each side
@@ -95,16 +100,10 @@ def test_contact_weight_takes_the_contact_lines_out_of_the_target_and_weighs_the
 
 
 def test_the_gap_map_weighs_the_gap_between_nuclei_that_do_not_touch():
-    from types import SimpleNamespace
-
-    from lib.training.dataset import TileDataset
     instances = np.zeros((1, 16, 20), np.uint16)
     instances[0, 4:10, 2:7], instances[0, 4:10, 8:13] = 1, 2      # one background column (7) between them
-    tiles = SimpleNamespace(images=np.full((1, 16, 20, 3), 128, np.uint8), masks=(instances > 0).astype(np.uint8),
-                            regions=np.ones((1, 16, 20), np.uint8), instances=instances)
-    model_cfg = config.load_config("smoke")["model"]
-    lines_only = TileDataset(tiles, np.array([0]), None, model_cfg, contact_weight=10.0)[0][1]
-    gaps = TileDataset(tiles, np.array([0]), None, model_cfg, contact_weight=10.0, gap_sigma_px=2.5)[0][1]
+    lines_only = one_tile_dataset(instances, contact_weight=10.0)[0][1]
+    gaps = one_tile_dataset(instances, contact_weight=10.0, gap_sigma_px=2.5)[0][1]
     assert torch.equal(lines_only["mask"], gaps["mask"])                   # no contact line: the target is the mask
     assert lines_only["valid"].eq(1).all()                                # contact lines alone miss this gap
     valid = gaps["valid"][0]

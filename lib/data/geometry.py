@@ -10,7 +10,8 @@
 - The gap map of an instance label image is the U-Net paper's (Ronneberger et al. 2015, eq. 2, without its class
   balance): exp(-(d1 + d2)^2 / (2 sigma^2)) at each pixel outside the nuclei, d1 and d2 its distances to the nearest
   and second-nearest nucleus; near 1 in the narrow gaps between close nuclei, near 0 in open background.
-- Sizes in source-image pixels convert to the network input by the squared ratio of input size to tile size.
+- Sizes in source-image pixels convert to the network input by the ratio of input size to tile size (areas by its
+  square).
 """
 from __future__ import annotations
 
@@ -97,6 +98,12 @@ def pixel_classes(mask: np.ndarray, band: float) -> np.ndarray:
     return classes
 
 
+def input_scale(data_cfg: dict[str, Any]) -> float:
+    """Network-input px per source-image px (tiles of `tile_size` px resized to `input_size`): lengths in source px
+    scale by it, areas by its square."""
+    return data_cfg["input_size"] / data_cfg["tile_size"]
+
+
 def source_area_to_input(area_px: float, data_cfg: dict[str, Any]) -> float:
-    """An area in source-image pixels at the network input (tiles of `tile_size` px resized to `input_size`)."""
-    return area_px * (data_cfg["input_size"] / data_cfg["tile_size"]) ** 2
+    """An area in source-image pixels at the network input."""
+    return area_px * input_scale(data_cfg) ** 2

@@ -21,7 +21,7 @@ from scipy import ndimage
 from skimage.feature import peak_local_max
 from skimage.segmentation import relabel_sequential, watershed
 
-from ..data.geometry import EIGHT_CONNECTED
+from ..data.geometry import EIGHT_CONNECTED, input_scale
 
 MASK_DISTANCE_SHARE = 0.1  # of the mask's distance transform, added to the cores' (module docstring, step 2)
 
@@ -86,4 +86,4 @@ def scaled_settings(settings: dict, factor: float) -> dict[str, float]:
 def settings_at_input(cfg: dict) -> dict[str, float]:
     """The `instances` settings at the network input of prepared tiles (resized from `data.tile_size` to
     `data.input_size`)."""
-    return scaled_settings(cfg["instances"], cfg["data"]["input_size"] / cfg["data"]["tile_size"])
+    return scaled_settings(cfg["instances"], input_scale(cfg["data"]))

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
+from ..data.geometry import input_scale
 from ..data.tiles import TileSet
 from ..device import Precision
 from ..evaluation.metrics import count_table, pooled
@@ -81,10 +82,9 @@ class Context:
         """Tiles as this model's inputs and targets (distance maps where its losses need them, the annotated
         region where the loss looks only there, the gaps' weights with `train.contact_weight`)."""
         needs_distance = bool({training_loss(self.model_name, self.cfg), self.spec.finetune_loss} & NEEDS_DISTANCE)
-        data, train = self.cfg["data"], self.cfg["train"]
+        train = self.cfg["train"]
         return TileDataset(self.tile_set, index, self.edges, self.cfg["model"], augmenter, needs_distance,
-                           self.in_region, train["contact_weight"],
-                           train["gap_sigma_px"] * data["input_size"] / data["tile_size"])
+                           self.in_region, train["contact_weight"], train["gap_sigma_px"] * input_scale(self.cfg["data"]))
 
     def loss_for_epoch(self, epoch: int) -> LossFn:
         """The model's loss; in its last ladder.finetune_epochs epochs, its fine-tuning loss if it has one."""
