@@ -7,7 +7,8 @@ against the classic pipeline with its settings chosen on the training tiles.
    distance and minimum area are chosen on them by pooled AJI inside the annotated region
    (`lib.evaluation.scoring.choose_split_settings`; the grid is in source-image px, scaled to the network input),
    twice: with markers from the mask (core share 1: the profiles' setting, which every table uses), and with the
-   core share chosen too (markers from the surest cores when that does better on validation).
+   core share chosen too (markers from the surest cores when that does better on validation). A model with a
+   centre head takes its markers from its predicted centre map instead (lib/inference/instances.py), in every row.
 2. The classic pipeline's smoothing, distance and area are chosen the same way on (up to 200 of) the training
    tiles, which it never trains on.
 3. Both are scored on the test tiles, at the profile's settings and at the chosen ones: object precision, recall,
@@ -40,6 +41,7 @@ from lib.inference.classic import classic_nuclei
 from lib.inference.inputs import tile_edges
 from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
+from lib.models import has_centre_head
 from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
 from lib.training.runs import read_run
@@ -90,14 +92,22 @@ def main() -> None:
     device = torch.device("cpu")
     model, _, _, metrics = load_run_model(args.run, device)
     precision = run_precision(cfg, device)
-    dataset = TileDataset(tile_set, index["val"], tile_edges(tile_set, model_name, cfg)[0], cfg["model"])
-    val_probabilities = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"],
-                                      refiner(model_name, cfg), precision=precision)
+    edges = tile_edges(tile_set, model_name, cfg)[0]
+
+    def predict(split_index: np.ndarray) -> np.ndarray:  # (N, C, H, W): the mask's probability, the centre map
+        return predict_tiles(precision.prepare(model), TileDataset(tile_set, split_index, edges, cfg["model"]), device,
+                             metrics["tta"], refiner(model_name, cfg), precision=precision, every_channel=True)
+
+    centre_head = has_centre_head(model_name, cfg)
+    val_maps = predict(index["val"])
+    val_probabilities, val_centres = val_maps[:, 0], (val_maps[:, 1] if centre_head else None)
+    test_centres = predict(test)[:, 1] if centre_head else None
     choose = functools.partial(choose_split_settings, val_probabilities, metrics["threshold"], truth["val"], within["val"],
                                tuple(d * factor for d in DISTANCES_SOURCE_PX),
-                               tuple(a * factor**2 for a in AREAS_SOURCE_PX))
-    (chosen, grid), (with_cores, cores_grid) = choose((1.0,)), choose(CORE_SHARES)
-    if cores_grid.aji.max() <= grid.aji.max():  # ties go to the mask's markers
+                               tuple(a * factor**2 for a in AREAS_SOURCE_PX), centres=val_centres)
+    chosen, grid = choose((1.0,))
+    with_cores, cores_grid = (chosen, grid.iloc[:0]) if centre_head else choose(CORE_SHARES)  # cores: unused with centres
+    if cores_grid.empty or cores_grid.aji.max() <= grid.aji.max():  # ties go to the mask's markers
         with_cores = chosen
     grid = pd.concat([grid, cores_grid]).assign(method=model_name, tiles="validation")
 
@@ -127,8 +137,9 @@ def main() -> None:
                       for image in test_images]
             validation = {}
         else:
-            labels = label_tiles(probabilities, run.tile_thresholds(), values)
-            val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), metrics["threshold"]), values)
+            labels = label_tiles(probabilities, run.tile_thresholds(), values, centres=test_centres)
+            val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), metrics["threshold"]), values,
+                                     centres=val_centres)
             validation = scores(truth["val"], val_labels, within["val"], touching)
         results.append({"method": method, "settings": which,
                         "min distance (source px)": values["min_distance_px"] / factor,
@@ -138,7 +149,8 @@ def main() -> None:
                         **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
     weight, sigma = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"]
     table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test),
-                                         **{"contact weight": weight, "gap sigma (source px)": sigma})
+                                         **{"contact weight": weight, "gap sigma (source px)": sigma,
+                                            "centre head": centre_head})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
     experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
@@ -146,6 +158,7 @@ def main() -> None:
     target = (f"; trained with the gaps between nuclei weighted up to {1 + weight:g} (the U-Net paper's gap map, sigma "
               f"{sigma:g} source px)" if weight and sigma else
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
+    target += "; the model's markers from its centre head" if centre_head else ""
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
         f"input{target}), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "

@@ -32,9 +32,10 @@ def test_geometric_transforms_move_edge_and_mask_with_the_image():
     augmenter = Augmenter(dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0), seed=0)
     for epoch in range(8):
         augmenter.reseed(epoch)
-        out_rgb, out_edge, out_mask, out_region = augmenter(rgb, edge, mask, mask.copy())
+        out_rgb, out_edge, out_mask, (out_region, out_centre) = augmenter(rgb, edge, mask, [mask.copy(), edge * 0.5])
         assert out_rgb.shape == (32, 32, 3) and out_edge.shape == (32, 32)
         assert np.array_equal(out_edge > 0.5, out_mask > 0) and np.array_equal(out_region, out_mask)
+        assert np.array_equal(out_centre, out_edge * 0.5)  # a float map moves with the mask, its values kept
         assert np.array_equal(out_rgb[..., 0] < 0.5, out_mask > 0)
 
 
@@ -109,3 +110,20 @@ def test_the_gap_map_weighs_the_gap_between_nuclei_that_do_not_touch():
     valid = gaps["valid"][0]
     assert torch.allclose(valid[4:10, 7], torch.tensor(1 + 10 * np.exp(-4 / (2 * 2.5**2)), dtype=torch.float32))
     assert valid[instances[0] > 0].eq(1).all() and valid[0, 19] < 1.01   # nuclei and open background: weight 1
+
+
+def test_a_centre_head_model_is_given_the_true_nuclei_centre_map():
+    from lib.data.geometry import centre_map
+    instances = np.zeros((1, 16, 16), np.uint16)
+    instances[0, 4:10, 2:7], instances[0, 4:10, 7:12] = 1, 2
+    assert "centre" not in one_tile_dataset(instances)[0][1]
+    centre = one_tile_dataset(instances, with_centre=True)[0][1]["centre"][0].numpy()
+    assert np.array_equal(centre, centre_map(instances[0]))  # touching: still two peaks
+
+
+def test_tta_averages_every_output_channel():
+    model = torch.nn.Conv2d(4, 2, 1)  # two outputs, as a model with a centre head has
+    x = torch.randn(2, 4, 16, 16)
+    assert predict_probabilities(model, x, tta=True).shape == (2, 2, 16, 16)
+    assert torch.allclose(predict_probabilities(model, x, tta=True), predict_probabilities(model, x, tta=False),
+                          atol=1e-6)

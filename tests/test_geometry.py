@@ -70,3 +70,14 @@ def test_the_gap_map_is_high_between_close_nuclei_and_nil_inside_and_far_away():
     assert not gaps[instances > 0].any()                                      # nuclei keep their own weight
     assert gaps[5, 8] > 10 * gaps[5, 20] and gaps[0, 0] < 1e-3                 # the wide gap and open background: little
     assert not geometry.gap_map(np.where(instances == 1, 1, 0), 2.5).any()    # one nucleus: no gap
+
+
+def test_the_centre_map_peaks_once_in_each_nucleus_and_dips_where_two_touch():
+    instances = np.zeros((12, 24), np.int32)
+    instances[2:9, 2:9], instances[2:9, 9:16] = 1, 2      # two 7 x 7 squares sharing an edge
+    instances[0:3, 20:24] = 3                             # cut by the tile's top and right edges
+    centre = geometry.centre_map(instances)
+    assert centre.dtype == np.float32 and not centre[instances == 0].any()
+    assert centre[5, 5] == centre[5, 12] == 1 and (centre[instances == 1] == 1).sum() == 1  # one peak each
+    assert centre[5, 8] < 0.5 and centre[5, 9] < 0.5                                       # a valley where they touch
+    assert centre[0, 23] == 1 and centre[2, 20] < centre[0, 23]   # the tile edge is not the nucleus' edge

@@ -63,6 +63,16 @@ def test_cores_split_a_pair_the_mask_merges_without_a_neck():
         label_nuclei(probability, 0.5, 4, 20, core_share=0)
 
 
+def test_a_centre_map_splits_a_pair_the_mask_merges_without_a_neck():
+    probability, oval = cored_pair()
+    yy, xx = np.mgrid[:40, :70]
+    centre = np.clip(1 - np.minimum(np.hypot(yy - 20, xx - 26), np.hypot(yy - 20, xx - 44)) / 9, 0, 1)
+    labels = label_nuclei(np.where(oval, 0.95, 0.05), 0.5, 4, 20, centre=centre)  # the mask alone: one blob
+    assert labels.max() == 2 and labels[20, 26] != labels[20, 44] and labels[20, 30] == labels[20, 26]
+    assert np.array_equal(labels > 0, oval)                                         # split, not eroded
+    assert label_nuclei(np.where(oval, 0.95, 0.05), 0.5, 4, 20).max() == 1
+
+
 def test_a_perfect_prediction_scores_one():
     truth = np.zeros((20, 20), int)
     truth[2:8, 2:8], truth[10:18, 10:18] = 1, 2

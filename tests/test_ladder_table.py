@@ -116,7 +116,7 @@ def test_instance_ladder_scores_objects_and_compares_with_the_unet_and_the_class
     assert "the highest AJI is Enhanced's" in text and "On object F1, 1 of the 2 trained models are better" in text
 
 
-def test_instance_ladder_labels_a_runs_probabilities_as_prediction_does_cores_included():
+def test_instance_ladder_labels_a_runs_probabilities_as_prediction_does_cores_and_centres_included():
     from types import SimpleNamespace
 
     from lib import config
@@ -126,13 +126,18 @@ def test_instance_ladder_labels_a_runs_probabilities_as_prediction_does_cores_in
     truth = np.where(oval, np.where(np.mgrid[:40, :70][1] < 35, 1, 2), 0).astype(np.uint16)[None].repeat(8, 0)
     tile_set = SimpleNamespace(instances=truth, masks=truth > 0, regions=np.ones_like(truth, bool),
                                table=pd.DataFrame({"source": list("abcdefgh")}))
-    run = SimpleNamespace(test_probabilities=lambda: np.repeat(probability[None], 8, 0).astype(np.float32),
-                          tile_thresholds=lambda: np.full(8, 0.5))
+    yy, xx = np.mgrid[:40, :70]
+    centre = np.clip(1 - np.minimum(np.hypot(yy - 20, xx - 26), np.hypot(yy - 20, xx - 44)) / 9, 0, 1)
+    def run(centres):  # a run's stand-in; with a centre head, its test tiles' centre maps
+        return SimpleNamespace(test_probabilities=lambda: np.repeat(probability[None], 8, 0).astype(np.float32),
+                               tile_thresholds=lambda: np.full(8, 0.5),
+                               test_centres=lambda: None if centres is None else np.repeat(centres[None], 8, 0))
     cfg = config.load_config("smoke")
     cfg["data"].update(tile_size=64, input_size=64)
     f1 = {}
-    for share in (1.0, 0.01):            # markers from the mask, then from the cores (p >= 0.995)
-        cfg["instances"]["core_share"] = share
-        entries = {"enhanced": ladder.Entry("enhanced", "Enhanced", [], [probability[None] >= 0.5], runs=[run])}
-        f1[share] = ladder.instance_ladder(entries, tile_set, np.arange(8), cfg).loc["Enhanced", "object_f1"]
-    assert f1[0.01] == 1 and f1[1.0] < 0.7
+    for share, centres in ((1.0, None), (0.01, None), (1.0, centre)):  # markers from the mask, the cores
+        cfg["instances"]["core_share"] = share                          # (p >= 0.995), then the centre head
+        entries = {"enhanced": ladder.Entry("enhanced", "Enhanced", [], [probability[None] >= 0.5], runs=[run(centres)])}
+        f1[share, centres is not None] = ladder.instance_ladder(entries, tile_set, np.arange(8), cfg).loc["Enhanced",
+                                                                                                          "object_f1"]
+    assert f1[0.01, False] == f1[1.0, True] == 1 and f1[1.0, False] < 0.7

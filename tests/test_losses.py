@@ -91,3 +91,25 @@ def test_without_a_region_the_losses_are_the_whole_tile_losses():
     for name in ("stabilized", "dice", "focal_dice"):
         everywhere = loss_function(name)(logits, target, None, torch.ones_like(target))
         assert torch.allclose(loss_function(name)(logits, target, None, None), everywhere, atol=1e-6)
+
+
+def test_the_centre_head_learns_the_centre_map_inside_the_region_and_unweighted():
+    from lib.training.loop import _loss
+    from lib.training.losses import centre_loss, loss_function
+    torch.manual_seed(2)
+    logits = torch.randn(2, 2, 8, 8, requires_grad=True)
+    target = {"mask": (torch.rand(2, 1, 8, 8) > 0.7).float(), "centre": torch.rand(2, 1, 8, 8),
+              "valid": torch.ones(2, 1, 8, 8)}
+    target["valid"][..., 4:, :] = 0
+    target["valid"][..., 0, :] = 11                        # a contact line's weight is for the mask only
+    loss = _loss(loss_function("stabilized"), logits, target)
+    assert torch.allclose(loss, loss_function("stabilized")(logits[:, :1], target["mask"], None, target["valid"])
+                          + centre_loss(logits[:, 1:], target["centre"], target["valid"]))
+    loss.backward()
+    assert logits.grad[:, 1, :4].abs().min() > 0 and logits.grad[:, 1, 4:].abs().max() == 0
+    exact = torch.logit(target["centre"].clamp(1e-4, 1 - 1e-4))
+    assert centre_loss(exact, target["centre"]) < centre_loss(exact + 1, target["centre"])  # its minimum: the map itself
+    inside = target["valid"][..., :4, :] > 0
+    assert torch.allclose(centre_loss(logits[:, 1:].detach(), target["centre"], target["valid"]),
+                          torch.nn.functional.binary_cross_entropy_with_logits(
+                              logits[:, 1:, :4].detach(), target["centre"][..., :4, :], reduction="none")[inside].mean())

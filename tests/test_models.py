@@ -39,6 +39,11 @@ def test_variants_run_forward_and_backward(variant, channels, first_conv_channel
     assert (model.projection is not None) == variant.startswith("projection")
 
 
+def test_a_centre_head_is_a_second_output_channel():
+    model, _ = build_model("enhanced", enhanced_config(centre_head=True))
+    assert model(torch.randn(2, 4, 64, 64)).shape == (2, 2, 64, 64)
+
+
 def test_the_blank_variant_sees_no_edge_information():
     model, _ = build_model("enhanced", enhanced_config(input_variant="projection_blank"))
     seen = []

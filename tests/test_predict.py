@@ -14,6 +14,15 @@ class DarkIsCell(torch.nn.Module):
         return -20 * x.mean(1, keepdim=True)
 
 
+class DarkIsCellWithCentres(DarkIsCell):
+    """Two outputs, as a model with a centre head has: the dark pixels, and a centre map highest where the darkness
+    around a pixel is (a 5 x 5 mean of it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dark = super().forward(x)
+        return torch.cat([dark, torch.nn.functional.avg_pool2d(dark, 5, 1, 2, count_include_pad=False)], 1)
+
+
 def _discs(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[:height, :width]
     mask = np.zeros((height, width), bool)

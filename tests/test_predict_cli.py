@@ -15,7 +15,7 @@ from lib.data.reading import DatasetError
 from lib.inference import __main__ as predict_cli
 from lib.inference.stain import StainNormaliser
 from lib.training import train
-from tests.test_predict import DarkIsCell
+from tests.test_predict import DarkIsCell, DarkIsCellWithCentres
 
 
 @pytest.fixture
@@ -32,6 +32,30 @@ def stand_in_network(monkeypatch):
     """predict with `DarkIsCell` (a known answer) in place of the run's network, the run's records kept."""
     loaded = predict_cli.load_run_model
     monkeypatch.setattr(predict_cli, "load_run_model", lambda *a: (DarkIsCell(), *loaded(*a)[1:]))
+
+
+def test_predict_takes_the_markers_from_a_centre_head(trained, monkeypatch, tmp_path):
+    """An oval of nuclear stain (one convex blob: the mask's distance transform has one peak) with two darker nuclei
+    in it, which the stand-in network's centre map (its darkness, averaged) finds apart."""
+    yy, xx = np.mgrid[:200, :200]
+    oval = ((yy - 100) / 14) ** 2 + ((xx - 100) / 26) ** 2 <= 1
+    cores = ((yy - 100) ** 2 + (xx - 86) ** 2 < 64) | ((yy - 100) ** 2 + (xx - 114) ** 2 < 64)
+    Image.fromarray(np.where(cores, 40, np.where(oval, 120, 230)).astype(np.uint8)[..., None].repeat(3, -1)).save(
+        tmp_path / "pair.png")
+    loaded = predict_cli.load_run_model
+    counts = {}
+    for centre_head in (False, True):
+        def load(*args, centre_head=centre_head):  # the Enhanced model on RGB (no edge bounds), with the head or not
+            _, _, cfg, metrics = loaded(*args)
+            cfg = dict(cfg, model=dict(cfg["model"], centre_head=centre_head, input_variant="drop"))
+            return (DarkIsCellWithCentres() if centre_head else DarkIsCell()), "enhanced", cfg, metrics
+        monkeypatch.setattr(predict_cli, "load_run_model", load)
+        out = tmp_path / f"centre_head-{centre_head}"
+        counts[centre_head] = predict(trained, tmp_path / "pair.png", out, "--threshold", "0.5")["cells"]
+        labels = tifffile.imread(out / "pair_labels.tif")
+        assert ((labels > 0) == oval).mean() > 0.99              # the same mask either way (resized to the input)
+    assert counts == {False: 1, True: 2}
+    assert labels[100, 86] != labels[100, 114]
 
 
 def training_diameter(run):

@@ -11,9 +11,9 @@ from shapely.geometry import shape
 from lib import config
 from lib.data.reading import DatasetError
 from lib.inference.instances import label_nuclei
-from lib.inference.predict import WindowPredictor, predict_image
+from lib.inference.predict import WindowPredictor, predict_image, predict_maps
 from lib.inference.slides import SlideReader, stream_nuclei, write_streamed_nuclei
-from tests.test_predict import DarkIsCell
+from tests.test_predict import DarkIsCell, DarkIsCellWithCentres
 
 
 def nuclei_image(height, width, seed=0):
@@ -30,11 +30,13 @@ def nuclei_image(height, width, seed=0):
     return image
 
 
-def predictor(min_tissue_share=0.0):
+def predictor(min_tissue_share=0.0, centre_head=False):
     cfg = config.load_config("smoke")
     cfg["data"].update(tile_size=64, stride=48, input_size=32)
-    return WindowPredictor(DarkIsCell(), "unet", cfg, torch.device("cpu"), tta=False, bounds={}, batch_size=16,
-                           min_tissue_share=min_tissue_share, glass_gray=0.9)
+    cfg["model"].update(centre_head=centre_head, input_variant="drop")  # the Enhanced model on RGB: no edge bounds
+    return WindowPredictor(DarkIsCellWithCentres() if centre_head else DarkIsCell(), "enhanced", cfg,
+                           torch.device("cpu"), tta=False, bounds={}, batch_size=16, min_tissue_share=min_tissue_share,
+                           glass_gray=0.9)
 
 
 def assemble(bands, height, width):
@@ -56,11 +58,14 @@ def matched(a, b):
     return best, shared / (sizes_a + sizes_b[best] - shared)
 
 
-def test_streamed_bands_give_the_nuclei_of_the_whole_image_once_and_whole():
+@pytest.mark.parametrize("centre_head", [False, True])
+def test_streamed_bands_give_the_nuclei_of_the_whole_image_once_and_whole(centre_head):
     image = nuclei_image(1100, 700)
-    whole = label_nuclei(predict_image(predictor(), image), 0.5, 6, 20)
-    bands = stream_nuclei(predictor(), *image.shape[:2], lambda top, bottom: image[top:bottom], 0.5, 6, 20,
-                          band_rows=256, margin=40)
+    maps = predict_maps(predictor(centre_head=centre_head), image)
+    assert maps.shape == (*image.shape[:2], 1 + centre_head)
+    whole = label_nuclei(maps[..., 0], 0.5, 6, 20, centre=maps[..., 1] if centre_head else None)
+    bands = stream_nuclei(predictor(centre_head=centre_head), *image.shape[:2], lambda top, bottom: image[top:bottom],
+                          0.5, 6, 20, band_rows=256, margin=40)
     streamed, tables = assemble(bands, *image.shape[:2])
     assert len(tables) >= 4                                    # several bands, so several borders were crossed
     assert np.array_equal(whole > 0, streamed > 0)             # the same nuclei pixels

@@ -92,6 +92,21 @@ def test_a_three_channel_model_predicts_with_and_without_tta(tiny_dataset, tiny_
         assert len(list(out.glob("*_mask.png"))) == 10
 
 
+def test_a_centre_head_run_keeps_its_test_centre_maps_and_predicts_with_them(tiny_dataset, tiny_run_config, tmp_path):
+    tiny_run_config["model"]["centre_head"] = True
+    tiny_run_config["train"]["epochs"] = 1
+    folder = train.train(tiny_run_config, tiny_dataset, seed=0, root=tmp_path / "results", progress=False)
+    run = runs.read_run(folder)
+    centres = run.test_centres()
+    assert centres.shape == run.test_probabilities().shape and 0 <= centres.min() and centres.max() <= 1
+    assert not np.array_equal(centres, run.test_probabilities())            # a map of its own
+    out = tmp_path / "predicted"
+    predict_cli.main(["--run", str(folder), "--input", str(tiny_dataset / "images"), "--output", str(out)])
+    assert len(list(out.glob("*_labels.tif"))) == 10
+    unet = train.train(tiny_run_config, tiny_dataset, "unet", seed=0, root=tmp_path / "results", progress=False)
+    assert runs.read_run(unet).test_centres() is None                       # the setting is the Enhanced family's
+
+
 @pytest.mark.slow
 def test_full_resolution_trains_and_predicts_end_to_end(tiny_dataset, tiny_run_config, tmp_path):
     tiny_run_config["data"]["input_size"] = tiny_run_config["data"]["tile_size"]  # the budget sweep's other scale

@@ -10,6 +10,10 @@
 - The gap map of an instance label image is the U-Net paper's (Ronneberger et al. 2015, eq. 2, without its class
   balance): exp(-(d1 + d2)^2 / (2 sigma^2)) at each pixel outside the nuclei, d1 and d2 its distances to the nearest
   and second-nearest nucleus; near 1 in the narrow gaps between close nuclei, near 0 in open background.
+- The centre map of an instance label image gives each nucleus pixel its distance to the nucleus' own edge (other
+  nuclei and background count as outside; the tile edge does not), divided by the nucleus' largest (Naylor et al.
+  2019's normalised distance map): 1 at each nucleus' centre, falling towards its edge, so that two touching nuclei
+  have two peaks and a valley between them however they touch; 0 outside the nuclei.
 - Sizes in source-image pixels convert to the network input by the ratio of input size to tile size (areas by its
   square).
 """
@@ -69,6 +73,20 @@ def gap_map(instances: np.ndarray, sigma_px: float) -> np.ndarray:
     distances = np.stack([ndimage.distance_transform_edt(instances != label) for label in labels])
     nearest_two = np.partition(distances, 1, axis=0)[:2].sum(0)
     return np.where(instances > 0, 0, np.exp(-nearest_two**2 / (2 * sigma_px**2))).astype(np.float32)
+
+
+def centre_map(instances: np.ndarray) -> np.ndarray:
+    """The centre map (module docstring) of an instance label image, float32 in [0, 1]."""
+    instances = np.asarray(instances)
+    out = np.zeros(instances.shape, np.float32)
+    for label, box in enumerate(ndimage.find_objects(instances), start=1):
+        if box is None:
+            continue
+        box = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(box, instances.shape, strict=True))
+        inside = instances[box] == label  # one pixel of margin: the nucleus' edge is outside it, but not the tile's
+        distance = ndimage.distance_transform_edt(inside) if not inside.all() else np.ones(inside.shape)
+        out[box][inside] = distance[inside] / distance[inside].max()
+    return out
 
 
 def mask_boundary(mask: np.ndarray) -> np.ndarray:

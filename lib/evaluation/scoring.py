@@ -64,15 +64,17 @@ def metrics_frame(test: dict[str, Any]) -> pd.DataFrame:
 
 def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
                           distances_px: tuple[float, ...], areas_px: tuple[float, ...],
-                          core_shares: tuple[float, ...] = (1.0,)) -> tuple[dict[str, float], pd.DataFrame]:
+                          core_shares: tuple[float, ...] = (1.0,), centres: np.ndarray | None = None,
+                          ) -> tuple[dict[str, float], pd.DataFrame]:
     """The watershed's minimum marker distance, minimum area (px of these maps) and core share with the best
-    pooled AJI of the nuclei of `probabilities` cut at `threshold` against the true nuclei of these (validation)
-    tiles, inside `within` when given, and the whole grid. Like the threshold, chosen on validation tiles, never on
-    the test split; ties go to the first setting of the grid."""
+    pooled AJI of the nuclei of `probabilities` cut at `threshold` (markers from the predicted `centres` when
+    given) against the true nuclei of these (validation) tiles, inside `within` when given, and the whole grid.
+    Like the threshold, chosen on validation tiles, never on the test split; ties go to the first setting of the grid."""
     rows = []
     for distance, area, share in itertools.product(distances_px, areas_px, core_shares):
-        counts = [instance_counts(t, label_nuclei(p, threshold, distance, area, share), None if within is None else w)
-                  for t, p, w in zip(truth, probabilities, within if within is not None else truth, strict=True)]
+        counts = [instance_counts(t, label_nuclei(p, threshold, distance, area, share, c), None if within is None else w)
+                  for t, p, w, c in zip(truth, probabilities, within if within is not None else truth,
+                                        [None] * len(truth) if centres is None else centres, strict=True)]
         rows.append({"min_distance_px": distance, "min_area_px": area, "core_share": share,
                      **pooled_instance_scores(pd.DataFrame(counts))})
     grid = pd.DataFrame(rows)

@@ -183,7 +183,8 @@ def _instance_counts(entry: Entry, tile_set: TileSet, index: np.ndarray, cfg: di
     if entry.instances is not None:
         labelled = entry.instances
     elif entry.runs is not None:  # as prediction labels them: cores from the probabilities when core_share < 1
-        labelled = [label_tiles(run.test_probabilities(), run.tile_thresholds(), settings) for run in entry.runs]
+        labelled = [label_tiles(run.test_probabilities(), run.tile_thresholds(), settings, centres=run.test_centres())
+                    for run in entry.runs]
     else:  # a baseline's masks
         labelled = [[split_nuclei(pred, settings["min_distance_px"], settings["min_area_px"]) for pred in preds]
                     for preds in entry.predictions]

@@ -57,7 +57,7 @@ def object_counts(run: Run, tile_set: TileSet, cfg: dict[str, Any]) -> pd.DataFr
     truths = np.asarray(tile_set.instances[index])
     probabilities, thresholds = run.test_probabilities(), run.tile_thresholds()
     predictions = probabilities >= thresholds[:, None, None]
-    labelled = label_tiles(probabilities, thresholds, settings_at_input(cfg))
+    labelled = label_tiles(probabilities, thresholds, settings_at_input(cfg), centres=run.test_centres())
     rows = [dict(zip(SMALL, small_object_hits(pred, mask & region, settings["small_px"]), strict=True))
             | instance_counts(truth, labels, region)
             for pred, mask, region, truth, labels in zip(predictions, masks, regions, truths, labelled, strict=True)]

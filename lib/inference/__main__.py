@@ -57,7 +57,7 @@ from ..report.drawing import outline_nuclei
 from .classic import classic_nuclei
 from .instances import label_nuclei, scaled_settings
 from .outputs import write_nuclei
-from .predict import WindowPredictor, load_run_model, predict_image, run_precision
+from .predict import WindowPredictor, load_run_model, predict_image, predict_maps, run_precision
 from .slides import SLIDE_SUFFIXES, SlideReader, stream_nuclei, write_streamed_nuclei
 from .stain import StainNormaliser
 
@@ -208,8 +208,9 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
         return settings["min_distance_px"], settings["min_area_px"]
 
     def labelled(predictor: WindowPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probability = predict_image(predictor, image)
-        return probability, label_nuclei(probability, threshold, *split(predictor.zoom), nuclei["core_share"])
+        maps = predict_maps(predictor, image)  # the probability, and the centre map of a model with a centre head
+        return maps[..., 0], label_nuclei(maps[..., 0], threshold, *split(predictor.zoom), nuclei["core_share"],
+                                          maps[..., 1] if maps.shape[-1] > 1 else None)
 
     def opened(path: Path) -> tuple[np.ndarray | None, np.ndarray | None, SlideReader | None]:
         """The image as read (None: a large one, read band by band), as the network sees it, and its slide reader."""

@@ -8,7 +8,10 @@ A marker-controlled watershed, the split QuPath's cell detection and the classic
    transform of the cores, the pixels whose probability is at least 1 - core_share x (1 - threshold): a network
    is less sure on the thin gap between touching nuclei than inside them, so the cores of a pair that the mask
    merges without a neck are often apart (a tenth of the mask's distance is added, so that a component with no
-   core still has a peak, and the flooding below runs from the cores across the rest of the mask);
+   core still has a peak, and the flooding below runs from the cores across the rest of the mask). A model with a
+   centre head (`model.centre_head`) predicts each nucleus' normalised distance to its own edge: its centre map
+   replaces the mask's distance transform, so that touching nuclei are told apart by what the network saw, not
+   only by the mask's shape;
 3. the watershed of the negative distance from those markers, restricted to the mask, draws the line between
    touching nuclei where the mask narrows;
 4. objects under `min_area_px` are dropped (specks are not nuclei), and the labels are renumbered 1..n.
@@ -27,15 +30,18 @@ MASK_DISTANCE_SHARE = 0.1  # of the mask's distance transform, added to the core
 
 
 def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float,
-                 cores: np.ndarray | None = None) -> np.ndarray:
+                 cores: np.ndarray | None = None, centre: np.ndarray | None = None) -> np.ndarray:
     """Labelled nuclei (int32, 0 = background) of a binary mask (module docstring, steps 2-4); `cores`: a binary
-    mask of the surest pixels whose distance transform gives the markers (None: the mask's own)."""
+    mask of the surest pixels whose distance transform gives the markers (None: the mask's own); `centre`: a
+    predicted centre map that replaces the distance transform (with it, `cores` is not used)."""
     mask = ndimage.binary_fill_holes(np.asarray(mask, bool))
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
     components, _ = ndimage.label(mask, structure=EIGHT_CONNECTED)
     distance = ndimage.distance_transform_edt(mask)
-    if cores is not None:
+    if centre is not None:
+        distance = np.where(mask, centre, 0)
+    elif cores is not None:
         cores = ndimage.binary_fill_holes(np.asarray(cores, bool) & mask)
         distance = ndimage.distance_transform_edt(cores) + MASK_DISTANCE_SHARE * distance
     distance = ndimage.gaussian_filter(distance, sigma=1.0)
@@ -53,26 +59,27 @@ def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float,
 
 
 def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,
-                 core_share: float = 1.0) -> np.ndarray:
+                 core_share: float = 1.0, centre: np.ndarray | None = None) -> np.ndarray:
     """Labelled nuclei (int32) of a probability map cut at `threshold`, with markers from its cores when
-    `core_share` < 1 (module docstring)."""
+    `core_share` < 1, or from a predicted `centre` map (module docstring)."""
     if not 0 < core_share <= 1:
         raise ValueError(f"core_share must lie in (0, 1], not {core_share}")
     probability = np.asarray(probability)
     cores = None if core_share == 1 else probability >= 1 - core_share * (1 - threshold)
-    return split_nuclei(probability >= threshold, min_distance_px, min_area_px, cores)
+    return split_nuclei(probability >= threshold, min_distance_px, min_area_px, cores, centre)
 
 
 def label_tiles(probabilities: np.ndarray, thresholds: np.ndarray, settings: dict,
-                within: np.ndarray | None = None) -> list[np.ndarray]:
+                within: np.ndarray | None = None, centres: np.ndarray | None = None) -> list[np.ndarray]:
     """`label_nuclei` on each tile of a stack (N, H, W), cut at its own threshold, with `settings` at the tiles'
     scale (`settings_at_input`); `within` (N, H, W): an area per tile outside which nothing is predicted (the
-    annotated region's nuclei)."""
+    annotated region's nuclei); `centres` (N, H, W): the tiles' predicted centre maps, if any."""
     if within is not None:
         probabilities = np.where(np.asarray(within, bool), probabilities, np.float32(0))
+    centres = [None] * len(probabilities) if centres is None else centres
     return [label_nuclei(probability, threshold, settings["min_distance_px"], settings["min_area_px"],
-                         settings["core_share"])
-            for probability, threshold in zip(probabilities, thresholds, strict=True)]
+                         settings["core_share"], centre)
+            for probability, threshold, centre in zip(probabilities, thresholds, centres, strict=True)]
 
 
 def scaled_settings(settings: dict, factor: float) -> dict[str, float]:

@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.tiling import tile_grid
 from ..device import Precision, select_precision
-from ..models import build_untrained, model_spec
+from ..models import build_untrained, has_centre_head, model_spec
 from ..progress import progress
-from ..training.runs import INTRODUCED
+from ..training.runs import with_introduced
 from .crf import dense_crf
 from .inputs import image_input
 from .tta import predict_probabilities
@@ -43,8 +43,8 @@ def refiner(model_name: str, cfg: dict[str, Any]) -> Refiner | None:
 
 def predict_batch(model: torch.nn.Module, x: torch.Tensor, tta: bool, refine: Refiner | None = None,
                   precision: Precision | None = None) -> torch.Tensor:
-    """Probabilities (B, 1, H, W) float32 of one batch of inputs, in the precision given (default fp32), refined
-    when the model has a refiner."""
+    """Probabilities (B, C, H, W) float32 of one batch of inputs (`predict_probabilities`), in the precision given
+    (default fp32), refined when the model has a refiner."""
     if precision is None:
         probabilities = predict_probabilities(model, x, tta)
     else:
@@ -55,26 +55,29 @@ def predict_batch(model: torch.nn.Module, x: torch.Tensor, tta: bool, refine: Re
 
 def predict_tiles(model: torch.nn.Module, dataset: Dataset, device: torch.device, tta: bool,
                   refine: Refiner | None = None, batch_size: int = 16, desc: str | None = None,
-                  precision: Precision | None = None) -> np.ndarray:
-    """Probabilities (N, H, W) float32 for every item of a dataset (no augmentation), in order; with `desc`, a
-    progress bar over the batches."""
+                  precision: Precision | None = None, every_channel: bool = False) -> np.ndarray:
+    """Probabilities (N, H, W) float32 for every item of a dataset (no augmentation), in order, or with
+    `every_channel` (N, C, H, W), the centre map too where the model has one; with `desc`, a progress bar over
+    the batches."""
     model.eval()
     out = []
     batches = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for x, _ in progress(batches, desc=desc, unit="batch", leave=False, disable=desc is None):
-        out.append(predict_batch(model, x.to(device), tta, refine, precision)[:, 0].cpu().numpy())
+        probabilities = predict_batch(model, x.to(device), tta, refine, precision)
+        out.append((probabilities if every_channel else probabilities[:, 0]).cpu().numpy())
     return np.concatenate(out)
 
 
 def load_run_model(run: Path, device: torch.device) -> tuple[torch.nn.Module, str, dict[str, Any], dict[str, Any]]:
     """A finished run's selected checkpoint: (model, model name, the run's config, its metrics). The model
-    computes in the precision the run was trained with (`train.precision`, fp32 for runs recorded before it)."""
+    computes in the precision the run was trained with (`train.precision`, fp32 for runs recorded before it); the
+    config holds the settings introduced since at the values the run trained with."""
     run = Path(run)
     for name in ("config.yaml", "best.pt", "metrics.json"):
         if not (run / name).is_file():
             raise FileNotFoundError(f"{run} is not a finished run ({name} is missing); train it first")
     record = yaml.safe_load((run / "config.yaml").read_text())
-    cfg = record["config"]
+    cfg = with_introduced(record["config"])
     model = build_untrained(record["model"], cfg)  # the checkpoint holds every weight
     model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True)["model"])
     return model.to(device).eval(), record["model"], cfg, json.loads((run / "metrics.json").read_text())
@@ -82,7 +85,7 @@ def load_run_model(run: Path, device: torch.device) -> tuple[torch.nn.Module, st
 
 def run_precision(cfg: dict[str, Any], device: torch.device) -> Precision:
     """The precision a run's config trains and predicts in on `device`."""
-    return select_precision(cfg["train"].get("precision", INTRODUCED["train.precision"]), device)
+    return select_precision(cfg["train"]["precision"], device)
 
 
 def gaussian_weight(size: int) -> np.ndarray:
@@ -126,10 +129,15 @@ class WindowPredictor:
     def stride(self) -> int:
         return max(1, round(self.cfg["data"]["stride"] / self.zoom))
 
+    @property
+    def channels(self) -> int:
+        """The maps predicted: the mask's probability, and the centre map of a model with a centre head."""
+        return 2 if has_centre_head(self.model_name, self.cfg) else 1
+
     def __call__(self, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """Probabilities (window, window) float32 of windows of uint8 RGB pixels, in order."""
+        """Maps (window, window, channels) float32 of windows of uint8 RGB pixels, in order."""
         size, window = self.cfg["data"]["input_size"], self.window
-        out = [np.zeros((window, window), np.float32) for _ in crops]
+        out = [np.zeros((window, window, self.channels), np.float32) for _ in crops]
         tissue = [i for i, crop in enumerate(crops) if tissue_share(crop, self.glass_gray) >= self.min_tissue_share]
         refine = refiner(self.model_name, self.cfg)
         for start in range(0, len(tissue), self.batch_size):
@@ -137,25 +145,30 @@ class WindowPredictor:
             x = torch.cat([image_input(cv2.resize(crops[i], (size, size), interpolation=cv2.INTER_AREA),
                                        self.model_name, self.cfg, self.bounds) for i in batch])
             probabilities = predict_batch(self.model, x.to(self.device), self.tta, refine, self.precision)
-            for i, probability in zip(batch, probabilities[:, 0].float().cpu().numpy(), strict=True):
-                out[i] = cv2.resize(probability, (window, window), interpolation=cv2.INTER_LINEAR)
+            for i, maps in zip(batch, probabilities.float().cpu().numpy().transpose(0, 2, 3, 1), strict=True):
+                out[i] = cv2.resize(maps, (window, window), interpolation=cv2.INTER_LINEAR).reshape(out[i].shape)
         return out
 
 
-def predict_image(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
-    """Full-resolution probability map (H, W) of one RGB image held in memory (module docstring)."""
+def predict_maps(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
+    """Full-resolution maps (H, W, channels) of one RGB image held in memory (module docstring): the probability,
+    and the centre map of a model with a centre head."""
     window = predictor.window
     height, width = image.shape[:2]
     pad_y, pad_x = max(0, window - height), max(0, window - width)
     padded = cv2.copyMakeBorder(image, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT_101) if pad_y or pad_x else image
-    total = np.zeros(padded.shape[:2], np.float32)
+    total = np.zeros((*padded.shape[:2], predictor.channels), np.float32)
     weights = np.zeros(padded.shape[:2], np.float32)
     weight = gaussian_weight(window)
     windows = tile_grid(*padded.shape[:2], window, predictor.stride)
     for start in range(0, len(windows), predictor.batch_size):
         batch = windows[start:start + predictor.batch_size]
-        probabilities = predictor([padded[y:y + window, x:x + window] for y, x in batch])
-        for (y, x), probability in zip(batch, probabilities, strict=True):
-            total[y:y + window, x:x + window] += weight * probability
+        for (y, x), maps in zip(batch, predictor([padded[y:y + window, x:x + window] for y, x in batch]), strict=True):
+            total[y:y + window, x:x + window] += weight[..., None] * maps
             weights[y:y + window, x:x + window] += weight
-    return (total / weights)[:height, :width]
+    return (total / weights[..., None])[:height, :width]
+
+
+def predict_image(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
+    """Full-resolution probability map (H, W) of one RGB image held in memory (`predict_maps`' first)."""
+    return predict_maps(predictor, image)[..., 0]

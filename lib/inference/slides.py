@@ -23,7 +23,7 @@ from ..data.tiling import tile_origins
 from ..progress import progress
 from .instances import label_nuclei
 from .outputs import nuclei_features, nucleus_table
-from .predict import WindowPredictor, gaussian_weight, predict_image
+from .predict import WindowPredictor, gaussian_weight, predict_maps
 
 SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif")
 TIFF_TILE = 256  # rows and columns of one tile of the written label TIFF; band_rows is a multiple of it
@@ -63,12 +63,15 @@ class Band:
     labels: np.ndarray
 
 
-def _band_nuclei(probability: np.ndarray, region_top: int, core: tuple[int, int], first_id: int, threshold: float,
+def _band_nuclei(maps: np.ndarray, region_top: int, core: tuple[int, int], first_id: int, threshold: float,
                  min_distance_px: float, min_area_px: float, mpp: float | None,
                  core_share: float) -> tuple[np.ndarray, pd.DataFrame, list]:
-    """Label one band with its context; keep the nuclei whose centroid row lies in `core` (image rows), numbered
-    from `first_id`. Returns the kept labels (region-sized, 0 elsewhere), their table and features."""
-    labels = label_nuclei(probability, threshold, min_distance_px, min_area_px, core_share)
+    """Label one band (its maps, `predict_maps`' channels) with its context; keep the nuclei whose centroid row
+    lies in `core` (image rows), numbered from `first_id`. Returns the kept labels (region-sized, 0 elsewhere), their
+    table and features."""
+    probability = maps[..., 0]
+    labels = label_nuclei(probability, threshold, min_distance_px, min_area_px, core_share,
+                          maps[..., 1] if maps.shape[-1] > 1 else None)
     table = nucleus_table(labels, probability, mpp)
     rows = table["centroid y (px)"] + region_top
     kept = table[(rows >= core[0]) & (rows < core[1])]
@@ -91,14 +94,13 @@ def stream_nuclei(predictor: WindowPredictor, height: int, width: int, read_rows
         raise ValueError(f"band_rows must be a multiple of {TIFF_TILE}, not {band_rows}")
     window, stride = predictor.window, predictor.stride
     if height < window or width < window:  # a small image: whole, padded as predict_image does
-        probability = predict_image(predictor, read_rows(0, height))
-        labels, nuclei, features = _band_nuclei(probability, 0, (0, height), 1, threshold, min_distance_px,
-                                                min_area_px, mpp, core_share)
+        labels, nuclei, features = _band_nuclei(predict_maps(predictor, read_rows(0, height)), 0, (0, height), 1,
+                                                threshold, min_distance_px, min_area_px, mpp, core_share)
         yield Band(nuclei, features, 0, labels)
         return
     ys, xs = tile_origins(height, window, stride), tile_origins(width, window, stride)
     weight = gaussian_weight(window)
-    total = np.zeros((0, width), np.float32)
+    total = np.zeros((0, width, predictor.channels), np.float32)
     weights = np.zeros((0, width), np.float32)
     buffer_top = 0                            # image row of the probability buffers' first row
     labels = np.zeros((0, width), np.int32)   # label rows not yet written, from image row `emitted`
@@ -107,18 +109,18 @@ def stream_nuclei(predictor: WindowPredictor, height: int, width: int, read_rows
         rows = read_rows(y, y + window)
         grow = y + window - (buffer_top + len(total))
         if grow > 0:
-            total = np.concatenate([total, np.zeros((grow, width), np.float32)])
+            total = np.concatenate([total, np.zeros((grow, *total.shape[1:]), np.float32)])
             weights = np.concatenate([weights, np.zeros((grow, width), np.float32)])
-        for x, probability in zip(xs, predictor([rows[:, x:x + window] for x in xs]), strict=True):
-            total[y - buffer_top:y - buffer_top + window, x:x + window] += weight * probability
+        for x, maps in zip(xs, predictor([rows[:, x:x + window] for x in xs]), strict=True):
+            total[y - buffer_top:y - buffer_top + window, x:x + window] += weight[..., None] * maps
             weights[y - buffer_top:y - buffer_top + window, x:x + window] += weight
         final = ys[i + 1] if i + 1 < len(ys) else height  # no later window reaches rows above this
         while band_top < height and final >= min(height, band_top + band_rows + margin):
             core = (band_top, min(height, band_top + band_rows))
             region = (max(0, core[0] - margin), min(height, core[1] + margin))
-            probability = (total[region[0] - buffer_top:region[1] - buffer_top]
-                           / weights[region[0] - buffer_top:region[1] - buffer_top])
-            kept, nuclei, features = _band_nuclei(probability, region[0], core, next_id, threshold,
+            maps = (total[region[0] - buffer_top:region[1] - buffer_top]
+                    / weights[region[0] - buffer_top:region[1] - buffer_top, :, None])
+            kept, nuclei, features = _band_nuclei(maps, region[0], core, next_id, threshold,
                                                   min_distance_px, min_area_px, mpp, core_share)
             next_id += len(nuclei)
             grow = region[1] - (emitted + len(labels))

@@ -18,10 +18,9 @@ TTA_TRANSFORMS = {
 
 @torch.no_grad()
 def predict_probabilities(model: torch.nn.Module, x: torch.Tensor, tta: bool) -> torch.Tensor:
-    """Sigmoid probabilities (B, 1, H, W); with `tta`, averaged over the 7 transforms after undoing each."""
+    """Sigmoid probabilities (B, C, H, W), C the model's output channels (the mask; the centre map of a model
+    with a centre head); with `tta`, averaged over the 7 transforms after undoing each."""
     if not tta:
         return torch.sigmoid(model(x).float())
-    total = torch.zeros((x.shape[0], 1, *x.shape[-2:]), device=x.device)
-    for forward, inverse in TTA_TRANSFORMS.values():
-        total += inverse(torch.sigmoid(model(forward(x)).float()))
-    return total / len(TTA_TRANSFORMS)
+    return sum(inverse(torch.sigmoid(model(forward(x)).float())) for forward, inverse in TTA_TRANSFORMS.values()
+               ) / len(TTA_TRANSFORMS)

@@ -1,5 +1,6 @@
 """The model ladder by name (paper Table II plus the two other papers' systems). Every model maps
-(B, C, H, W) inputs to (B, 1, H, W) logits; a `ModelSpec` says how it is built, trained and applied.
+(B, C, H, W) inputs to (B, 1, H, W) logits (the Enhanced family: (B, 2, H, W) with `model.centre_head`, the mask's
+and the centre map's); a `ModelSpec` says how it is built, trained and applied.
 
 Table II is a ladder: each rung keeps what the one before added, so the active-learning and multi-scale U-Nets
 train with the hybrid loss of the rung before them (the paper does not say otherwise). `enhanced_region` and
@@ -32,6 +33,7 @@ class ModelSpec:
     #                                     clipping, the last epoch instead of EMA selection (notebook 05)
     edge_channel: bool = False          # takes the Gabor edge map when model.input_variant has one
     loss_area: str | None = None        # where its loss looks whatever train.loss_area says (None: train.loss_area)
+    takes_centre_head: bool = False     # built on smp's UNet++, which gains the centre head with model.centre_head
 
 
 def _unet(attention: bool = False, aspp: bool = False, mc_dropout: bool = False):
@@ -55,15 +57,16 @@ MODELS: dict[str, ModelSpec] = {
                                    active_learning=True),
     "multiscale_attention_unet": ModelSpec("Multi-scale Att-UNet", _unet(attention=True, aspp=True), "hybrid",
                                            patch_sampling=True, crf=True),
-    "enhanced": ModelSpec("Enhanced (paper)", lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True),
+    "enhanced": ModelSpec("Enhanced (paper)", lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True,
+                          takes_centre_head=True),
     "fgfeu_net": ModelSpec("FgFEU-Net", lambda cfg: build_fgfeu(cfg["model"]), "combo"),
     "fgfeu_net_region": ModelSpec("FgFEU-Net, loss inside the annotated region", lambda cfg: build_fgfeu(cfg["model"]),
                                   "combo", loss_area="annotated_region"),
     "enhanced_region": ModelSpec("Enhanced, loss inside the annotated region",
                                  lambda cfg: build_enhanced(cfg["model"]), "config", edge_channel=True,
-                                 loss_area="annotated_region"),
+                                 loss_area="annotated_region", takes_centre_head=True),
     "enhanced_unstabilized": ModelSpec("Enhanced, unstabilized", lambda cfg: build_enhanced(cfg["model"]),
-                                       "unstabilized", stabilized=False, edge_channel=True),
+                                       "unstabilized", stabilized=False, edge_channel=True, takes_centre_head=True),
     "pro_unext": ModelSpec("Pro_UNeXt", _unext, "focal_dice", finetune_loss="focal_dice_hausdorff"),
 }
 MODEL_NAMES = tuple(MODELS)
@@ -91,6 +94,12 @@ def input_channels(name: str, cfg: dict[str, Any]) -> int:
     """The one rule for which models see the edge channel: 4 (RGB + Gabor edge map) for the Enhanced family when
     its input variant feeds the edge map, else 3; the other models see RGB, as in their papers."""
     return 4 if model_spec(name).edge_channel and cfg["model"]["input_variant"] in EDGE_VARIANTS else 3
+
+
+def has_centre_head(name: str, cfg: dict[str, Any]) -> bool:
+    """Whether a model predicts the centre map too: `model.centre_head` on a model built on smp's UNet++ (the
+    Enhanced family); the other models ignore the setting."""
+    return model_spec(name).takes_centre_head and cfg["model"]["centre_head"]
 
 
 def loss_area(name: str, cfg: dict[str, Any]) -> str:

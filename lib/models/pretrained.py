@@ -96,9 +96,11 @@ def with_fallback(load: Callable[[], nn.Module], random_init: Callable[[], nn.Mo
 
 
 def build_unetplusplus(model_cfg: dict[str, Any], in_channels: int = 3) -> tuple[nn.Module, str]:
-    """smp UNet++ with the configured encoder and decoder; returns it with a note on its encoder weights."""
+    """smp UNet++ with the configured encoder and decoder; returns it with a note on its encoder weights. With
+    `model.centre_head` it has a second output channel, the logits of the centre map (lib/data/geometry.py)."""
     kwargs = dict(encoder_name=model_cfg["encoder"], decoder_channels=list(model_cfg["decoder_channels"]),
-                  decoder_attention_type=model_cfg["decoder_attention"], in_channels=in_channels, classes=1)
+                  decoder_attention_type=model_cfg["decoder_attention"], in_channels=in_channels,
+                  classes=2 if model_cfg["centre_head"] else 1)
     wanted = model_cfg["encoder_weights"]
     if wanted in (None, "none"):
         return smp.UnetPlusPlus(encoder_weights=None, **kwargs), "random initialisation (encoder_weights: none)"

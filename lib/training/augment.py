@@ -53,15 +53,15 @@ class Augmenter:
         self.geometric.set_random_seed(seed)
         self.photometric.set_random_seed(seed + 1)
 
-    def __call__(self, rgb: np.ndarray, edge: np.ndarray | None, mask: np.ndarray, region: np.ndarray | None = None,
-                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
-        """uint8 RGB (H, W, 3), float edge (H, W) or None, mask (H, W), annotated region (H, W) or None -> the
-        same, transformed (the region moves with the mask)."""
+    def __call__(self, rgb: np.ndarray, edge: np.ndarray | None, mask: np.ndarray, maps: list[np.ndarray] = (),
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, list[np.ndarray]]:
+        """uint8 RGB (H, W, 3), float edge (H, W) or None, mask (H, W), maps (H, W) that move with the mask (the
+        annotated region, the centre map) -> the same, transformed."""
         stacked = rgb.astype(np.float32) / 255
         if edge is not None:
             stacked = np.concatenate([stacked, edge[..., None].astype(np.float32)], axis=-1)
-        moved = self.geometric(image=stacked, mask=mask, **({} if region is None else {"masks": [region]}))
+        moved = self.geometric(image=stacked, mask=mask, **({"masks": list(maps)} if maps else {}))
         stacked, mask = moved["image"], moved["mask"]
         rgb = self.photometric(image=np.ascontiguousarray(stacked[..., :3]))["image"]
         return (np.clip(rgb, 0, 1), (stacked[..., 3] if edge is not None else None), mask,
-                None if region is None else np.asarray(moved["masks"][0]))
+                [np.asarray(moved_map) for moved_map in moved["masks"]] if maps else [])

@@ -26,12 +26,12 @@ from ..data.tiles import TileSet
 from ..device import Precision
 from ..evaluation.metrics import count_table, pooled
 from ..files import save_torch_atomic, write_text_atomic
-from ..models import ModelSpec, build_model, loss_area, model_spec, training_loss
+from ..models import ModelSpec, build_model, has_centre_head, loss_area, model_spec, training_loss
 from ..progress import progress as progress_bar
 from .augment import Augmenter
 from .dataset import TileDataset
 from .distributed import SINGLE, Ranks, per_rank_accumulation, wrap
-from .losses import NEEDS_DISTANCE, LossFn, loss_function
+from .losses import NEEDS_DISTANCE, LossFn, centre_loss, loss_function
 from .recipe import Recipe, build_recipe, drops_last_batch, model_epochs, steps_per_epoch
 
 
@@ -80,11 +80,13 @@ class Context:
 
     def dataset(self, index: np.ndarray, augmenter: Augmenter | None = None) -> TileDataset:
         """Tiles as this model's inputs and targets (distance maps where its losses need them, the annotated
-        region where the loss looks only there, the gaps' weights with `train.contact_weight`)."""
+        region where the loss looks only there, the gaps' weights with `train.contact_weight`, the centre map
+        with `model.centre_head`)."""
         needs_distance = bool({training_loss(self.model_name, self.cfg), self.spec.finetune_loss} & NEEDS_DISTANCE)
         train = self.cfg["train"]
         return TileDataset(self.tile_set, index, self.edges, self.cfg["model"], augmenter, needs_distance,
-                           self.in_region, train["contact_weight"], train["gap_sigma_px"] * input_scale(self.cfg["data"]))
+                           self.in_region, train["contact_weight"], train["gap_sigma_px"] * input_scale(self.cfg["data"]),
+                           has_centre_head(self.model_name, self.cfg))
 
     def loss_for_epoch(self, epoch: int) -> LossFn:
         """The model's loss; in its last ladder.finetune_epochs epochs, its fine-tuning loss if it has one."""
@@ -101,8 +103,11 @@ class Context:
 
 
 def _loss(loss_fn: LossFn, logits: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The loss of a batch of logits against a dataset target (`lib.training.dataset`), in fp32."""
-    return loss_fn(logits.float(), target["mask"], target.get("distance"), target.get("valid"))
+    """The loss of a batch of logits against a dataset target (`lib.training.dataset`), in fp32: the model's loss
+    on the mask channel, plus the centre loss on the centre head's channel where the model has one."""
+    logits = logits.float()
+    loss = loss_fn(logits[:, :1], target["mask"], target.get("distance"), target.get("valid"))
+    return loss + centre_loss(logits[:, 1:], target["centre"], target.get("valid")) if "centre" in target else loss
 
 
 def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, threshold: float,

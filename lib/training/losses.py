@@ -14,6 +14,9 @@ only as valid or not.
   the distances to the ground-truth and predicted boundaries;
 distances are in units of the tile side, so the terms stay on the scale of Dice. A mask with no cell has no
 boundary: every pixel gets distance 1 (the largest), so any predicted cell costs fully.
+A model with a centre head (`model.centre_head`) adds `centre_loss` on its second channel: the binary cross-entropy
+of its logits against the centre map (lib/data/geometry.py, values in [0, 1]), over the pixels that carry
+supervision, unweighted (the contact weight is for the mask).
 """
 from __future__ import annotations
 
@@ -136,6 +139,10 @@ _dice = smp.losses.DiceLoss("binary", from_logits=True, ignore_index=IGNORE)
 _focal = smp.losses.FocalLoss("binary", gamma=2.0, ignore_index=IGNORE)
 _tversky = smp.losses.TverskyLoss("binary", from_logits=True, alpha=TVERSKY_ALPHA, beta=TVERSKY_BETA,
                                   ignore_index=IGNORE)
+
+def centre_loss(logits: torch.Tensor, centre: torch.Tensor, valid: Valid = None) -> torch.Tensor:
+    """Cross-entropy of the centre head's logits against the centre map (module docstring)."""
+    return _bce(logits, centre, None if valid is None else (valid > 0).float())
 
 
 def _ignoring(target: torch.Tensor, valid: Valid) -> torch.Tensor:

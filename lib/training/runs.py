@@ -3,7 +3,8 @@
 results/<dataset>/<profile>/[<experiment>/]<model>/seed<k>/[fold<f>/] holds config.yaml (the record: model, seed,
 fold, dataset, data folder and the config sections training reads), versions.json, history.csv (per epoch),
 sampling_weights.csv, best.pt (the selected checkpoint), per_tile.csv (the test tiles' counts and scores),
-test_probabilities-tta.npy and test_probabilities-no_tta.npy, metrics.json, written when the run is finished (its
+test_probabilities-tta.npy and test_probabilities-no_tta.npy (test_centres-<arm>.npy for a model with a centre
+head), metrics.json, written when the run is finished (its
 presence marks it so), and MODEL_CARD.md. While a run is unfinished, last.pt holds the full training state.
 
 A run may be resumed or read only when it was recorded from the same data folder and the settings its training
@@ -33,7 +34,7 @@ import yaml
 
 from ..data.tiles import TileSet
 from ..evaluation.metrics import pooled
-from ..models import loss_area, model_spec
+from ..models import has_centre_head, loss_area, model_spec
 from ..paths import (
     REPO_ROOT,
     RESULTS_ROOT,
@@ -50,7 +51,7 @@ RUN_SECTIONS = ("profile", "seed", "data", "gabor", "model", "train", "ladder", 
 ARMS = {True: "tta", False: "no_tta"}  # test-time augmentation on / off
 # Settings added after runs were first recorded, at the value that reproduces what a run recorded without them did.
 INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32", "train.stain_augmentation": 0.0,
-              "train.contact_weight": 0.0, "train.gap_sigma_px": 0.0}
+              "train.contact_weight": 0.0, "train.gap_sigma_px": 0.0, "model.centre_head": False}
 
 
 class StaleRunError(RuntimeError):
@@ -89,7 +90,7 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return items
 
 
-def _with_introduced(config: dict[str, Any]) -> dict[str, Any]:
+def with_introduced(config: dict[str, Any]) -> dict[str, Any]:
     """A recorded config with the settings introduced after it at their old-behaviour values (`INTRODUCED`)."""
     config = copy.deepcopy(config)
     for dotted, value in INTRODUCED.items():
@@ -101,7 +102,7 @@ def _with_introduced(config: dict[str, Any]) -> dict[str, Any]:
 def changed_settings(recorded: dict[str, Any], cfg: dict[str, Any], model_name: str) -> list[str]:
     """The dotted config keys whose values a run recorded with `recorded` would train with differently under
     `cfg` (empty: the run is this config's)."""
-    before = _flat(model_run_config(_with_introduced(recorded), model_name))
+    before = _flat(model_run_config(with_introduced(recorded), model_name))
     after = _flat(model_run_config(cfg, model_name))
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
@@ -192,6 +193,11 @@ class Run:
         arm = ARMS[self.metrics["tta"] if tta is None else tta]
         return np.load(self.folder / f"test_probabilities-{arm}.npy").astype(np.float32)
 
+    def test_centres(self, tta: bool | None = None) -> np.ndarray | None:
+        """Test-tile centre maps (N, H, W) float32 of an arm for a model with a centre head, else None."""
+        path = self.folder / f"test_centres-{ARMS[self.metrics['tta'] if tta is None else tta]}.npy"
+        return np.load(path).astype(np.float32) if has_centre_head(self.model, self.record["config"]) else None
+
     def tile_thresholds(self, tta: bool | None = None) -> np.ndarray:
         """The threshold each test tile is cut at (one per tile, in the order of `per_tile`)."""
         return np.full(len(self.per_tile), self.threshold(tta))
@@ -234,6 +240,10 @@ class OutOfFold(Run):
     def test_probabilities(self, tta: bool | None = None) -> np.ndarray:
         return np.concatenate([run.test_probabilities(tta) for run in self.folds])
 
+    def test_centres(self, tta: bool | None = None) -> np.ndarray | None:
+        centres = [run.test_centres(tta) for run in self.folds]
+        return None if centres[0] is None else np.concatenate(centres)
+
     def tile_thresholds(self, tta: bool | None = None) -> np.ndarray:
         return np.concatenate([run.tile_thresholds(tta) for run in self.folds])
 
@@ -250,7 +260,7 @@ def read_run(run: Path) -> Run:
     if not (run / "metrics.json").is_file():
         raise MissingRunError(f"{run} is not a finished run (no metrics.json); train it first")
     record = yaml.safe_load((run / "config.yaml").read_text())
-    record["config"] = _with_introduced(record["config"])  # settings added since, at the values it trained with
+    record["config"] = with_introduced(record["config"])  # settings added since, at the values it trained with
     return Run(run, record,
                json.loads((run / "versions.json").read_text()), pd.read_csv(run / "history.csv"),
                json.loads((run / "metrics.json").read_text()), pd.read_csv(run / "per_tile.csv"),

@@ -109,7 +109,8 @@ def check_pool(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str
 
 def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool = True) -> dict[str, Any]:
     """Test scores of both arms (with and without TTA), each at its own validation-chosen threshold; writes
-    test_probabilities-<arm>.npy and threshold_curve-<arm>.csv, and per_tile.csv of the run's own arm."""
+    test_probabilities-<arm>.npy (test_centres-<arm>.npy too for a model with a centre head) and
+    threshold_curve-<arm>.csv, and per_tile.csv of the run's own arm."""
     train_cfg, refine = ctx.cfg["train"], refiner(ctx.model_name, ctx.cfg)
     val, test = ctx.split_index["val"], ctx.split_index["test"]
     arms = {}
@@ -123,10 +124,12 @@ def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool
                                                 ctx.tile_set.regions[val] if ctx.in_region else None)
             source = "validation"
             write_text_atomic(run / f"threshold_curve-{arm}.csv", curve.to_csv(index=False))
-        probabilities = predict_tiles(model, ctx.dataset(test), ctx.device, tta, refine, desc=label and f"{label}: test",
-                                      precision=ctx.precision)
-        summary, per_tile = score_split(probabilities, ctx.tile_set, test, threshold)
-        np.save(run / f"test_probabilities-{arm}.npy", probabilities.astype(np.float16))
+        maps = predict_tiles(model, ctx.dataset(test), ctx.device, tta, refine, desc=label and f"{label}: test",
+                             precision=ctx.precision, every_channel=True)
+        summary, per_tile = score_split(maps[:, 0], ctx.tile_set, test, threshold)
+        np.save(run / f"test_probabilities-{arm}.npy", maps[:, 0].astype(np.float16))
+        if maps.shape[1] > 1:
+            np.save(run / f"test_centres-{arm}.npy", maps[:, 1].astype(np.float16))
         if tta == train_cfg["tta"]:
             write_text_atomic(run / "per_tile.csv", per_tile.to_csv(index=False))
         arms[arm] = {"threshold": threshold, "threshold_source": source, "test": summary}
