@@ -55,7 +55,7 @@ from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
 from ..report.drawing import outline_nuclei
 from .classic import classic_nuclei
-from .instances import label_nuclei, scaled_settings
+from .instances import label_maps, scaled_settings
 from .outputs import write_nuclei
 from .predict import WindowPredictor, load_run_model, predict_image, predict_maps, run_precision
 from .slides import SLIDE_SUFFIXES, SlideReader, stream_nuclei, write_streamed_nuclei
@@ -209,8 +209,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
 
     def labelled(predictor: WindowPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         maps = predict_maps(predictor, image)  # the probability, and the centre map of a model with a centre head
-        return maps[..., 0], label_nuclei(maps[..., 0], threshold, *split(predictor.zoom), nuclei["core_share"],
-                                          maps[..., 1] if maps.shape[-1] > 1 else None)
+        return maps[..., 0], label_maps(maps, threshold, *split(predictor.zoom), nuclei["core_share"])
 
     def opened(path: Path) -> tuple[np.ndarray | None, np.ndarray | None, SlideReader | None]:
         """The image as read (None: a large one, read band by band), as the network sees it, and its slide reader."""

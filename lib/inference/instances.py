@@ -69,6 +69,14 @@ def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: flo
     return split_nuclei(probability >= threshold, min_distance_px, min_area_px, cores, centre)
 
 
+def label_maps(maps: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,
+               core_share: float = 1.0) -> np.ndarray:
+    """`label_nuclei` of a predicted image's maps (H, W, C), `lib.inference.predict.predict_maps`' channels: the
+    probability, and the centre map of a model with a centre head."""
+    return label_nuclei(maps[..., 0], threshold, min_distance_px, min_area_px, core_share,
+                        maps[..., 1] if maps.shape[-1] > 1 else None)
+
+
 def label_tiles(probabilities: np.ndarray, thresholds: np.ndarray, settings: dict,
                 within: np.ndarray | None = None, centres: np.ndarray | None = None) -> list[np.ndarray]:
     """`label_nuclei` on each tile of a stack (N, H, W), cut at its own threshold, with `settings` at the tiles'

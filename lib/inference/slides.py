@@ -21,7 +21,7 @@ import pandas as pd
 from ..data.reading import DatasetError
 from ..data.tiling import tile_origins
 from ..progress import progress
-from .instances import label_nuclei
+from .instances import label_maps
 from .outputs import nuclei_features, nucleus_table
 from .predict import WindowPredictor, gaussian_weight, predict_maps
 
@@ -69,10 +69,8 @@ def _band_nuclei(maps: np.ndarray, region_top: int, core: tuple[int, int], first
     """Label one band (its maps, `predict_maps`' channels) with its context; keep the nuclei whose centroid row
     lies in `core` (image rows), numbered from `first_id`. Returns the kept labels (region-sized, 0 elsewhere), their
     table and features."""
-    probability = maps[..., 0]
-    labels = label_nuclei(probability, threshold, min_distance_px, min_area_px, core_share,
-                          maps[..., 1] if maps.shape[-1] > 1 else None)
-    table = nucleus_table(labels, probability, mpp)
+    labels = label_maps(maps, threshold, min_distance_px, min_area_px, core_share)
+    table = nucleus_table(labels, maps[..., 0], mpp)
     rows = table["centroid y (px)"] + region_top
     kept = table[(rows >= core[0]) & (rows < core[1])]
     lookup = np.zeros(len(table) + 1, np.int32)
