@@ -92,16 +92,11 @@ def main() -> None:
     device = torch.device("cpu")
     model, _, _, metrics = load_run_model(args.run, device)
     precision = run_precision(cfg, device)
-    edges = tile_edges(tile_set, model_name, cfg)[0]
-
-    def predict(split_index: np.ndarray) -> np.ndarray:  # (N, C, H, W): the mask's probability, the centre map
-        return predict_tiles(precision.prepare(model), TileDataset(tile_set, split_index, edges, cfg["model"]), device,
-                             metrics["tta"], refiner(model_name, cfg), precision=precision, every_channel=True)
-
+    dataset = TileDataset(tile_set, index["val"], tile_edges(tile_set, model_name, cfg)[0], cfg["model"])
+    val_maps = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"], refiner(model_name, cfg),
+                             precision=precision, every_channel=True)  # (N, C, H, W): the probability, the centre map
     centre_head = has_centre_head(model_name, cfg)
-    val_maps = predict(index["val"])
     val_probabilities, val_centres = val_maps[:, 0], (val_maps[:, 1] if centre_head else None)
-    test_centres = predict(test)[:, 1] if centre_head else None
     choose = functools.partial(choose_split_settings, val_probabilities, metrics["threshold"], truth["val"], within["val"],
                                tuple(d * factor for d in DISTANCES_SOURCE_PX),
                                tuple(a * factor**2 for a in AREAS_SOURCE_PX), centres=val_centres)
@@ -125,7 +120,7 @@ def main() -> None:
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 
     # 3. the test tiles, at the profile's settings and at the chosen ones
-    probabilities = run.test_probabilities()
+    probabilities, test_centres = run.test_probabilities(), run.test_centres()  # the run's own arm, as recorded
     test_images = np.asarray(tile_set.images[test])
     profile = scaled_settings(settings, factor)
     results = []
