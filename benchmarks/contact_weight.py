@@ -15,6 +15,7 @@ test columns are read, never chosen on. Writes figures/benchmarks/contact_weight
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ from lib.report.output import FIGURES_ROOT, save_table
 from lib.training.runs import read_run
 
 ENTRY = "chosen on validation, core share too"
+VARIANT = re.compile(r"\d+(-gap_sigma-\d+)?")  # experiments that change only these (not the head, not the epochs)
 COLUMNS = ("validation touching pairs", "validation touching pairs split", "validation aji", "touching pairs",
            "touching pairs split", "touching pairs split CI low", "touching pairs split CI high", "touching pairs merged",
            "object_f1", "aji", "pq", "core share", "min distance (source px)", "run", "reference_step_ms")
@@ -36,7 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = FIGURES_ROOT / "benchmarks"
     names = [f"instances-{args.dataset}-{args.setting}-{args.model}.csv",
-             *(path.name for path in folder.glob(f"instances-{args.dataset}-{args.setting}-contact_weight-*-{args.model}.csv"))]
+             *(path.name for path in folder.glob(f"instances-{args.dataset}-{args.setting}-contact_weight-*-{args.model}.csv")
+               if VARIANT.fullmatch(path.name.split("-contact_weight-")[1].removesuffix(f"-{args.model}.csv")))]
     rows = []
     for name in names:
         table = pd.read_csv(folder / name, index_col="entry")

@@ -17,7 +17,8 @@ against the classic pipeline with its settings chosen on the training tiles.
    95% interval over the tiles that hold pairs; the model's rows also give its validation tiles' scores at the same
    settings (`benchmarks/contact_weight.py` chooses a gap weight on them).
 Writes figures/benchmarks/instances-<dataset>-<setting>[-<experiment>]-<model>.csv (scores) and -grid.csv (every setting tried on
-validation or training tiles), with the machine's reference step. Nothing here looks at the test tiles to choose.
+validation or training tiles), with the run's epochs and training seconds and the machine's reference step. Nothing here
+looks at the test tiles to choose.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def main() -> None:
     assert np.array_equal(np.sort(test), np.sort(index["test"]))
     truth["test"], within["test"] = np.asarray(tile_set.instances[test]), np.asarray(tile_set.regions[test], bool)
     touching = TOUCHING_SOURCE_PX * factor
-    settings = config.load_config(cfg["profile"])["instances"]
+    profile_config = config.load_config(cfg["profile"])
 
     # 1. the model's watershed settings, on its validation tiles
     device = torch.device("cpu")
@@ -122,7 +123,7 @@ def main() -> None:
     # 3. the test tiles, at the profile's settings and at the chosen ones
     probabilities, test_centres = run.test_probabilities(), run.test_centres()  # the run's own arm, as recorded
     test_images = np.asarray(tile_set.images[test])
-    profile = scaled_settings(settings, factor)
+    profile = scaled_settings(profile_config["instances"], factor)
     results = []
     for method, which, values in ((model_name, "profile", profile), (model_name, "chosen on validation", chosen),
                                   (model_name, "chosen on validation, core share too", with_cores),
@@ -143,9 +144,10 @@ def main() -> None:
                         **scores(truth["test"], labels, within["test"], touching),
                         **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
     weight, sigma = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"]
-    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test),
+    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), threshold=run.threshold(),
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
-                                            "centre head": centre_head})
+                                            "centre head": centre_head, "epochs": cfg["train"]["epochs"],
+                                            "training seconds": metrics["train_seconds"]})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
     experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
@@ -154,9 +156,13 @@ def main() -> None:
               f"{sigma:g} source px)" if weight and sigma else
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
     target += "; the model's markers from its centre head" if centre_head else ""
+    profile_epochs = profile_config["train"]["epochs"]
+    target += f"; trained {cfg['train']['epochs']} epochs, not the profile's {profile_epochs}" if (
+        cfg["train"]["epochs"] != profile_epochs) else ""
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
-        f"input{target}), at the profile's watershed settings and at those chosen on validation tiles (the model: markers from "
+        f"input{target}; the model's tiles cut at the run's validation-chosen threshold {run.threshold():.2f}), at the "
+        "profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
         f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched (Fieller's 95% interval over the "
