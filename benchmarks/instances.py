@@ -143,10 +143,11 @@ def main() -> None:
                         "core share": values["core_share"] if method == model_name else float("nan"),
                         **scores(truth["test"], labels, within["test"], touching),
                         **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
-    weight, sigma = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"]
-    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), threshold=run.threshold(),
+    weight, sigma, epochs = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"], cfg["train"]["epochs"]
+    threshold = run.threshold()  # the run's own arm's, which cut the test tiles above
+    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), threshold=threshold,
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
-                                            "centre head": centre_head, "epochs": cfg["train"]["epochs"],
+                                            "centre head": centre_head, "epochs": epochs,
                                             "training seconds": metrics["train_seconds"]})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
@@ -157,11 +158,10 @@ def main() -> None:
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
     target += "; the model's markers from its centre head" if centre_head else ""
     profile_epochs = profile_config["train"]["epochs"]
-    target += f"; trained {cfg['train']['epochs']} epochs, not the profile's {profile_epochs}" if (
-        cfg["train"]["epochs"] != profile_epochs) else ""
+    target += f"; trained {epochs} epochs, not the profile's {profile_epochs}" if epochs != profile_epochs else ""
     csv = save_benchmark(table, name, caption=(
         f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
-        f"input{target}; the model's tiles cut at the run's validation-chosen threshold {run.threshold():.2f}), at the "
+        f"input{target}; the model's tiles cut at the run's validation-chosen threshold {threshold:.2f}), at the "
         "profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
