@@ -16,9 +16,10 @@ against the classic pipeline with its settings chosen on the training tiles.
    merged (the rest: a nucleus of the pair found with the wrong outline, or missed), the share split with Fieller's
    95% interval over the tiles that hold pairs; the model's rows also give its validation tiles' scores at the same
    settings (`benchmarks/contact_weight.py` chooses a gap weight on them).
-Writes figures/benchmarks/instances-<dataset>-<setting>[-<experiment>]-<model>.csv (scores) and -grid.csv (every setting tried on
-validation or training tiles), with the run's epochs and training seconds and the machine's reference step. Nothing here
-looks at the test tiles to choose.
+Writes figures/benchmarks/instances-<dataset>-<setting>[-<experiment>]-<model>[-seed<k>][-fold<f>].csv (scores; seed 0
+unnamed), -grid.csv (every setting tried on validation or training tiles) and -pairs.csv (each test tile's touching pairs,
+split and merged, per entry: `benchmarks/pairs_split.py` compares runs on them), with the run's epochs, seed and training
+seconds and the machine's reference step. Nothing here looks at the test tiles to choose.
 """
 from __future__ import annotations
 
@@ -54,12 +55,14 @@ CORE_SHARES = (0.5, 0.2, 0.1)  # below 1: markers from the cores (lib/inference/
 SIGMAS_SOURCE_PX = (0.5, 1.0, 2.0)
 TOUCHING_SOURCE_PX = 3
 MAX_CLASSIC_TILES = 200
+PAIR_COLUMNS = ("touching pairs", "split", "merged")  # per test tile, for paired comparisons (benchmarks/pairs_split.py)
 VALIDATION_COLUMNS = ("aji", "object_f1", "touching pairs", "touching pairs split")  # the model's, at the same settings
 
 
 
-def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray, touching_px: float) -> dict[str, float]:
-    """Pooled instance scores and the shares of touching pairs split and merged."""
+def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray,
+           touching_px: float) -> tuple[dict[str, float], np.ndarray]:
+    """Pooled instance scores and the shares of touching pairs split and merged; each tile's (pairs, split, merged)."""
     counts = pd.DataFrame([instance_counts(t, p, w) for t, p, w in zip(truth, labels, within, strict=True)]).sum()
     per_tile = np.array([split_pairs(np.where(w, t, 0), np.where(w, p, 0), touching_px)
                          for t, p, w in zip(truth, labels, within, strict=True)])
@@ -69,7 +72,7 @@ def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray, touc
     return {**instance_scores(counts), "true nuclei": int(counts.tp + counts.fn), "touching pairs": int(pairs[0]),
             "touching pairs split": pairs[1] / pairs[0] if pairs[0] else float("nan"),
             "touching pairs split CI low": low, "touching pairs split CI high": high,
-            "touching pairs merged": pairs[2] / pairs[0] if pairs[0] else float("nan")}
+            "touching pairs merged": pairs[2] / pairs[0] if pairs[0] else float("nan")}, per_tile
 
 
 def main() -> None:
@@ -124,7 +127,7 @@ def main() -> None:
     probabilities, test_centres = run.test_probabilities(), run.test_centres()  # the run's own arm, as recorded
     test_images = np.asarray(tile_set.images[test])
     profile = scaled_settings(profile_config["instances"], factor)
-    results = []
+    results, pairs = [], []
     for method, which, values in ((model_name, "profile", profile), (model_name, "chosen on validation", chosen),
                                   (model_name, "chosen on validation, core share too", with_cores),
                                   ("classic", "profile", profile), ("classic", "chosen on training tiles", best)):
@@ -136,23 +139,27 @@ def main() -> None:
             labels = label_tiles(probabilities, run.tile_thresholds(), values, centres=test_centres)
             val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), metrics["threshold"]), values,
                                      centres=val_centres)
-            validation = scores(truth["val"], val_labels, within["val"], touching)
+            validation = scores(truth["val"], val_labels, within["val"], touching)[0]
+        test_scores, per_tile = scores(truth["test"], labels, within["test"], touching)
+        pairs.append(pd.DataFrame(per_tile, columns=PAIR_COLUMNS).assign(entry=f"{method}, {which}", tile=test))
         results.append({"method": method, "settings": which,
                         "min distance (source px)": values["min_distance_px"] / factor,
                         "min area (source px)": values["min_area_px"] / factor**2,
                         "core share": values["core_share"] if method == model_name else float("nan"),
-                        **scores(truth["test"], labels, within["test"], touching),
+                        **test_scores,
                         **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
     weight, sigma, epochs = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"], cfg["train"]["epochs"]
     threshold = run.threshold()  # the run's own arm's, which cut the test tiles above
     table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), threshold=threshold,
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
-                                            "centre head": centre_head, "epochs": epochs,
+                                            "centre head": centre_head, "epochs": epochs, "seed": run.seed,
                                             "training seconds": metrics["train_seconds"]})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
-    experiment = parts[parts.index(setting) + 1:parts.index(model_name, parts.index(setting))]  # the run's sub-folder
-    name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name])
+    model_at = parts.index(model_name, parts.index(setting))
+    experiment = parts[parts.index(setting) + 1:model_at]  # the run's sub-folder
+    seed_fold = [part for part in parts[model_at + 1:] if part != "seed0"]  # the default seed goes unnamed
+    name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name, *seed_fold])
     target = (f"; trained with the gaps between nuclei weighted up to {1 + weight:g} (the U-Net paper's gap map, sigma "
               f"{sigma:g} source px)" if weight and sigma else
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
@@ -168,6 +175,9 @@ def main() -> None:
         f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched (Fieller's 95% interval over the "
         "tiles holding pairs), merged when one predicted object overlaps both most. `benchmarks/instances.py`."))
     write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
+    pairs = pd.concat(pairs)
+    write_text_atomic(csv.with_name(f"{name}-pairs.csv"),
+                      pairs[pairs["touching pairs"] > 0][["entry", "tile", *PAIR_COLUMNS]].to_csv(index=False))
 
 
 if __name__ == "__main__":

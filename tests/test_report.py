@@ -16,7 +16,7 @@ from lib.report import pages
 from lib.report.notebook_pages import write_notebook_pages
 from lib.report.output import markdown_table, p_value
 from lib.report.pages import TEMPLATES, changed_pages, markdown_layout, render_pages, typed_numbers
-from lib.report.published import Published, ReportError, interval
+from lib.report.published import Published, ReportError, interval, number
 from lib.report.site import broken_links, browser_check, build_html
 
 
@@ -71,6 +71,7 @@ def test_published_values_and_what_is_missing(tmp_path):
 def test_formatting_says_undefined_and_never_prints_p_zero():
     assert interval(0.71649, 0.69707, float("nan")) == "0.716 [0.697, undefined]"
     assert p_value(5e-05) == "< 0.001" and p_value(0.0479) == "0.048"
+    assert number(-1e-9, 0) == "0" and number(-0.0004) == "0.000" and number(-0.0006) == "-0.001"
     frame = pd.DataFrame({"Dice": [0.71, 0.64], "p vs U-Net": [5e-05, float("nan")], "Holm p": [0.0479, 0.2]})
     table = markdown_table(frame, digits=3)
     assert "< 0.001" in table and "0.048" in table and "0.0 " not in table and "—" in table

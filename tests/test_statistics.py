@@ -48,6 +48,22 @@ def test_paired_comparison_drops_missing_units():
     assert result["units"] == 7 and result["difference"] == pytest.approx(1.2 / 7) and result["p"] < 0.05
 
 
+def test_paired_share_difference_by_hand():
+    totals = np.array([2, 4, 1, 3, 2, 2])  # touching pairs per tile
+    a = np.array([1, 2, 1, 1, 1, 0])       # split by model A: 6 of 14
+    b = np.array([2, 4, 1, 3, 2, 1])       # split by model B: 13 of 14
+    result = statistics.paired_share_difference(totals, a, b)
+    assert result["share A"] == pytest.approx(6 / 14) and result["share B"] == pytest.approx(13 / 14)
+    assert result["difference"] == pytest.approx(7 / 14)
+    assert result["units"] == 6 and result["items"] == 14
+    # five tiles gain, one ties: of the 2^6 sign patterns only the all-plus and all-minus ones (each twice, the tie's
+    # sign being free) reach the observed mean
+    assert result["p"] == pytest.approx(4 / 64)
+    assert result["CI low"] < result["difference"] < result["CI high"]
+    same = statistics.paired_share_difference(totals, a, a)
+    assert same["difference"] == 0 and same["p"] == 1
+
+
 def test_holm_by_hand():
     adjusted = statistics.holm(np.array([0.01, 0.04, 0.03, np.nan]))
     assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06]) and np.isnan(adjusted[3])

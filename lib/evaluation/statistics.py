@@ -8,6 +8,8 @@ test, and Holm's correction for multiple comparisons.
 - A paired comparison (model A vs model B on the same images) uses the mean of the per-unit differences, the
   sign-flip permutation test (exact: all 2^n sign patterns up to n = 16, else 20,000 seeded random ones) and its
   inverted interval: every shift whose test does not reject. Exact for differences symmetric about their mean.
+- A share of items held by units (touching pairs split, per tile) compared between two models on the same items
+  takes the sign-flip test over the units' differences in items counted, scaled to the share.
 - With several comparisons, Holm's step-down adjustment of the p-values controls the family-wise error rate; a
   verdict follows from the adjusted p-value, never from the unadjusted interval.
 """
@@ -96,6 +98,20 @@ def paired_comparison(differences: np.ndarray, level: float = LEVEL) -> dict[str
     low, high = sign_flip_interval(d, level)
     return {"difference": float(d.mean()) if len(d) else float("nan"), "CI low": low, "CI high": high,
             "p": sign_flip_p(d), "units": len(d)}
+
+
+def paired_share_difference(totals: np.ndarray, successes_a: np.ndarray, successes_b: np.ndarray,
+                            level: float = LEVEL) -> dict[str, float]:
+    """Share B minus share A of the same items (touching pairs) held by the same units (tiles): sum(successes_b -
+    successes_a) / sum(totals). The units carry the test, as items of one unit are not independent: the per-unit
+    differences' sign-flip test and interval (`paired_comparison`), scaled by units / items, which is exact as both
+    shares divide by the same items."""
+    totals, a, b = (np.asarray(x, float) for x in (totals, successes_a, successes_b))
+    test = paired_comparison(b - a, level)
+    scale = len(totals) / totals.sum() if totals.sum() else float("nan")
+    return {**test, **{key: test[key] * scale for key in ("difference", "CI low", "CI high")},
+            "share A": a.sum() / totals.sum() if totals.sum() else float("nan"),
+            "share B": b.sum() / totals.sum() if totals.sum() else float("nan"), "items": int(totals.sum())}
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:

@@ -116,7 +116,8 @@ def number(value: Any, digits: int = 3) -> str:
         return "undefined"
     if isinstance(value, int | float) and float(value).is_integer() and digits == 0:
         return f"{int(value)}"
-    return f"{float(value):.{digits}f}"
+    shown = f"{float(value):.{digits}f}"
+    return shown.removeprefix("-") if float(shown) == 0 else shown  # a tiny negative rounds to 0, not "-0"
 
 
 def interval(value: Any, low: Any, high: Any, digits: int = 3) -> str:
