@@ -35,11 +35,11 @@ def read_pairs(name: str, entry: str) -> tuple[pd.Series, pd.DataFrame]:
         if not path.exists():
             raise SystemExit(f"error: {path} not found; run benchmarks/instances.py on that run (it writes both)")
     table = pd.read_csv(table_path, index_col="entry")
-    full_entry = next((row for row in table.index if row.endswith(f", {entry}") and not row.startswith("classic")), None)
-    if full_entry is None:
+    found = table[(table.method != "classic") & (table.settings == entry)]
+    if found.empty:
         raise SystemExit(f"error: {table_path} has no model entry '{entry}'")
     pairs = pd.read_csv(pairs_path)
-    return table.loc[full_entry], pairs[pairs.entry == full_entry].set_index("tile").sort_index()
+    return found.iloc[0], pairs[pairs.entry == found.index[0]].set_index("tile").sort_index()
 
 
 def main() -> None:

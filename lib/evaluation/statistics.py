@@ -107,11 +107,10 @@ def paired_share_difference(totals: np.ndarray, successes_a: np.ndarray, success
     differences' sign-flip test and interval (`paired_comparison`), scaled by units / items, which is exact as both
     shares divide by the same items."""
     totals, a, b = (np.asarray(x, float) for x in (totals, successes_a, successes_b))
-    test = paired_comparison(b - a, level)
-    scale = len(totals) / totals.sum() if totals.sum() else float("nan")
-    return {**test, **{key: test[key] * scale for key in ("difference", "CI low", "CI high")},
-            "share A": a.sum() / totals.sum() if totals.sum() else float("nan"),
-            "share B": b.sum() / totals.sum() if totals.sum() else float("nan"), "items": int(totals.sum())}
+    test, items = paired_comparison(b - a, level), totals.sum()
+    per_item = 1 / items if items else float("nan")  # no items: every share undefined
+    return {**test, **{key: test[key] * len(totals) * per_item for key in ("difference", "CI low", "CI high")},
+            "share A": a.sum() * per_item, "share B": b.sum() * per_item, "items": int(items)}
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
