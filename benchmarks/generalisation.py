@@ -1,7 +1,8 @@
 """Benchmark (not a test): a trained run on images no model here has seen, predicted as a user would.
 
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
-        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF] [--compare RUN ...]
+        --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF] [--compare RUN ...] \
+        [--suffix NAME]
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
 `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
@@ -14,7 +15,8 @@ scale handling, stain handling, each measure, the images, the wall seconds) with
 beside it the run's model card (generalisation-<dataset>-model_card.md: what the measured model is). `--compare`
 runs (for example the same fold of two models, trained on the same images) are predicted at their training scale, no
 stain handling, into generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left
-out).
+out). `--suffix NAME` appends `-NAME` to the tables' names (and the model card's), so that another run's measurements
+stand beside the published ones instead of replacing them.
 """
 from __future__ import annotations
 
@@ -40,16 +42,21 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--mpp", help="the images' pixel size, tried when the run knows its own")
     parser.add_argument("--stain-reference", type=Path, help="training images: also predict normalised to their stain")
+    parser.add_argument("--suffix", help="appended to the tables' names: generalisation-<dataset>[-compared]-<suffix>")
     args = parser.parse_args()
     if not args.run and not args.compare:
         parser.error("give --run, --compare or both")
     if args.compare:
-        compare(args.compare, args.data, args.tta)
+        compare(args.compare, args.data, args.tta, table_name(args.data, "compared", args.suffix))
     if args.run:
         measure(args)
 
 
-def compare(runs: list[Path], data: Path, tta: bool) -> None:
+def table_name(data: Path, *parts: str | None) -> str:
+    return "-".join(["generalisation", data.name, *filter(None, parts)])
+
+
+def compare(runs: list[Path], data: Path, tta: bool, name: str) -> None:
     """Each run at its training scale, no stain handling: one row per run, named by its model, seed and fold."""
     entries = []
     for path in runs:  # named before predicting: a clash stops the benchmark before minutes of work
@@ -64,7 +71,7 @@ def compare(runs: list[Path], data: Path, tta: bool) -> None:
                      **predict_and_score(["--run", str(path), *(["--tta"] if tta else [])], data)})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    save_benchmark(table, f"generalisation-{data.name}-compared", caption=(
+    save_benchmark(table, name, caption=(
         f"Runs compared like for like on the {table.images.iloc[0]} images of `{data.name}` (never trained or tuned on), "
         "each at its training scale without stain handling: pixel Dice pooled over every image; object scores at IoU "
         "0.5, AJI and PQ pooled over the images with instance labels. `benchmarks/generalisation.py --compare`."))
@@ -83,25 +90,29 @@ def measure(args: argparse.Namespace) -> None:
     if args.stain_reference:
         variants += [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
                      if scale.startswith("none") or scale == "--mpp auto"]
+    train = run.record["config"]["train"]
+    recipe = {"training epochs": train["epochs"], "training precision": train["precision"],
+              "training stain augmentation": train["stain_augmentation"]}  # the recipe the report names
     rows = []
     for model, scale, flags, reference in variants:
         method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
         stain = ["--stain-reference", str(reference)] if reference else []
         rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
                      "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
-                     "TTA": bool(args.tta and flags is not None), **predict_and_score([*method, *stain], args.data)})
+                     "TTA": bool(args.tta and flags is not None), **({} if flags is None else recipe),
+                     **predict_and_score([*method, *stain], args.data)})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
-    save_benchmark(table, f"generalisation-{args.data.name}", caption=(
+    name = table_name(args.data, args.suffix)
+    save_benchmark(table, name, caption=(
         f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
         f"trained or tuned on); the run cut at its threshold for {'' if args.tta else 'no '}test-time augmentation, "
         f"{run.threshold(args.tta):.2f}, chosen on its validation split (the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
         "instance labels. `benchmarks/generalisation.py`."))
-    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"generalisation-{args.data.name}-model_card.md",
-                      model_card(run))
+    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md", model_card(run))
 
 
 if __name__ == "__main__":

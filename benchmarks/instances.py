@@ -35,7 +35,7 @@ import torch
 from lib import config, paths
 from lib.data import tiles
 from lib.data.geometry import input_scale
-from lib.evaluation.instances import instance_counts, instance_scores, pooled_instance_scores, split_pairs
+from lib.evaluation.instances import TOUCHING_GAP_SOURCE_PX, instance_counts, instance_scores, pooled_instance_scores, split_pairs
 from lib.evaluation.scoring import choose_split_settings
 from lib.evaluation.statistics import ratio_interval
 from lib.files import write_text_atomic
@@ -53,7 +53,6 @@ DISTANCES_SOURCE_PX = (2, 3, 4, 6, 8, 10, 12)
 AREAS_SOURCE_PX = (10, 20, 30, 50)
 CORE_SHARES = (0.5, 0.2, 0.1)  # below 1: markers from the cores (lib/inference/instances.py)
 SIGMAS_SOURCE_PX = (0.5, 1.0, 2.0)
-TOUCHING_SOURCE_PX = 3
 MAX_CLASSIC_TILES = 200
 PAIR_COLUMNS = ("touching pairs", "split", "merged")  # per test tile, for paired comparisons (benchmarks/pairs_split.py)
 VALIDATION_COLUMNS = ("aji", "object_f1", "touching pairs", "touching pairs split")  # the model's, at the same settings
@@ -89,7 +88,7 @@ def main() -> None:
     test = run.test_index(tile_set)
     assert np.array_equal(np.sort(test), np.sort(index["test"]))
     truth["test"], within["test"] = np.asarray(tile_set.instances[test]), np.asarray(tile_set.regions[test], bool)
-    touching = TOUCHING_SOURCE_PX * factor
+    touching = TOUCHING_GAP_SOURCE_PX * factor
     profile_config = config.load_config(cfg["profile"])
 
     # 1. the model's watershed settings, on its validation tiles
@@ -172,7 +171,7 @@ def main() -> None:
         "profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
-        f"{TOUCHING_SOURCE_PX} source px of each other, split when both are matched (Fieller's 95% interval over the "
+        f"{TOUCHING_GAP_SOURCE_PX} source px of each other, split when both are matched (Fieller's 95% interval over the "
         "tiles holding pairs), merged when one predicted object overlaps both most. `benchmarks/instances.py`."))
     write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
     pairs = pd.concat(pairs)

@@ -3,14 +3,18 @@ test tiles that `benchmarks/instances.py` scored for each run.
 
     .venv/bin/python benchmarks/pairs_split.py --baseline instances-synthetic-quick-contact_weight-10-enhanced \\
         --compare instances-synthetic-quick-contact_weight-10-enhanced-seed1 \\
-                  instances-synthetic-quick-contact_weight-10-epochs-24-enhanced [--entry "<entry>"]
+                  instances-synthetic-quick-contact_weight-10-epochs-24-enhanced [--entry "<entry>"] [--fresh-seed 1000]
 
 Each run's entry (default: its watershed settings and core share chosen on validation) is read from
 figures/benchmarks/<name>-pairs.csv (per test tile: touching pairs, split, merged); the runs must share their test
-tiles and pairs. For each compared run: the share split, the paired difference to the baseline with the sign-flip
-interval over the tiles holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's
-adjustment over the comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
-Writes figures/benchmarks/pairs_split-<baseline without "instances-">.csv and .md.
+tiles and pairs. With `--fresh-seed S` (synthetic runs only) the pairs are counted instead on every tile holding
+touching pairs of a synthetic set generated from seed S rather than the runs' seed, so none of them was trained on,
+validated on or chosen with: about eight times the test tiles' pairs. Each run predicts them as it predicts a new
+image (its own edge bounds, TTA arm and threshold) and labels them with the entry's watershed settings. For each
+compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
+holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the
+comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
+Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>].csv and .md.
 """
 from __future__ import annotations
 
@@ -19,12 +23,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from lib.evaluation.statistics import holm, paired_share_difference, verdict
+from lib.data import tiles
+from lib.data.geometry import input_scale
+from lib.evaluation.instances import TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
+from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
+from lib.inference.inputs import image_input
+from lib.inference.instances import label_tiles
+from lib.inference.predict import load_run_model, predict_batch, refiner, run_precision
+from lib.models import has_centre_head
+from lib.progress import progress
 from lib.report.output import FIGURES_ROOT, save_benchmark
 from lib.training.runs import read_run
 
 ENTRY = "chosen on validation, core share too"
+BATCH = 16
 
 
 def read_pairs(name: str, entry: str) -> tuple[pd.Series, pd.DataFrame]:
@@ -42,17 +56,56 @@ def read_pairs(name: str, entry: str) -> tuple[pd.Series, pd.DataFrame]:
     return found.iloc[0], pairs[pairs.entry == found.index[0]].set_index("tile").sort_index()
 
 
+def fresh_pairs(row: pd.Series, seed: int) -> pd.DataFrame:
+    """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
+    tiles holding pairs of a synthetic set generated from `seed` (module docstring)."""
+    run = read_run(Path(row["run"]))
+    cfg = run.record["config"]
+    if run.record["data_dir"]:
+        raise SystemExit(f"error: {row['run']} was trained on {run.record['data_dir']}; --fresh-seed generates "
+                         "synthetic tiles, for runs trained on the synthetic set")
+    if seed == cfg["seed"]:
+        raise SystemExit(f"error: --fresh-seed {seed} is the seed {row['run']} was trained with; give another")
+    tile_set = tiles.prepare({**cfg, "seed": seed})  # prepared once, shared by every run of the same data settings
+    factor = input_scale(cfg["data"])
+    gap = TOUCHING_GAP_SOURCE_PX * factor
+    truth = np.asarray(tile_set.instances)
+    holding = [i for i, labels in enumerate(truth) if touching_pairs(labels, gap)]
+    device = torch.device("cpu")
+    model, model_name, _, metrics = load_run_model(run.folder, device)
+    precision = run_precision(cfg, device)
+    model, refine = precision.prepare(model), refiner(model_name, cfg)
+    maps = []
+    for start in progress(range(0, len(holding), BATCH), desc=f"{row['run']}: fresh tiles", unit="batch"):
+        x = torch.cat([image_input(np.asarray(tile_set.images[i]), model_name, cfg, metrics["edge_bounds"])
+                       for i in holding[start:start + BATCH]])
+        maps.append(predict_batch(model, x.to(device), metrics["tta"], refine, precision).float().cpu().numpy())
+    maps = np.concatenate(maps)
+    settings = {"min_distance_px": row["min distance (source px)"] * factor,
+                "min_area_px": row["min area (source px)"] * factor**2, "core_share": row["core share"]}
+    labels = label_tiles(maps[:, 0], np.full(len(maps), metrics["threshold"]), settings,
+                         centres=maps[:, 1] if has_centre_head(model_name, cfg) else None)
+    counts = [split_pairs(truth[i], predicted, gap) for i, predicted in zip(holding, labels, strict=True)]
+    return pd.DataFrame(counts, columns=["touching pairs", "split", "merged"], index=pd.Index(holding, name="tile"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", required=True, help="an instances table's name, without .csv")
     parser.add_argument("--compare", required=True, nargs="+", help="instances tables to compare with it")
     parser.add_argument("--entry", default=ENTRY)
+    parser.add_argument("--fresh-seed", type=int, help="count the pairs on a synthetic set generated from this seed")
     args = parser.parse_args()
-    base_row, base = read_pairs(args.baseline, args.entry)
+
+    def pairs_of(name: str) -> tuple[pd.Series, pd.DataFrame]:
+        row, pairs = read_pairs(name, args.entry)
+        return (row, pairs) if args.fresh_seed is None else (row, fresh_pairs(row, args.fresh_seed))
+
+    base_row, base = pairs_of(args.baseline)
     base_step = read_run(Path(base_row["run"])).versions.get("reference_step_ms")
     rows = []
     for name in args.compare:
-        row, other = read_pairs(name, args.entry)
+        row, other = pairs_of(name)
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
             raise SystemExit(f"error: {name} was scored on other test tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
@@ -60,21 +113,29 @@ def main() -> None:
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
-                     "training seconds": row["training seconds"],
+                     "threshold": row["threshold"], "training seconds": row["training seconds"],
                      "training reference_step_ms": read_run(Path(row["run"])).versions.get("reference_step_ms"),
                      "baseline training reference_step_ms": base_step})
     table = pd.DataFrame(rows)
     table["p (Holm)"] = holm(table.p.to_numpy())
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
     table["verdict"] = table.verdict.replace({"supported": "splits more", "contradicted": "splits fewer"})
-    save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}", caption=(
-        f"Touching pairs split on the test tiles by each run against `{args.baseline}` (`{base_row['run']}`, "
-        f"{base_row['epochs']:.0f} epochs, seed {base_row['seed']:.0f}; the entry '{args.entry}' of each): the share "
-        "of the same true pairs (nuclei within 3 source px) that each run splits, the paired difference (run minus "
-        "baseline) with the sign-flip test and its 95% interval over the tiles holding pairs (a tile's pairs are not "
-        "independent), Holm's adjustment over the runs compared; `inconclusive` unless the adjusted p < 0.05. "
-        "Training seconds and training reference_step_ms: those of the machine that trained each run (and the "
-        "baseline), from the run's versions.json. `benchmarks/pairs_split.py`."))
+    fresh = args.fresh_seed is not None
+    tiles_scored = (f"the {len(base)} tiles holding touching pairs of a synthetic set generated from seed "
+                    f"{args.fresh_seed} (none trained, validated or chosen on; predicted as new images, at the network "
+                    "input" if fresh else
+                    "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
+                    "the network input")
+    save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}" + (f"-fresh{args.fresh_seed}"
+                                                                                      if fresh else ""), caption=(
+        f"Touching pairs split on {tiles_scored}, each run's tiles cut at its own validation-chosen threshold, column "
+        f"threshold) by each run against `{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
+        f"{base_row['seed']:.0f}, threshold {base_row['threshold']:.2f}; the entry '{args.entry}' of each). The "
+        f"share of the same true pairs (nuclei within {TOUCHING_GAP_SOURCE_PX} source px) that each run splits, the "
+        f"paired difference (run minus baseline) with the sign-flip test and its {LEVEL:.0%} interval over the tiles "
+        "holding pairs (a tile's pairs are not independent), Holm's adjustment over the runs compared; `inconclusive` "
+        f"unless the adjusted p < {1 - LEVEL:.2f}. Training seconds and training reference_step_ms: those of the machine "
+        "that trained each run (and the baseline), from the run's versions.json. `benchmarks/pairs_split.py`."))
 
 
 if __name__ == "__main__":
