@@ -70,7 +70,9 @@ def predict(run, image, out, *flags):
 def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_dataset, tmp_path, capsys):
     scale = json.loads((trained / "metrics.json").read_text())["scale"]
     assert scale["mpp"] == 0.5 and 10 < scale["nucleus_diameter_px"] < 20   # discs of radius 8 px, some cut
-    assert "pixel size 0.500 µm/px" in (trained / "MODEL_CARD.md").read_text()
+    card = (trained / "MODEL_CARD.md").read_text()
+    assert "pixel size 0.500 µm/px" in card
+    assert "Precision `fp32`; no H&E stain augmentation" in card                  # the smoke profile's recipe
     image = tiny_dataset / "images" / "core0_malignant0.png"
     out = tmp_path / "out"
     assert predict(trained, image, out, "--mpp", "0.25")["zoom"] == 0.5          # input pixels half the size

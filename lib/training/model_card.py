@@ -56,6 +56,9 @@ def model_card(run: Run) -> str:
         f"(batch {train['batch_size']} x {train['accumulation_steps']} accumulated); selected epoch "
         f"{metrics['selected_epoch']} (EMA of validation Dice).",
         f"- Starting weights: {metrics['encoder_weights']}; {metrics['parameters'] / 1e6:.2f} M parameters.",
+        f"- Precision `{train['precision']}`; " + (f"H&E stain augmentation (HEStain) with probability "
+                                                  f"{train['stain_augmentation']:g} per tile" if train["stain_augmentation"] else
+                                                  "no H&E stain augmentation") + " (`train.stain_augmentation`).",
         f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
         f"(torch {run.versions['torch']}).",
         "",
