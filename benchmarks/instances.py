@@ -35,7 +35,14 @@ import torch
 from lib import config, paths
 from lib.data import tiles
 from lib.data.geometry import input_scale
-from lib.evaluation.instances import TOUCHING_GAP_SOURCE_PX, instance_counts, instance_scores, pooled_instance_scores, split_pairs
+from lib.evaluation.instances import (
+    SPLIT_PAIRS_COLUMNS,
+    TOUCHING_GAP_SOURCE_PX,
+    instance_counts,
+    instance_scores,
+    pooled_instance_scores,
+    split_pairs,
+)
 from lib.evaluation.scoring import choose_split_settings
 from lib.evaluation.statistics import ratio_interval
 from lib.files import write_text_atomic
@@ -54,7 +61,6 @@ AREAS_SOURCE_PX = (10, 20, 30, 50)
 CORE_SHARES = (0.5, 0.2, 0.1)  # below 1: markers from the cores (lib/inference/instances.py)
 SIGMAS_SOURCE_PX = (0.5, 1.0, 2.0)
 MAX_CLASSIC_TILES = 200
-PAIR_COLUMNS = ("touching pairs", "split", "merged")  # per test tile, for paired comparisons (benchmarks/pairs_split.py)
 VALIDATION_COLUMNS = ("aji", "object_f1", "touching pairs", "touching pairs split")  # the model's, at the same settings
 
 
@@ -140,7 +146,7 @@ def main() -> None:
                                      centres=val_centres)
             validation = scores(truth["val"], val_labels, within["val"], touching)[0]
         test_scores, per_tile = scores(truth["test"], labels, within["test"], touching)
-        pairs.append(pd.DataFrame(per_tile, columns=PAIR_COLUMNS).assign(entry=f"{method}, {which}", tile=test))
+        pairs.append(pd.DataFrame(per_tile, columns=SPLIT_PAIRS_COLUMNS).assign(entry=f"{method}, {which}", tile=test))
         results.append({"method": method, "settings": which,
                         "min distance (source px)": values["min_distance_px"] / factor,
                         "min area (source px)": values["min_area_px"] / factor**2,
@@ -176,7 +182,7 @@ def main() -> None:
     write_text_atomic(csv.with_name(f"{name}-grid.csv"), pd.concat([grid, classic_grid]).to_csv(index=False))
     pairs = pd.concat(pairs)
     write_text_atomic(csv.with_name(f"{name}-pairs.csv"),
-                      pairs[pairs["touching pairs"] > 0][["entry", "tile", *PAIR_COLUMNS]].to_csv(index=False))
+                      pairs[pairs["touching pairs"] > 0][["entry", "tile", *SPLIT_PAIRS_COLUMNS]].to_csv(index=False))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import torch
 
 from lib.data import tiles
 from lib.data.geometry import input_scale
-from lib.evaluation.instances import TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
+from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
 from lib.inference.inputs import image_input
 from lib.inference.instances import label_tiles
@@ -86,7 +86,7 @@ def fresh_pairs(row: pd.Series, seed: int) -> pd.DataFrame:
     labels = label_tiles(maps[:, 0], np.full(len(maps), metrics["threshold"]), settings,
                          centres=maps[:, 1] if has_centre_head(model_name, cfg) else None)
     counts = [split_pairs(truth[i], predicted, gap) for i, predicted in zip(holding, labels, strict=True)]
-    return pd.DataFrame(counts, columns=["touching pairs", "split", "merged"], index=pd.Index(holding, name="tile"))
+    return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=pd.Index(holding, name="tile"))
 
 
 def main() -> None:

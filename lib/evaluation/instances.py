@@ -30,6 +30,7 @@ IOU_MATCH = 0.5
 # True nuclei this close (source px) form a touching pair: the synthetic generator leaves gaps under 3 px between
 # the cells of its dense arrangements (lib/data/synthetic.py).
 TOUCHING_GAP_SOURCE_PX = 3
+SPLIT_PAIRS_COLUMNS = ("touching pairs", "split", "merged")  # what split_pairs returns, per image
 INSTANCE_COUNTS = ("tp", "fp", "fn", "matched_iou", "aji_intersection", "aji_union")
 INSTANCE_METRICS = ("object_precision", "object_recall", "object_f1", "aji", "pq", "dq", "sq")
 
