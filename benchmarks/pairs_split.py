@@ -19,6 +19,7 @@ Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>]
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,8 @@ from lib.data import tiles
 from lib.data.geometry import input_scale
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
-from lib.inference.inputs import image_input
 from lib.inference.instances import label_tiles
-from lib.inference.predict import load_run_model, predict_batch, refiner, run_precision
-from lib.models import has_centre_head
+from lib.inference.predict import WindowPredictor, load_run_model, run_precision
 from lib.progress import progress
 from lib.report.output import FIGURES_ROOT, save_benchmark
 from lib.training.runs import read_run
@@ -56,37 +55,59 @@ def read_pairs(name: str, entry: str) -> tuple[pd.Series, pd.DataFrame]:
     return found.iloc[0], pairs[pairs.entry == found.index[0]].set_index("tile").sort_index()
 
 
-def fresh_pairs(row: pd.Series, seed: int) -> pd.DataFrame:
-    """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
-    tiles holding pairs of a synthetic set generated from `seed` (module docstring)."""
+@dataclass(frozen=True)
+class FreshSet:
+    """The tiles holding touching pairs of a synthetic set generated from another seed (module docstring)."""
+
+    seed: int
+    data: dict  # the data settings it was generated with: every run compared on it must share them
+    images: np.ndarray  # (N, H, W, 3) uint8, at the network input
+    truth: np.ndarray  # (N, H, W) int32 instance labels
+    tiles: pd.Index  # their indices in the generated set
+
+
+def fresh_set(row: pd.Series, seed: int) -> FreshSet:
+    """The fresh set for the data settings of the run of an instances table's row."""
     run = read_run(Path(row["run"]))
     cfg = run.record["config"]
     if run.record["data_dir"]:
         raise SystemExit(f"error: {row['run']} was trained on {run.record['data_dir']}; --fresh-seed generates "
                          "synthetic tiles, for runs trained on the synthetic set")
-    if seed == cfg["seed"]:
-        raise SystemExit(f"error: --fresh-seed {seed} is the seed {row['run']} was trained with; give another")
-    tile_set = tiles.prepare({**cfg, "seed": seed})  # prepared once, shared by every run of the same data settings
-    factor = input_scale(cfg["data"])
-    gap = TOUCHING_GAP_SOURCE_PX * factor
+    tile_set = tiles.prepare({**cfg, "seed": seed})
+    gap = TOUCHING_GAP_SOURCE_PX * input_scale(cfg["data"])
     truth = np.asarray(tile_set.instances)
     holding = [i for i, labels in enumerate(truth) if touching_pairs(labels, gap)]
+    return FreshSet(seed, cfg["data"], np.asarray(tile_set.images[holding]), truth[holding],
+                    pd.Index(holding, name="tile"))
+
+
+def fresh_pairs(row: pd.Series, fresh: FreshSet) -> pd.DataFrame:
+    """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
+    fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`)."""
+    run = read_run(Path(row["run"]))
+    cfg = run.record["config"]
+    if run.record["data_dir"] or cfg["data"] != fresh.data:
+        raise SystemExit(f"error: {row['run']} was trained on other data than the fresh set's (synthetic, the "
+                         "baseline's data settings); compare runs of one synthetic set")
+    if fresh.seed == cfg["seed"]:
+        raise SystemExit(f"error: --fresh-seed {fresh.seed} is the seed {row['run']} was trained with; give another")
     device = torch.device("cpu")
     model, model_name, _, metrics = load_run_model(run.folder, device)
     precision = run_precision(cfg, device)
-    model, refine = precision.prepare(model), refiner(model_name, cfg)
-    maps = []
-    for start in progress(range(0, len(holding), BATCH), desc=f"{row['run']}: fresh tiles", unit="batch"):
-        x = torch.cat([image_input(np.asarray(tile_set.images[i]), model_name, cfg, metrics["edge_bounds"])
-                       for i in holding[start:start + BATCH]])
-        maps.append(predict_batch(model, x.to(device), metrics["tta"], refine, precision).float().cpu().numpy())
-    maps = np.concatenate(maps)
+    predictor = WindowPredictor(precision.prepare(model), model_name, cfg, device, metrics["tta"],
+                                metrics["edge_bounds"], batch_size=BATCH, precision=precision,
+                                zoom=1 / input_scale(cfg["data"]))  # the tiles are already at the network input
+    maps = np.concatenate([np.stack(predictor(list(fresh.images[start:start + BATCH])))
+                           for start in progress(range(0, len(fresh.images), BATCH),
+                                                 desc=f"{row['run']}: fresh tiles", unit="batch")])
+    factor = input_scale(cfg["data"])
     settings = {"min_distance_px": row["min distance (source px)"] * factor,
                 "min_area_px": row["min area (source px)"] * factor**2, "core_share": row["core share"]}
-    labels = label_tiles(maps[:, 0], np.full(len(maps), metrics["threshold"]), settings,
-                         centres=maps[:, 1] if has_centre_head(model_name, cfg) else None)
-    counts = [split_pairs(truth[i], predicted, gap) for i, predicted in zip(holding, labels, strict=True)]
-    return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=pd.Index(holding, name="tile"))
+    labels = label_tiles(maps[..., 0], np.full(len(maps), metrics["threshold"]), settings,
+                         centres=maps[..., 1] if predictor.channels > 1 else None)
+    counts = [split_pairs(truth, predicted, TOUCHING_GAP_SOURCE_PX * factor)
+              for truth, predicted in zip(fresh.truth, labels, strict=True)]
+    return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=fresh.tiles)
 
 
 def main() -> None:
@@ -97,9 +118,15 @@ def main() -> None:
     parser.add_argument("--fresh-seed", type=int, help="count the pairs on a synthetic set generated from this seed")
     args = parser.parse_args()
 
+    fresh = None
+
     def pairs_of(name: str) -> tuple[pd.Series, pd.DataFrame]:
+        nonlocal fresh
         row, pairs = read_pairs(name, args.entry)
-        return (row, pairs) if args.fresh_seed is None else (row, fresh_pairs(row, args.fresh_seed))
+        if args.fresh_seed is None:
+            return row, pairs
+        fresh = fresh or fresh_set(row, args.fresh_seed)  # generated once, from the baseline's data settings
+        return row, fresh_pairs(row, fresh)
 
     base_row, base = pairs_of(args.baseline)
     base_step = read_run(Path(base_row["run"])).versions.get("reference_step_ms")
@@ -107,7 +134,7 @@ def main() -> None:
     for name in args.compare:
         row, other = pairs_of(name)
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
-            raise SystemExit(f"error: {name} was scored on other test tiles or pairs than {args.baseline}")
+            raise SystemExit(f"error: {name} was scored on other tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
         rows.append({"entry": name, "run": row["run"], "epochs": row["epochs"], "seed": row["seed"],
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
@@ -120,14 +147,13 @@ def main() -> None:
     table["p (Holm)"] = holm(table.p.to_numpy())
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
     table["verdict"] = table.verdict.replace({"supported": "splits more", "contradicted": "splits fewer"})
-    fresh = args.fresh_seed is not None
     tiles_scored = (f"the {len(base)} tiles holding touching pairs of a synthetic set generated from seed "
                     f"{args.fresh_seed} (none trained, validated or chosen on; predicted as new images, at the network "
-                    "input" if fresh else
+                    "input" if fresh is not None else
                     "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
                     "the network input")
     save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}" + (f"-fresh{args.fresh_seed}"
-                                                                                      if fresh else ""), caption=(
+                                                                                      if fresh is not None else ""), caption=(
         f"Touching pairs split on {tiles_scored}, each run's tiles cut at its own validation-chosen threshold, column "
         f"threshold) by each run against `{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
         f"{base_row['seed']:.0f}, threshold {base_row['threshold']:.2f}; the entry '{args.entry}' of each). The "
