@@ -92,7 +92,8 @@ def measure(args: argparse.Namespace) -> None:
                      if scale.startswith("none") or scale == "--mpp auto"]
     train = run.record["config"]["train"]
     recipe = {"training epochs": train["epochs"], "training precision": train["precision"],
-              "training stain augmentation": train["stain_augmentation"]}  # the recipe the report names
+              "training stain augmentation": train["stain_augmentation"],
+              "training contact weight": train["contact_weight"]}  # the recipe the report names
     rows = []
     for model, scale, flags, reference in variants:
         method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
