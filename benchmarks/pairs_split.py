@@ -34,7 +34,7 @@ from lib.inference.instances import label_tiles
 from lib.inference.predict import WindowPredictor, load_run_model, run_precision
 from lib.progress import progress
 from lib.report.output import FIGURES_ROOT, save_benchmark
-from lib.training.runs import read_run
+from lib.training.runs import Run, read_run
 
 ENTRY = "chosen on validation, core share too"
 BATCH = 16
@@ -66,13 +66,18 @@ class FreshSet:
     tiles: pd.Index  # their indices in the generated set
 
 
-def fresh_set(row: pd.Series, seed: int) -> FreshSet:
-    """The fresh set for the data settings of the run of an instances table's row."""
+def synthetic_run(row: pd.Series) -> Run:
+    """The run of an instances table's row, which --fresh-seed needs trained on the synthetic set."""
     run = read_run(Path(row["run"]))
-    cfg = run.record["config"]
     if run.record["data_dir"]:
         raise SystemExit(f"error: {row['run']} was trained on {run.record['data_dir']}; --fresh-seed generates "
                          "synthetic tiles, for runs trained on the synthetic set")
+    return run
+
+
+def fresh_set(row: pd.Series, seed: int) -> FreshSet:
+    """The fresh set for the data settings of the run of an instances table's row."""
+    cfg = synthetic_run(row).record["config"]
     tile_set = tiles.prepare({**cfg, "seed": seed})
     gap = TOUCHING_GAP_SOURCE_PX * input_scale(cfg["data"])
     truth = np.asarray(tile_set.instances)
@@ -84,23 +89,23 @@ def fresh_set(row: pd.Series, seed: int) -> FreshSet:
 def fresh_pairs(row: pd.Series, fresh: FreshSet) -> pd.DataFrame:
     """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
     fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`)."""
-    run = read_run(Path(row["run"]))
+    run = synthetic_run(row)
     cfg = run.record["config"]
-    if run.record["data_dir"] or cfg["data"] != fresh.data:
-        raise SystemExit(f"error: {row['run']} was trained on other data than the fresh set's (synthetic, the "
-                         "baseline's data settings); compare runs of one synthetic set")
+    if cfg["data"] != fresh.data:
+        raise SystemExit(f"error: {row['run']} was trained with other data settings than the baseline's, on which "
+                         "the fresh set is generated; compare runs of one synthetic set")
     if fresh.seed == cfg["seed"]:
         raise SystemExit(f"error: --fresh-seed {fresh.seed} is the seed {row['run']} was trained with; give another")
     device = torch.device("cpu")
     model, model_name, _, metrics = load_run_model(run.folder, device)
     precision = run_precision(cfg, device)
+    factor = input_scale(cfg["data"])
     predictor = WindowPredictor(precision.prepare(model), model_name, cfg, device, metrics["tta"],
                                 metrics["edge_bounds"], batch_size=BATCH, precision=precision,
-                                zoom=1 / input_scale(cfg["data"]))  # the tiles are already at the network input
+                                zoom=1 / factor)  # the tiles are already at the network input
     maps = np.concatenate([np.stack(predictor(list(fresh.images[start:start + BATCH])))
                            for start in progress(range(0, len(fresh.images), BATCH),
                                                  desc=f"{row['run']}: fresh tiles", unit="batch")])
-    factor = input_scale(cfg["data"])
     settings = {"min_distance_px": row["min distance (source px)"] * factor,
                 "min_area_px": row["min area (source px)"] * factor**2, "core_share": row["core share"]}
     labels = label_tiles(maps[..., 0], np.full(len(maps), metrics["threshold"]), settings,
@@ -125,7 +130,8 @@ def main() -> None:
         row, pairs = read_pairs(name, args.entry)
         if args.fresh_seed is None:
             return row, pairs
-        fresh = fresh or fresh_set(row, args.fresh_seed)  # generated once, from the baseline's data settings
+        if fresh is None:  # generated once, from the baseline's data settings
+            fresh = fresh_set(row, args.fresh_seed)
         return row, fresh_pairs(row, fresh)
 
     base_row, base = pairs_of(args.baseline)
@@ -149,11 +155,11 @@ def main() -> None:
     table["verdict"] = table.verdict.replace({"supported": "splits more", "contradicted": "splits fewer"})
     tiles_scored = (f"the {len(base)} tiles holding touching pairs of a synthetic set generated from seed "
                     f"{args.fresh_seed} (none trained, validated or chosen on; predicted as new images, at the network "
-                    "input" if fresh is not None else
+                    "input" if args.fresh_seed is not None else
                     "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
                     "the network input")
-    save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}" + (f"-fresh{args.fresh_seed}"
-                                                                                      if fresh is not None else ""), caption=(
+    suffix = "" if args.fresh_seed is None else f"-fresh{args.fresh_seed}"
+    save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}", caption=(
         f"Touching pairs split on {tiles_scored}, each run's tiles cut at its own validation-chosen threshold, column "
         f"threshold) by each run against `{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
         f"{base_row['seed']:.0f}, threshold {base_row['threshold']:.2f}; the entry '{args.entry}' of each). The "
