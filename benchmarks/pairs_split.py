@@ -9,8 +9,10 @@ Each run's entry (default: its watershed settings and core share chosen on valid
 figures/benchmarks/<name>-pairs.csv (per test tile: touching pairs, split, merged); the runs must share their test
 tiles and pairs. With `--fresh-seed S` (synthetic runs only) the pairs are counted instead on every tile holding
 touching pairs of a synthetic set generated from seed S rather than the runs' seed, so none of them was trained on,
-validated on or chosen with: about eight times the test tiles' pairs. Each run predicts them as it predicts a new
-image (its own edge bounds, TTA arm and threshold) and labels them with the entry's watershed settings. For each
+validated on or chosen with: about eight times the test tiles' pairs. The set is kept at the source resolution
+(`data.tile_size`), so runs that differ only in their input size are compared on the same pairs. Each run predicts
+the tiles as it predicts a new image (its own input size, edge bounds, TTA arm and threshold; probabilities back at
+source resolution) and labels them with the entry's watershed settings in source px. For each
 compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
 holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the
 comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
@@ -27,7 +29,6 @@ import pandas as pd
 import torch
 
 from lib.data import tiles
-from lib.data.geometry import input_scale
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
 from lib.inference.instances import label_tiles
@@ -60,10 +61,15 @@ class FreshSet:
     """The tiles holding touching pairs of a synthetic set generated from another seed (module docstring)."""
 
     seed: int
-    data: dict  # the data settings it was generated with: every run compared on it must share them
-    images: np.ndarray  # (N, H, W, 3) uint8, at the network input
+    data: dict  # the data settings it was generated with, but the input size: every run compared must share them
+    images: np.ndarray  # (N, H, W, 3) uint8, at source resolution
     truth: np.ndarray  # (N, H, W) int32 instance labels
     tiles: pd.Index  # their indices in the generated set
+
+
+def generation_settings(data: dict) -> dict:
+    """The data settings that decide the synthetic tiles at source resolution: all but the network's input size."""
+    return {key: value for key, value in data.items() if key != "input_size"}
 
 
 def synthetic_run(row: pd.Series) -> Run:
@@ -78,11 +84,11 @@ def synthetic_run(row: pd.Series) -> Run:
 def fresh_set(row: pd.Series, seed: int) -> FreshSet:
     """The fresh set for the data settings of the run of an instances table's row."""
     cfg = synthetic_run(row).record["config"]
-    tile_set = tiles.prepare({**cfg, "seed": seed})
-    gap = TOUCHING_GAP_SOURCE_PX * input_scale(cfg["data"])
+    source = {**cfg["data"], "input_size": cfg["data"]["tile_size"]}  # tiles kept as generated
+    tile_set = tiles.prepare({**cfg, "data": source, "seed": seed})
     truth = np.asarray(tile_set.instances)
-    holding = [i for i, labels in enumerate(truth) if touching_pairs(labels, gap)]
-    return FreshSet(seed, cfg["data"], np.asarray(tile_set.images[holding]), truth[holding],
+    holding = [i for i, labels in enumerate(truth) if touching_pairs(labels, TOUCHING_GAP_SOURCE_PX)]
+    return FreshSet(seed, generation_settings(source), np.asarray(tile_set.images[holding]), truth[holding],
                     pd.Index(holding, name="tile"))
 
 
@@ -91,26 +97,24 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet) -> pd.DataFrame:
     fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`)."""
     run = synthetic_run(row)
     cfg = run.record["config"]
-    if cfg["data"] != fresh.data:
+    if generation_settings(cfg["data"]) != fresh.data:
         raise SystemExit(f"error: {row['run']} was trained with other data settings than the baseline's, on which "
-                         "the fresh set is generated; compare runs of one synthetic set")
+                         "the fresh set is generated (only the input size may differ); compare runs of one synthetic set")
     if fresh.seed == cfg["seed"]:
         raise SystemExit(f"error: --fresh-seed {fresh.seed} is the seed {row['run']} was trained with; give another")
     device = torch.device("cpu")
     model, model_name, _, metrics = load_run_model(run.folder, device)
     precision = run_precision(cfg, device)
-    factor = input_scale(cfg["data"])
     predictor = WindowPredictor(precision.prepare(model), model_name, cfg, device, metrics["tta"],
-                                metrics["edge_bounds"], batch_size=BATCH, precision=precision,
-                                zoom=1 / factor)  # the tiles are already at the network input
+                                metrics["edge_bounds"], batch_size=BATCH, precision=precision)
     maps = np.concatenate([np.stack(predictor(list(fresh.images[start:start + BATCH])))
                            for start in progress(range(0, len(fresh.images), BATCH),
                                                  desc=f"{row['run']}: fresh tiles", unit="batch")])
-    settings = {"min_distance_px": row["min distance (source px)"] * factor,
-                "min_area_px": row["min area (source px)"] * factor**2, "core_share": row["core share"]}
+    settings = {"min_distance_px": row["min distance (source px)"], "min_area_px": row["min area (source px)"],
+                "core_share": row["core share"]}
     labels = label_tiles(maps[..., 0], np.full(len(maps), metrics["threshold"]), settings,
                          centres=maps[..., 1] if predictor.channels > 1 else None)
-    counts = [split_pairs(truth, predicted, TOUCHING_GAP_SOURCE_PX * factor)
+    counts = [split_pairs(truth, predicted, TOUCHING_GAP_SOURCE_PX)
               for truth, predicted in zip(fresh.truth, labels, strict=True)]
     return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=fresh.tiles)
 
@@ -142,7 +146,8 @@ def main() -> None:
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
             raise SystemExit(f"error: {name} was scored on other tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
-        rows.append({"entry": name, "run": row["run"], "epochs": row["epochs"], "seed": row["seed"],
+        input_px = read_run(Path(row["run"])).record["config"]["data"]["input_size"]
+        rows.append({"entry": name, "run": row["run"], "input px": input_px, "epochs": row["epochs"], "seed": row["seed"],
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
@@ -154,8 +159,8 @@ def main() -> None:
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
     table["verdict"] = table.verdict.replace({"supported": "splits more", "contradicted": "splits fewer"})
     tiles_scored = (f"the {len(base)} tiles holding touching pairs of a synthetic set generated from seed "
-                    f"{args.fresh_seed} (none trained, validated or chosen on; predicted as new images, at the network "
-                    "input" if args.fresh_seed is not None else
+                    f"{args.fresh_seed} (none trained, validated or chosen on; predicted as new images and scored at source "
+                    "resolution" if args.fresh_seed is not None else
                     "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
                     "the network input")
     suffix = "" if args.fresh_seed is None else f"-fresh{args.fresh_seed}"
