@@ -146,13 +146,14 @@ def main() -> None:
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
             raise SystemExit(f"error: {name} was scored on other tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
-        input_px = read_run(Path(row["run"])).record["config"]["data"]["input_size"]
-        rows.append({"entry": name, "run": row["run"], "input px": input_px, "epochs": row["epochs"], "seed": row["seed"],
+        run = read_run(Path(row["run"]))
+        rows.append({"entry": name, "run": row["run"], "input px": run.record["config"]["data"]["input_size"],
+                     "epochs": row["epochs"], "seed": row["seed"],
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
                      "threshold": row["threshold"], "training seconds": row["training seconds"],
-                     "training reference_step_ms": read_run(Path(row["run"])).versions.get("reference_step_ms"),
+                     "training reference_step_ms": run.versions.get("reference_step_ms"),
                      "baseline training reference_step_ms": base_step})
     table = pd.DataFrame(rows)
     table["p (Holm)"] = holm(table.p.to_numpy())
