@@ -91,9 +91,10 @@ def measure(args: argparse.Namespace) -> None:
         variants += [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
                      if scale.startswith("none") or scale == "--mpp auto"]
     train = run.record["config"]["train"]
-    recipe = {"training epochs": train["epochs"], "training precision": train["precision"],
-              "training stain augmentation": train["stain_augmentation"],
-              "training contact weight": train["contact_weight"]}  # the recipe the report names
+    recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
+              "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
+              "training contact weight": train["contact_weight"],
+              "training minutes": run.metrics["train_seconds"] / 60}  # the recipe the report names
     rows = []
     for model, scale, flags, reference in variants:
         method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
