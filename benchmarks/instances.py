@@ -18,8 +18,8 @@ against the classic pipeline with its settings chosen on the training tiles.
    settings (`benchmarks/contact_weight.py` chooses a gap weight on them).
 Writes figures/benchmarks/instances-<dataset>-<setting>[-<experiment>]-<model>[-seed<k>][-fold<f>].csv (scores; seed 0
 unnamed), -grid.csv (every setting tried on validation or training tiles) and -pairs.csv (each test tile's touching pairs,
-split and merged, per entry: `benchmarks/pairs_split.py` compares runs on them), with the run's epochs, seed and training
-seconds and the machine's reference step. Nothing here looks at the test tiles to choose.
+split and merged, per entry: `benchmarks/pairs_split.py` compares runs on them), with the run's epochs, seed, training
+seconds and its training machine's reference step, and this machine's. Nothing here looks at the test tiles to choose.
 """
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def main() -> None:
     table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), threshold=threshold,
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
                                             "centre head": centre_head, "epochs": epochs, "seed": run.seed,
-                                            "training seconds": metrics["train_seconds"]})
+                                            "training seconds": metrics["train_seconds"],
+                                            "training reference_step_ms": run.versions.get("reference_step_ms")})
     table.insert(0, "entry", table.method + ", " + table.settings)
     parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
     model_at = parts.index(model_name, parts.index(setting))
