@@ -11,7 +11,8 @@ and the classic pipeline once more on stain-normalised inputs (lib/inference/sta
 against the dataset's truth: pixel Dice pooled over every image (`masks/`), and object precision, recall and F1 at
 IoU 0.5, AJI and PQ pooled over the images with instance labels (`instances/<id>.png`, 0 = background). Nothing is
 tuned here: the external set is for reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model,
-scale handling, stain handling, each measure, the images, the wall seconds) with the machine's reference step, and
+scale handling, stain handling, each measure, the images, the wall seconds; the run's training recipe, minutes and its
+training machine's reference step) with this machine's reference step, and
 beside it the run's model card (generalisation-<dataset>-model_card.md: what the measured model is). `--compare`
 runs (for example the same fold of two models, trained on the same images) are predicted at their training scale, no
 stain handling, into generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left
@@ -94,7 +95,8 @@ def measure(args: argparse.Namespace) -> None:
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
               "training contact weight": train["contact_weight"],
-              "training minutes": run.metrics["train_seconds"] / 60}  # the recipe the report names
+              "training minutes": run.metrics["train_seconds"] / 60,
+              "training reference_step_ms": run.versions.get("reference_step_ms")}  # the recipe the report names
     rows = []
     for model, scale, flags, reference in variants:
         method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
