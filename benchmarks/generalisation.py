@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
         --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF] [--compare RUN ...] \
-        [--suffix NAME]
+        [--scales none mpp auto] [--stained-only] [--suffix NAME]
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
 `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
@@ -34,6 +34,8 @@ from lib.report.output import save_benchmark
 from lib.training.model_card import model_card
 from lib.training.runs import read_run
 
+SCALES = ("none", "mpp", "auto")  # the run's scale handlings: its training scale, the given --mpp, --mpp auto
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,10 +45,16 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--mpp", help="the images' pixel size, tried when the run knows its own")
     parser.add_argument("--stain-reference", type=Path, help="training images: also predict normalised to their stain")
+    parser.add_argument("--scales", nargs="+", choices=SCALES, default=list(SCALES),
+                        help="the run's scale handlings measured: none, the given --mpp, --mpp auto (default: all)")
+    parser.add_argument("--stained-only", action="store_true",
+                        help="with --stain-reference: the run on stain-normalised images only")
     parser.add_argument("--suffix", help="appended to the tables' names: generalisation-<dataset>[-compared]-<suffix>")
     args = parser.parse_args()
     if not args.run and not args.compare:
         parser.error("give --run, --compare or both")
+    if args.stained_only and not args.stain_reference:
+        parser.error("--stained-only needs --stain-reference")
     if args.compare:
         compare(args.compare, args.data, args.tta, table_name(args.data, "compared", args.suffix))
     if args.run:
@@ -83,14 +91,15 @@ def measure(args: argparse.Namespace) -> None:
     classic pipeline beside it; with the run's model card."""
     run = read_run(args.run)  # before minutes of prediction: a missing run stops here
     run_mpp = (run.metrics.get("scale") or {}).get("mpp")
-    variants = [("trained run", "none (taken as the training scale)", [])]
-    if args.mpp and run_mpp:
-        variants.append(("trained run", f"--mpp {args.mpp}", ["--mpp", args.mpp]))
-    variants += [("trained run", "--mpp auto", ["--mpp", "auto"]), ("classic pipeline", "none (own pixels)", None)]
-    variants = [(*variant, None) for variant in variants]
+    scales = {"none": ("none (taken as the training scale)", []),
+              "mpp": (f"--mpp {args.mpp}", ["--mpp", args.mpp]) if args.mpp and run_mpp else None,
+              "auto": ("--mpp auto", ["--mpp", "auto"])}
+    variants = [("trained run", *scales[key], None) for key in args.scales if scales[key]]
+    variants.append(("classic pipeline", "none (own pixels)", None, None))
     if args.stain_reference:
-        variants += [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
-                     if scale.startswith("none") or scale == "--mpp auto"]
+        stained = [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
+                   if scale.startswith("none") or scale == "--mpp auto"]
+        variants = [v for v in variants if v[2] is None or not args.stained_only] + stained
     train = run.record["config"]["train"]
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
