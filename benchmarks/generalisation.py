@@ -99,7 +99,9 @@ def measure(args: argparse.Namespace) -> None:
     if args.stain_reference:
         stained = [(model, scale, flags, args.stain_reference) for model, scale, flags, _ in variants
                    if scale.startswith("none") or scale == "--mpp auto"]
-        variants = [v for v in variants if v[2] is None or not args.stained_only] + stained
+        if args.stained_only:  # the run on normalised images only; the classic pipeline on both, to compare
+            variants = [variant for variant in variants if variant[0] == "classic pipeline"]
+        variants += stained
     train = run.record["config"]["train"]
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
