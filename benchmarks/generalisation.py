@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
         --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF] [--compare RUN ...] \
         [--scales none mpp auto] [--stained-only] [--suffix NAME]
+    .venv/bin/python benchmarks/generalisation.py --run RUN_SEED0 RUN_SEED1 ...   # runs of one recipe, averaged
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
 `--mpp` when the run knows its own pixel size, and `--mpp auto`), and with `--classic` (no training, the images' own
@@ -16,8 +17,10 @@ training machine's reference step) with this machine's reference step, and
 beside it the run's model card (generalisation-<dataset>-model_card.md: what the measured model is). `--compare`
 runs (for example the same fold of two models, trained on the same images) are predicted at their training scale, no
 stain handling, into generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left
-out). `--suffix NAME` appends `-NAME` to the tables' names (and the model card's), so that another run's measurements
-stand beside the published ones instead of replacing them.
+out). `--run` with several runs of one recipe (other seeds) measures them averaged, as `python -m lib.inference`
+predicts with them (their training minutes summed; each one's card). `--suffix NAME` appends `-NAME` to the tables'
+names (and the model card's), so that another run's measurements stand beside the published ones instead of
+replacing them.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ SCALES = ("none", "mpp", "auto")  # the run's scale handlings: its training scal
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, help="the run measured every way (scale and stain handling)")
+    parser.add_argument("--run", type=Path, nargs="+",
+                        help="the run measured every way (scale and stain handling), or runs of one recipe averaged")
     parser.add_argument("--compare", nargs="+", type=Path, default=[], help="runs measured like for like")
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--tta", action="store_true")
@@ -89,7 +93,11 @@ def compare(runs: list[Path], data: Path, tta: bool, name: str) -> None:
 def measure(args: argparse.Namespace) -> None:
     """The run every way: at its training scale, at the given `--mpp`, with `--mpp auto`, stain-normalised; and the
     classic pipeline beside it; with the run's model card."""
-    run = read_run(args.run)  # before minutes of prediction: a missing run stops here
+    runs = [read_run(path) for path in args.run]  # before minutes of prediction: a missing run stops here
+    if any(other.record["config"] != runs[0].record["config"] for other in runs[1:]):
+        raise SystemExit(f"error: --run: {' and '.join(map(str, args.run))} differ in their training recipe; "
+                         "averaged runs are measured as one recipe's seeds")
+    run, named = runs[0], " + ".join(map(str, args.run))
     run_mpp = (run.metrics.get("scale") or {}).get("mpp")
     scales = {"none": ("none (taken as the training scale)", []),
               "mpp": (f"--mpp {args.mpp}", ["--mpp", args.mpp]) if args.mpp and run_mpp else None,
@@ -106,13 +114,15 @@ def measure(args: argparse.Namespace) -> None:
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
               "training contact weight": train["contact_weight"],
-              "training minutes": run.metrics["train_seconds"] / 60,
-              "training reference_step_ms": run.versions.get("reference_step_ms")}  # the recipe the report names
+              "training seeds": " + ".join(str(other.seed) for other in runs),
+              "training minutes": sum(other.metrics["train_seconds"] for other in runs) / 60,
+              "training reference_step_ms": run.versions.get("reference_step_ms") if len(runs) == 1 else
+              " + ".join(str(other.versions.get("reference_step_ms")) for other in runs)}  # the recipe the report names
     rows = []
     for model, scale, flags, reference in variants:
-        method = ["--classic"] if flags is None else ["--run", str(args.run), *flags, *(["--tta"] if args.tta else [])]
+        method = ["--classic"] if flags is None else ["--run", *map(str, args.run), *flags, *(["--tta"] if args.tta else [])]
         stain = ["--stain-reference", str(reference)] if reference else []
-        rows.append({"model": model if flags is None else f"{model} ({args.run})", "scale handling": scale,
+        rows.append({"model": model if flags is None else f"{model} ({named})", "scale handling": scale,
                      "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
                      "TTA": bool(args.tta and flags is not None), **({} if flags is None else recipe),
                      **predict_and_score([*method, *stain], args.data)})
@@ -122,12 +132,14 @@ def measure(args: argparse.Namespace) -> None:
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
     name = table_name(args.data, args.suffix)
     save_benchmark(table, name, caption=(
-        f"`{args.run}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
-        f"trained or tuned on); the run cut at its threshold for {'' if args.tta else 'no '}test-time augmentation, "
-        f"{run.threshold(args.tta):.2f}, chosen on its validation split (the classic pipeline: Otsu's on the haematoxylin "
+        f"`{named}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
+        f"trained or tuned on); {'the run' if len(runs) == 1 else 'the runs averaged'} cut at "
+        f"{'its' if len(runs) == 1 else 'the mean of their'} threshold for {'' if args.tta else 'no '}test-time "
+        f"augmentation, {sum(other.threshold(args.tta) for other in runs) / len(runs):.2f}, chosen on "
+        f"{'its' if len(runs) == 1 else 'their'} validation split (the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
         "instance labels. `benchmarks/generalisation.py`."))
-    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md", model_card(run))
+    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md", "\n".join(map(model_card, runs)))
 
 
 if __name__ == "__main__":

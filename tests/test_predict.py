@@ -1,10 +1,13 @@
 """Prediction of whole images of any size: overlapping windows, Gaussian blending, a known answer."""
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 from scipy import ndimage
 
 from lib import config
-from lib.inference.predict import WindowPredictor, gaussian_weight, predict_image
+from lib.inference.predict import EnsemblePredictor, WindowPredictor, gaussian_weight, predict_image
 
 
 class DarkIsCell(torch.nn.Module):
@@ -21,6 +24,13 @@ class DarkIsCellWithCentres(DarkIsCell):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dark = super().forward(x)
         return torch.cat([dark, torch.nn.functional.avg_pool2d(dark, 5, 1, 2, count_include_pad=False)], 1)
+
+
+class FaintlyDarkIsCell(torch.nn.Module):
+    """Another known answer, less sure than `DarkIsCell`: a second run that errs elsewhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1 - 4 * x.mean(1, keepdim=True)
 
 
 def _discs(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +69,25 @@ def test_the_blending_weight_peaks_in_the_middle_and_never_vanishes():
     weight = gaussian_weight(64)
     assert weight.max() == 1 and weight.min() > 0 and weight[31:33, 31:33].min() == weight.max()
     assert weight[0, 0] < weight[0, 32] < weight[16, 32] < weight[32, 32]
+
+
+def test_runs_averaged_give_the_mean_of_their_probabilities_at_any_zoom():
+    cfg = config.load_config("smoke")
+    cfg["data"].update(tile_size=64, stride=48, input_size=32)
+    image, _ = _discs(151, 203)
+    members = [WindowPredictor(network, "unet", cfg, torch.device("cpu"), tta=False, bounds={})
+               for network in (DarkIsCell(), FaintlyDarkIsCell())]
+    for zoom in (1.0, 0.5):
+        alone = [predict_image(replace(member, zoom=zoom), image) for member in members]
+        assert np.abs(alone[0] - alone[1]).max() > 0.1                      # the runs disagree somewhere
+        averaged = predict_image(EnsemblePredictor(tuple(members), zoom=zoom), image)
+        assert np.allclose(averaged, (alone[0] + alone[1]) / 2, atol=1e-6)
+
+
+def test_runs_that_cut_other_windows_are_not_averaged():
+    cfg = config.load_config("smoke")
+    other = dict(cfg, data=dict(cfg["data"], input_size=cfg["data"]["input_size"] * 2))
+    members = tuple(WindowPredictor(DarkIsCell(), "unet", run_cfg, torch.device("cpu"), tta=False, bounds={})
+                    for run_cfg in (cfg, other))
+    with pytest.raises(ValueError, match="data.input_size"):
+        EnsemblePredictor(members)

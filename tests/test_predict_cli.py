@@ -67,6 +67,20 @@ def predict(run, image, out, *flags):
     return pd.read_csv(out / "cells.csv").iloc[0]
 
 
+def test_several_runs_are_averaged_and_cut_at_their_mean_threshold(trained, tiny_config, tiny_dataset, tmp_path):
+    second = train.train(tiny_config, tiny_dataset, "unet", seed=1, root=tmp_path / "results", progress=False)
+    image = tiny_dataset / "images" / "core0_malignant0.png"
+    outputs = {}
+    for name, runs in {"first": [trained], "second": [second], "both": [trained, second]}.items():
+        predict_cli.main(["--run", *map(str, runs), "--input", str(image), "--output", str(tmp_path / name)])
+        outputs[name] = (pd.read_csv(tmp_path / name / "cells.csv").threshold.iloc[0],
+                         np.asarray(Image.open(tmp_path / name / "core0_malignant0_probability.png"), float))
+    (t1, p1), (t2, p2), (t, p) = outputs["first"], outputs["second"], outputs["both"]
+    assert np.abs(p1 - p2).max() > 10                              # the seeds' runs disagree somewhere
+    assert np.abs(p - (p1 + p2) / 2).max() <= 1                    # 0-255 PNGs: one level of rounding apart
+    assert t == pytest.approx((t1 + t2) / 2)
+
+
 def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_dataset, tmp_path, capsys):
     scale = json.loads((trained / "metrics.json").read_text())["scale"]
     assert scale["mpp"] == 0.5 and 10 < scale["nucleus_diameter_px"] < 20   # discs of radius 8 px, some cut

@@ -1,6 +1,6 @@
 """Apply a trained run to new images of any size: nuclei as objects, in the forms other tools read.
 
-    python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> --input IMAGE_OR_FOLDER \\
+    python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> [RUN ...] --input IMAGE_OR_FOLDER \\
         --output FOLDER [--mpp X | --mpp auto | --magnification M] [--stain-reference REF] [--tta] \\
         [--threshold T] [--device auto|cpu|cuda] [--batch-size N] [--force]
     python -m lib.inference --classic --input IMAGE_OR_FOLDER --output FOLDER [--profile quick]
@@ -17,6 +17,10 @@ always in the input's pixels (lib/data/scale.py).
 Stain: `--stain-reference REF` (an image of the training set, or a folder of them) normalises each input's H&E
 staining to the reference's by Macenko's method before prediction (lib/inference/stain.py); overlays show the input
 as it was.
+
+Several runs (`--run A B ...`: one recipe trained from other seeds) are averaged, as nnU-Net averages its folds'
+models: each window's probabilities are the runs' mean, cut at the mean of their thresholds; the runs must share
+their windows, maps, recorded scale and profile (lib/inference/predict.py's EnsemblePredictor).
 
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows
 of blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a
@@ -57,7 +61,7 @@ from ..report.drawing import outline_nuclei
 from .classic import classic_nuclei
 from .instances import label_maps, scaled_settings
 from .outputs import write_nuclei
-from .predict import WindowPredictor, load_run_model, predict_image, predict_maps, run_precision
+from .predict import EnsemblePredictor, Predictor, WindowPredictor, load_run_model, predict_image, predict_maps, run_precision
 from .slides import SLIDE_SUFFIXES, SlideReader, stream_nuclei, write_streamed_nuclei
 from .stain import StainNormaliser
 
@@ -107,7 +111,8 @@ class Scale:
 
 
 def parse_scale(args: argparse.Namespace, metrics: dict) -> Scale:
-    """The scale options checked against what the run recorded."""
+    """The scale options checked against what the run (or the runs, which agree on it) recorded."""
+    named = " + ".join(map(str, args.run))
     recorded = metrics.get("scale") or {"mpp": None, "nucleus_diameter_px": None}
     auto = args.mpp == "auto"
     mpp = None
@@ -116,10 +121,10 @@ def parse_scale(args: argparse.Namespace, metrics: dict) -> Scale:
     if args.magnification is not None:
         mpp = mpp_of_magnification(positive_number(args.magnification, "--magnification"))
     if auto and recorded["nucleus_diameter_px"] is None:
-        raise ValueError(f"--mpp auto needs the training nuclei's size, which {args.run} does not record (trained "
+        raise ValueError(f"--mpp auto needs the training nuclei's size, which {named} does not record (trained "
                          "before runs recorded their scale); train it again, or give --mpp")
     if mpp is not None and recorded["mpp"] is None:
-        raise ValueError(f"{args.run} was trained on images of unknown pixel size (its dataset has no dataset.yaml "
+        raise ValueError(f"{named} was trained on images of unknown pixel size (its dataset has no dataset.yaml "
                          "with `mpp`), so --mpp and --magnification cannot be related to it; use --mpp auto")
     return Scale(mpp, auto, recorded["mpp"], recorded["nucleus_diameter_px"])
 
@@ -128,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     """The command line (module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m lib.inference", description=__doc__.split("\n\n")[0])
     method = parser.add_mutually_exclusive_group(required=True)
-    method.add_argument("--run", type=Path, help="a finished run folder (with best.pt)")
+    method.add_argument("--run", type=Path, nargs="+",
+                        help="a finished run folder (with best.pt), or several of one recipe, averaged")
     method.add_argument("--classic", action="store_true", help="the haematoxylin threshold + watershed pipeline, no model")
     parser.add_argument("--input", required=True, type=Path, help="an image, a slide, or a folder of them")
     parser.add_argument("--output", required=True, type=Path)
@@ -139,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="normalise each input's H&E staining to this image's or folder's (Macenko): training images")
     parser.add_argument("--tta", action="store_true", help="average the 7 test-time transforms")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="default: the run's own, chosen on its validation split for this TTA setting")
+                        help="default: the run's own, chosen on its validation split for this TTA setting "
+                             "(several runs: their mean)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="--classic: whose `instances` settings")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--batch-size", type=int, default=8, help="windows predicted at once")
@@ -194,20 +201,30 @@ def predict_classic(paths: list[Path], output: Path, nuclei: dict,
 def predict_run(paths: list[Path], args: argparse.Namespace,
                 normalise: StainNormaliser | None) -> list[dict[str, object]]:
     device = select_device(args.device)
-    model, model_name, cfg, metrics = load_run_model(args.run, device)
+    loaded = [load_run_model(run, device) for run in args.run]
+    cfg, metrics = loaded[0][2:]
+    for other, (_, _, run_cfg, run_metrics) in zip(args.run[1:], loaded[1:], strict=True):
+        if run_metrics.get("scale") != metrics.get("scale") or run_cfg["profile"] != cfg["profile"]:
+            raise ValueError(f"{other} and {args.run[0]} record another scale or profile: runs averaged together "
+                             "must be trained on one dataset with one profile")
     scale = parse_scale(args, metrics)
-    precision = run_precision(cfg, device)
     nuclei = load_config(cfg["profile"])["instances"]
-    threshold = metrics["arms"]["tta" if args.tta else "no_tta"]["threshold"] if args.threshold is None else args.threshold
-    base = WindowPredictor(precision.prepare(model), model_name, cfg, device, args.tta, metrics["edge_bounds"],
-                           args.batch_size, precision, min_tissue_share=nuclei["min_tissue_share"],
-                           glass_gray=nuclei["glass_gray"])
+    arm = "tta" if args.tta else "no_tta"
+    threshold = (float(np.mean([run_metrics["arms"][arm]["threshold"] for *_, run_metrics in loaded]))
+                 if args.threshold is None else args.threshold)
+    members = []
+    for model, model_name, run_cfg, run_metrics in loaded:
+        precision = run_precision(run_cfg, device)  # each run predicts in the precision it trained in
+        members.append(WindowPredictor(precision.prepare(model), model_name, run_cfg, device, args.tta,
+                                       run_metrics["edge_bounds"], args.batch_size, precision,
+                                       min_tissue_share=nuclei["min_tissue_share"], glass_gray=nuclei["glass_gray"]))
+    base = members[0] if len(members) == 1 else EnsemblePredictor(tuple(members))
 
     def split(zoom: float) -> tuple[float, float]:  # the watershed's distance and area in the input's pixels
         settings = scaled_settings(nuclei, 1 / zoom)
         return settings["min_distance_px"], settings["min_area_px"]
 
-    def labelled(predictor: WindowPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def labelled(predictor: Predictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         maps = predict_maps(predictor, image)  # the probability, and the centre map of a model with a centre head
         return maps[..., 0], label_maps(maps, threshold, *split(predictor.zoom), nuclei["core_share"])
 
@@ -259,7 +276,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
     return rows
 
 
-def auto_zoom(path: Path, image: np.ndarray | None, reader: SlideReader | None, base: WindowPredictor, scale: Scale,
+def auto_zoom(path: Path, image: np.ndarray | None, reader: SlideReader | None, base: Predictor, scale: Scale,
               threshold: float, min_area_px: Callable[[float], float]) -> float:
     """`--mpp auto`: the zoom at which one image's predicted nuclei come out at the training nuclei's size, found by
     a scan over zooms (lib/data/scale.py). Both sizes are measured alike: connected components of a mask (the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,54 @@ class WindowPredictor:
         return out
 
 
-def predict_maps(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
+@dataclass
+class EnsemblePredictor:
+    """Several runs applied to the same windows, their maps averaged, as nnU-Net averages its folds' models: runs of
+    one recipe trained from other seeds err apart, so their mean errs less. The members cut the same windows (tile
+    size, stride, input size) and predict the same maps; `zoom` is applied to each."""
+
+    members: tuple[WindowPredictor, ...]
+    zoom: float = 1.0
+
+    def __post_init__(self) -> None:
+        first = self.members[0]
+        for member in self.members[1:]:
+            for key in ("tile_size", "stride", "input_size"):
+                if member.cfg["data"][key] != first.cfg["data"][key]:
+                    raise ValueError(f"runs averaged together must share data.{key} (they cut the same windows): "
+                                     f"{first.cfg['data'][key]} and {member.cfg['data'][key]}")
+            if member.channels != first.channels:
+                raise ValueError("runs averaged together must predict the same maps: one has a centre head, one not")
+
+    @property
+    def scaled(self) -> list[WindowPredictor]:
+        return [replace(member, zoom=self.zoom) for member in self.members]
+
+    @property
+    def window(self) -> int:
+        return self.scaled[0].window
+
+    @property
+    def stride(self) -> int:
+        return self.scaled[0].stride
+
+    @property
+    def channels(self) -> int:
+        return self.members[0].channels
+
+    @property
+    def batch_size(self) -> int:
+        return self.members[0].batch_size
+
+    def __call__(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """The members' maps of each window, averaged."""
+        return [np.mean(maps, axis=0) for maps in zip(*(member(crops) for member in self.scaled), strict=True)]
+
+
+Predictor = WindowPredictor | EnsemblePredictor
+
+
+def predict_maps(predictor: Predictor, image: np.ndarray) -> np.ndarray:
     """Full-resolution maps (H, W, channels) of one RGB image held in memory (module docstring): the probability,
     and the centre map of a model with a centre head."""
     window = predictor.window
@@ -169,6 +216,6 @@ def predict_maps(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
     return (total / weights[..., None])[:height, :width]
 
 
-def predict_image(predictor: WindowPredictor, image: np.ndarray) -> np.ndarray:
+def predict_image(predictor: Predictor, image: np.ndarray) -> np.ndarray:
     """Full-resolution probability map (H, W) of one RGB image held in memory (`predict_maps`' first)."""
     return predict_maps(predictor, image)[..., 0]

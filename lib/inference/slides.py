@@ -23,7 +23,7 @@ from ..data.tiling import tile_origins
 from ..progress import progress
 from .instances import label_maps
 from .outputs import nuclei_features, nucleus_table
-from .predict import WindowPredictor, gaussian_weight, predict_maps
+from .predict import Predictor, gaussian_weight, predict_maps
 
 SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif")
 TIFF_TILE = 256  # rows and columns of one tile of the written label TIFF; band_rows is a multiple of it
@@ -83,7 +83,7 @@ def _band_nuclei(maps: np.ndarray, region_top: int, core: tuple[int, int], first
     return labels, kept.reset_index(drop=True), features
 
 
-def stream_nuclei(predictor: WindowPredictor, height: int, width: int, read_rows: Callable[[int, int], np.ndarray],
+def stream_nuclei(predictor: Predictor, height: int, width: int, read_rows: Callable[[int, int], np.ndarray],
                   threshold: float, min_distance_px: float, min_area_px: float, band_rows: int, margin: int,
                   mpp: float | None = None, desc: str | None = None, core_share: float = 1.0) -> Iterator[Band]:
     """Nuclei of an image of any size, band by band (module docstring); `read_rows(top, bottom)` gives its RGB
