@@ -134,7 +134,7 @@ def measure(args: argparse.Namespace) -> None:
     save_benchmark(table, name, caption=(
         f"`{named}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
         f"trained or tuned on); {'the run' if len(runs) == 1 else 'the runs averaged'} cut at "
-        f"{'its' if len(runs) == 1 else 'the mean of their'} threshold for {'' if args.tta else 'no '}test-time "
+        f"{'its threshold' if len(runs) == 1 else 'the mean of their thresholds'} for {'' if args.tta else 'no '}test-time "
         f"augmentation, {sum(other.threshold(args.tta) for other in runs) / len(runs):.2f}, chosen on "
         f"{'its' if len(runs) == 1 else 'their'} validation split (the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
