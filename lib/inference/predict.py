@@ -153,8 +153,8 @@ class WindowPredictor:
 @dataclass
 class EnsemblePredictor:
     """Several runs applied to the same windows, their maps averaged, as nnU-Net averages its folds' models: runs of
-    one recipe trained from other seeds err apart, so their mean errs less. The members cut the same windows (tile
-    size, stride, input size) and predict the same maps; `zoom` is applied to each."""
+    one recipe trained from other seeds err apart, so their mean tends to err less. The members cut the same windows
+    (tile size, stride, input size) and predict the same maps; `zoom` is applied to each."""
 
     members: tuple[WindowPredictor, ...]
     zoom: float = 1.0
