@@ -35,7 +35,7 @@ from lib.models import model_spec
 from lib.paths import FIGURES_ROOT
 from lib.report.output import save_benchmark
 from lib.training.model_card import model_card
-from lib.training.runs import read_run
+from lib.training.runs import prediction_threshold, read_run
 
 SCALES = ("none", "mpp", "auto")  # the run's scale handlings: its training scale, the given --mpp, --mpp auto
 
@@ -131,12 +131,13 @@ def measure(args: argparse.Namespace) -> None:
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
     name = table_name(args.data, args.suffix)
+    cut, whose = (("the run cut at its threshold", "its") if len(runs) == 1 else
+                  ("the runs averaged cut at the mean of their thresholds", "their"))
     save_benchmark(table, name, caption=(
         f"`{named}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
-        f"trained or tuned on); {'the run' if len(runs) == 1 else 'the runs averaged'} cut at "
-        f"{'its threshold' if len(runs) == 1 else 'the mean of their thresholds'} for {'' if args.tta else 'no '}test-time "
-        f"augmentation, {sum(other.threshold(args.tta) for other in runs) / len(runs):.2f}, chosen on "
-        f"{'its' if len(runs) == 1 else 'their'} validation split (the classic pipeline: Otsu's on the haematoxylin "
+        f"trained or tuned on); {cut} for {'' if args.tta else 'no '}test-time augmentation, "
+        f"{prediction_threshold([other.metrics for other in runs], args.tta):.2f}, chosen on {whose} validation split "
+        "(the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
         "instance labels. `benchmarks/generalisation.py`."))
     write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md", "\n".join(map(model_card, runs)))

@@ -58,6 +58,7 @@ from ..device import DEVICES, select_device
 from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
 from ..report.drawing import outline_nuclei
+from ..training.runs import prediction_threshold
 from .classic import classic_nuclei
 from .instances import label_maps, scaled_settings
 from .outputs import write_nuclei
@@ -209,8 +210,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
                              "must be trained on one dataset with one profile")
     scale = parse_scale(args, metrics)
     nuclei = load_config(cfg["profile"])["instances"]
-    arm = "tta" if args.tta else "no_tta"
-    threshold = (float(np.mean([run_metrics["arms"][arm]["threshold"] for *_, run_metrics in loaded]))
+    threshold = (prediction_threshold([run_metrics for *_, run_metrics in loaded], args.tta)
                  if args.threshold is None else args.threshold)
     members = []
     for model, model_name, run_cfg, run_metrics in loaded:

@@ -252,6 +252,12 @@ class OutOfFold(Run):
         return float(np.median([run.threshold(tta) for run in self.folds]))
 
 
+def prediction_threshold(metrics: list[dict[str, Any]], tta: bool) -> float:
+    """The threshold a prediction by these runs cuts at (`python -m lib.inference`): one run's own for the TTA
+    setting, chosen on its validation split; several runs' (averaged together) the mean of theirs."""
+    return float(np.mean([run_metrics["arms"][ARMS[tta]]["threshold"] for run_metrics in metrics]))
+
+
 def read_run(run: Path) -> Run:
     """A finished run's records, without checking which config it belongs to (use `open_run` for that); its
     config holds the settings introduced after it was recorded at the values it trained with (`INTRODUCED`); a run
