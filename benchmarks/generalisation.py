@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/generalisation.py --run results/<dataset>/<setting>/<model>/seed<k> \
         --data ../shared/data/monuseg_other_organs [--tta] [--mpp 0.25] [--stain-reference REF] [--compare RUN ...] \
-        [--scales none mpp auto] [--stained-only] [--suffix NAME]
+        [--scales none mpp auto] [--stained-only] [--min-distance PX] [--min-area PX] [--suffix NAME]
     .venv/bin/python benchmarks/generalisation.py --run RUN_SEED0 RUN_SEED1 ...   # runs of one recipe, averaged
 
 Predicts every image of `--data` with `python -m lib.inference` (the run, once per scale handling: none, the given
@@ -12,15 +12,17 @@ and the classic pipeline once more on stain-normalised inputs (lib/inference/sta
 against the dataset's truth: pixel Dice pooled over every image (`masks/`), and object precision, recall and F1 at
 IoU 0.5, AJI and PQ pooled over the images with instance labels (`instances/<id>.png`, 0 = background). Nothing is
 tuned here: the external set is for reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model,
-scale handling, stain handling, each measure, the images, the wall seconds; the run's training recipe, minutes and its
-training machine's reference step) with this machine's reference step, and
-beside it the run's model card (generalisation-<dataset>-model_card.md: what the measured model is). `--compare`
-runs (for example the same fold of two models, trained on the same images) are predicted at their training scale, no
-stain handling, into generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left
-out). `--run` with several runs of one recipe (other seeds) measures them averaged, as `python -m lib.inference`
-predicts with them (their training minutes summed; each one's card). `--suffix NAME` appends `-NAME` to the tables'
-names (and the model card's), so that another run's measurements stand beside the published ones instead of
-replacing them.
+scale handling, stain handling, each measure, the images, the wall seconds; the run's training recipe, minutes and
+its training machine's reference step) with this machine's reference step, and beside it the run's model card
+(generalisation-<dataset>-model_card.md: what the measured model is). `--compare` runs (for example the same fold of
+two models, trained on the same images) are predicted at their training scale, no stain handling, into
+generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left out). `--run` with
+several runs of one recipe (other seeds) measures them averaged, as `python -m lib.inference` predicts with them
+(their training minutes summed; each one's card). `--min-distance` and `--min-area` pass the watershed's settings
+(source px, chosen elsewhere on the run's validation tiles, e.g. by benchmarks/instances.py) to the run's
+predictions instead of its profile's; the table records the settings each run row used (the classic pipeline keeps
+its profile's). `--suffix NAME` appends `-NAME` to the tables' names (and the model card's), so that another run's
+measurements stand beside the published ones instead of replacing them.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib import config
 from lib.evaluation.predicted import predict_and_score
 from lib.files import write_text_atomic
 from lib.models import model_spec
@@ -53,6 +56,8 @@ def main() -> None:
                         help="the run's scale handlings measured: none, the given --mpp, --mpp auto (default: all)")
     parser.add_argument("--stained-only", action="store_true",
                         help="with --stain-reference: the run on stain-normalised images only")
+    parser.add_argument("--min-distance", help="the run's watershed marker distance (source px), not its profile's")
+    parser.add_argument("--min-area", help="the run's watershed minimum area (source px), not its profile's")
     parser.add_argument("--suffix", help="appended to the tables' names: generalisation-<dataset>[-compared]-<suffix>")
     args = parser.parse_args()
     if not args.run and not args.compare:
@@ -111,16 +116,22 @@ def measure(args: argparse.Namespace) -> None:
             variants = [variant for variant in variants if variant[0] == "classic pipeline"]
         variants += stained
     train = run.record["config"]["train"]
+    split_flags = [*(["--min-distance", args.min_distance] if args.min_distance else []),
+                   *(["--min-area", args.min_area] if args.min_area else [])]
+    profile_split = config.load_config(run.record["config"]["profile"])["instances"]
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
               "training contact weight": train["contact_weight"],
               "training seeds": " + ".join(str(other.seed) for other in runs),
               "training minutes": sum(other.metrics["train_seconds"] for other in runs) / 60,
               "training reference_step_ms": run.versions.get("reference_step_ms") if len(runs) == 1 else
-              " + ".join(str(other.versions.get("reference_step_ms")) for other in runs)}  # the recipe the report names
+              " + ".join(str(other.versions.get("reference_step_ms")) for other in runs),  # the recipe the report names
+              "min distance (source px)": float(args.min_distance or profile_split["min_distance_source_px"]),
+              "min area (source px)": float(args.min_area or profile_split["min_area_source_px"])}
     rows = []
     for model, scale, flags, reference in variants:
-        method = ["--classic"] if flags is None else ["--run", *map(str, args.run), *flags, *(["--tta"] if args.tta else [])]
+        method = (["--classic"] if flags is None else
+                  ["--run", *map(str, args.run), *flags, *(["--tta"] if args.tta else []), *split_flags])
         stain = ["--stain-reference", str(reference)] if reference else []
         rows.append({"model": model if flags is None else f"{model} ({named})", "scale handling": scale,
                      "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
@@ -131,6 +142,9 @@ def measure(args: argparse.Namespace) -> None:
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
     name = table_name(args.data, args.suffix)
+    split_caption = (f"; the run's nuclei split with a marker distance of {recipe['min distance (source px)']:g} and a "
+                     f"minimum area of {recipe['min area (source px)']:g} source px, given instead of its profile's"
+                     if split_flags else "")
     cut, whose = (("the run cut at its threshold", "its") if len(runs) == 1 else
                   ("the runs averaged cut at the mean of their thresholds", "their"))
     save_benchmark(table, name, caption=(
@@ -139,7 +153,7 @@ def measure(args: argparse.Namespace) -> None:
         f"{prediction_threshold([other.metrics for other in runs], args.tta):.2f}, chosen on {whose} validation split "
         "(the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
-        "instance labels. `benchmarks/generalisation.py`."))
+        f"instance labels{split_caption}. `benchmarks/generalisation.py`."))
     write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md", "\n".join(map(model_card, runs)))
 
 

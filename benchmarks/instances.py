@@ -51,6 +51,7 @@ from lib.inference.inputs import tile_edges
 from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
 from lib.models import has_centre_head
+from lib.progress import progress
 from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
 from lib.training.runs import read_run
@@ -119,7 +120,8 @@ def main() -> None:
     train = index["train"][:MAX_CLASSIC_TILES]
     images = np.asarray(tile_set.images[train])
     rows = []
-    for sigma, distance, area in itertools.product(SIGMAS_SOURCE_PX, DISTANCES_SOURCE_PX, AREAS_SOURCE_PX):
+    classic_settings = list(itertools.product(SIGMAS_SOURCE_PX, DISTANCES_SOURCE_PX, AREAS_SOURCE_PX))
+    for sigma, distance, area in progress(classic_settings, desc="classic settings on training tiles", unit="setting"):
         labels = [classic_nuclei(image, sigma * factor, distance * factor, area * factor**2) for image in images]
         counts = [instance_counts(t, p, w) for t, p, w in
                   zip(np.asarray(tile_set.instances[train]), labels, np.asarray(tile_set.regions[train], bool), strict=True)]

@@ -128,6 +128,21 @@ def test_mpp_auto_measures_whole_components_as_the_training_nuclei_were(trained,
     assert "predicted nuclei reach the training nuclei" in capsys.readouterr().err
 
 
+def test_the_watershed_settings_given_replace_the_profiles(trained, stand_in_network, tmp_path):
+    dumbbells(tmp_path / "dumbbells.png", 20)  # six dumbbells of two discs 40 px across, their centres 32 px apart
+
+    def count(*flags):
+        return predict(trained, tmp_path / "dumbbells.png", tmp_path / "out", "--threshold", "0.5", *flags)["cells"]
+
+    assert count() == 12                                    # the profile's distance splits each dumbbell
+    assert count("--min-distance", "40") == 6               # markers 40 px apart cannot split discs 32 px apart
+    assert count("--min-area", "5000") == 0                 # every nucleus under the area is dropped
+    for flags, message in ((["--min-distance", "0"], "--min-distance must be a positive number, not '0'"),
+                           (["--min-area", "big"], "--min-area must be a positive number, not 'big'")):
+        with pytest.raises(ValueError, match=message):
+            count(*flags)
+
+
 def test_mpp_auto_gives_the_images_of_one_call_the_median_of_their_zooms(trained, stand_in_network, tmp_path, capsys):
     diameter = training_diameter(trained)
     folder = tmp_path / "scanner"

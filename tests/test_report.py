@@ -14,7 +14,7 @@ from PIL import Image
 from lib.paths import REPO_ROOT
 from lib.report import pages
 from lib.report.notebook_pages import write_notebook_pages
-from lib.report.output import markdown_table, p_value
+from lib.report.output import markdown_table, p_value, save_table
 from lib.report.pages import TEMPLATES, changed_pages, markdown_layout, render_pages, typed_numbers
 from lib.report.published import Published, ReportError, interval, number
 from lib.report.site import broken_links, browser_check, build_html
@@ -75,6 +75,13 @@ def test_formatting_says_undefined_and_never_prints_p_zero():
     frame = pd.DataFrame({"Dice": [0.71, 0.64], "p vs U-Net": [5e-05, float("nan")], "Holm p": [0.0479, 0.2]})
     table = markdown_table(frame, digits=3)
     assert "< 0.001" in table and "0.048" in table and "0.0 " not in table and "—" in table
+
+
+def test_a_table_named_with_a_dot_keeps_its_whole_name(tmp_path):
+    csv = save_table(pd.DataFrame({"Dice": [0.5]}), tmp_path, "instances-stain_augmentation-p0.5-contact_weight-10")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "instances-stain_augmentation-p0.5-contact_weight-10.csv", "instances-stain_augmentation-p0.5-contact_weight-10.md"]
+    assert csv == tmp_path / "instances-stain_augmentation-p0.5-contact_weight-10.csv"
 
 
 def test_an_undefined_name_in_a_template_stops_the_rendering(tmp_path, monkeypatch):

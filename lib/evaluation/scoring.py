@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..data.tiles import TileSet
 from ..inference.instances import label_nuclei
+from ..progress import progress
 from .instances import instance_counts, pooled_instance_scores
 from .metrics import AREAS, COUNTS, METRICS, count_table, mean_over_tiles_with_cells, per_row, pooled
 
@@ -71,7 +72,8 @@ def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np
     given) against the true nuclei of these (validation) tiles, inside `within` when given, and the whole grid.
     Like the threshold, chosen on validation tiles, never on the test split; ties go to the first setting of the grid."""
     rows = []
-    for distance, area, share in itertools.product(distances_px, areas_px, core_shares):
+    settings = list(itertools.product(distances_px, areas_px, core_shares))
+    for distance, area, share in progress(settings, desc="watershed settings on validation", unit="setting"):
         counts = [instance_counts(t, label_nuclei(p, threshold, distance, area, share, c), None if within is None else w)
                   for t, p, w, c in zip(truth, probabilities, within if within is not None else truth,
                                         [None] * len(truth) if centres is None else centres, strict=True)]

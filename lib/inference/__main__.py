@@ -2,7 +2,7 @@
 
     python -m lib.inference --run results/<dataset>/<profile>/<model>/seed<k> [RUN ...] --input IMAGE_OR_FOLDER \\
         --output FOLDER [--mpp X | --mpp auto | --magnification M] [--stain-reference REF] [--tta] \\
-        [--threshold T] [--device auto|cpu|cuda] [--batch-size N] [--force]
+        [--threshold T] [--min-distance PX] [--min-area PX] [--device auto|cpu|cuda] [--batch-size N] [--force]
     python -m lib.inference --classic --input IMAGE_OR_FOLDER --output FOLDER [--profile quick]
 
 Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
@@ -22,12 +22,12 @@ Several runs (`--run A B ...`: one recipe trained from other seeds) are averaged
 models: each window's probabilities are the runs' mean, cut at the mean of their thresholds; the runs must share
 their windows, maps, recorded scale and profile (lib/inference/predict.py's EnsemblePredictor).
 
-Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows
-of blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a
-marker-controlled watershed (lib/inference/instances.py; minimum distance and area from the profile's `instances`
-section, in source-image pixels, rescaled with the image). `--classic` uses no model: the haematoxylin threshold
-+ watershed pipeline (lib/inference/classic.py), at the images' own pixels, to compare with on your own images;
-it gives a mask, not probabilities, so its nuclei's mean probability reads 1.
+Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows of
+blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a marker-controlled
+watershed (lib/inference/instances.py; minimum distance and area from the profile's `instances` section, or
+`--min-distance` and `--min-area`, in source-image pixels, rescaled with the image). `--classic` uses no model: the
+haematoxylin threshold + watershed pipeline (lib/inference/classic.py), at the images' own pixels, to compare with
+on your own images; it gives a mask, not probabilities, so its nuclei's mean probability reads 1.
 
 Writes per image `<stem>_labels.tif`, `<stem>_nuclei.geojson` (QuPath) and `<stem>_nuclei.csv`
 (lib/inference/outputs.py); for images held in memory also `<stem>_probability.png` (0-255; not with --classic),
@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="default: the run's own, chosen on its validation split for this TTA setting "
                              "(several runs: their mean)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="--classic: whose `instances` settings")
+    parser.add_argument("--min-distance", help="the watershed's minimum distance between two nuclei's markers, in the "
+                        "run's training pixels (--classic: the images'); default: the profile's "
+                        "instances.min_distance_source_px (benchmarks/instances.py chooses it on a run's validation tiles)")
+    parser.add_argument("--min-area", help="objects smaller than this many px (as --min-distance) are dropped; "
+                        "default: the profile's instances.min_area_source_px")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--batch-size", type=int, default=8, help="windows predicted at once")
     parser.add_argument("--force", action="store_true", help="overwrite the results of an earlier prediction")
@@ -158,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"--threshold must lie between 0 and 1, not {args.threshold}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {args.batch_size}")
+    split_settings = {key: positive_number(value, flag) for key, value, flag in (
+        ("min_distance_source_px", args.min_distance, "--min-distance"),
+        ("min_area_source_px", args.min_area, "--min-area")) if value is not None}
     if args.classic and (args.mpp or args.magnification):
         raise ValueError("--classic works at the images' own pixels: --mpp and --magnification apply to a --run")
     if (args.output / "cells.csv").is_file() and not args.force:
@@ -165,10 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     paths = image_paths(args.input)
     normalise = StainNormaliser(args.stain_reference) if args.stain_reference else None
     if args.classic:
-        rows = predict_classic(paths, args.output, load_config(args.profile)["instances"], normalise)
+        rows = predict_classic(paths, args.output, load_config(args.profile)["instances"] | split_settings, normalise)
         how = "the classic pipeline"
     else:
-        rows = predict_run(paths, args, normalise)
+        rows = predict_run(paths, args, normalise, split_settings)
         how = f"threshold {rows[0]['threshold']:.2f}"
     stain = args.stain_reference.name if args.stain_reference else ""
     rows = [row | {"stain reference": stain} for row in rows]
@@ -199,8 +207,9 @@ def predict_classic(paths: list[Path], output: Path, nuclei: dict,
     return rows
 
 
-def predict_run(paths: list[Path], args: argparse.Namespace,
-                normalise: StainNormaliser | None) -> list[dict[str, object]]:
+def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNormaliser | None,
+                split_settings: dict[str, float]) -> list[dict[str, object]]:
+    """The runs' predictions of `paths` (`split_settings`: the watershed's settings given instead of the profile's)."""
     device = select_device(args.device)
     loaded = [load_run_model(run, device) for run in args.run]
     cfg, metrics = loaded[0][2:]
@@ -209,7 +218,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace,
             raise ValueError(f"{other} and {args.run[0]} record another scale or profile: runs averaged together "
                              "must be trained on one dataset with one profile")
     scale = parse_scale(args, metrics)
-    nuclei = load_config(cfg["profile"])["instances"]
+    nuclei = load_config(cfg["profile"])["instances"] | split_settings
     threshold = (prediction_threshold([run_metrics for *_, run_metrics in loaded], args.tta)
                  if args.threshold is None else args.threshold)
     members = []

@@ -83,10 +83,10 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2, caption: str = "") -> s
 def save_table(frame: pd.DataFrame, folder: Path, name: str, digits: int = 2, caption: str = "") -> Path:
     """The table as CSV (full precision) and Markdown (`markdown_table`, with the caption: what is measured,
     where, over which tiles, at which threshold), written atomically."""
-    base = Path(folder) / name
-    write_text_atomic(base.with_suffix(".csv"), frame.to_csv())
-    write_text_atomic(base.with_suffix(".md"), markdown_table(frame, digits, caption))
-    return base.with_suffix(".csv")
+    csv = Path(folder) / f"{name}.csv"  # not with_suffix: a name may hold a dot (an experiment's p0.5)
+    write_text_atomic(csv, frame.to_csv())
+    write_text_atomic(csv.with_name(f"{name}.md"), markdown_table(frame, digits, caption))
+    return csv
 
 
 def save_benchmark(table: pd.DataFrame, name: str, caption: str) -> Path:
