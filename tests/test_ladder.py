@@ -1,6 +1,7 @@
 """The model ladder: every model builds and trains a step, the parts each paper names are there, and the
 pieces written here (losses, CRF, MC-Dropout) behave as documented."""
 import functools
+import io
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from lib import config
 from lib.data import tiles
 from lib.inference.crf import dense_crf
 from lib.models import MODEL_NAMES, MODELS, build_model, input_channels
+from lib.report.ladder_plots import dice_distributions
 from lib.training import active_learning, train
 from lib.training.losses import LOSSES, boundary_loss, hausdorff_loss, loss_function, signed_distance
 from lib.training.recipe import steps_per_epoch
@@ -138,3 +140,17 @@ def test_every_ladder_model_trains_end_to_end(name, tiny_dataset, tiny_config, t
         assert rounds.labelled_tiles.is_monotonic_increasing and len(rounds) == 3
         acquired = pd.read_csv(run / "al_acquired.csv")
         assert acquired.tile_id.is_unique and len(acquired) == rounds.labelled_tiles.diff().sum()
+
+
+def test_the_per_tile_figure_is_drawn_the_same_each_time():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"model": ["U-Net", "Enhanced"] * 20, "Dice": rng.uniform(0, 1, 40),
+                          "cell share": rng.uniform(0.01, 0.5, 40), "area": "annotated region"})
+    drawn = []
+    for _ in range(2):
+        before = np.random.get_state()[1].copy()
+        figure, buffer = dice_distributions(frame), io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+        drawn.append(buffer.getvalue())
+        assert np.array_equal(np.random.get_state()[1], before)  # the caller's generator untouched
+    assert drawn[0] == drawn[1]

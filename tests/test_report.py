@@ -75,6 +75,11 @@ def test_formatting_says_undefined_and_never_prints_p_zero():
     frame = pd.DataFrame({"Dice": [0.71, 0.64], "p vs U-Net": [5e-05, float("nan")], "Holm p": [0.0479, 0.2]})
     table = markdown_table(frame, digits=3)
     assert "< 0.001" in table and "0.048" in table and "0.0 " not in table and "—" in table
+    differences = pd.DataFrame({"aji - U-Net": [None, -0.01, 0.0512], "aji - U-Net Holm p": [None, 1.0, 0.0004]},
+                               dtype=object)  # as a notebook builds them: the reference row empty
+    table = markdown_table(differences, digits=3)
+    assert "-0.010" in table and "0.051" in table and "1.000" in table and "< 0.001" in table and "—" in table
+    assert "| 78.2 " in markdown_table(pd.DataFrame({"paper Dice (%)": [78.2, None]}), digits=3)  # as the paper gives it
 
 
 def test_a_table_named_with_a_dot_keeps_its_whole_name(tmp_path):

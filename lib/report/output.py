@@ -7,6 +7,7 @@ one label."""
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 import time
@@ -29,7 +30,7 @@ def save_figure(fig: plt.Figure, folder: Path, name: str) -> Path:
     return path
 
 
-P_COLUMN = re.compile(r"^(Holm )?p( vs .*)?$")  # p, Holm p, p vs U-Net, Holm p vs U-Net
+P_COLUMN = re.compile(r"^(.* )?(Holm )?p( vs .*)?$")  # p, Holm p, p vs U-Net, Holm p vs U-Net, aji - U-Net Holm p
 
 
 def undefined(value: Any) -> bool:
@@ -68,6 +69,10 @@ def _with_intervals(frame: pd.DataFrame, digits: int) -> pd.DataFrame:
 def markdown_table(frame: pd.DataFrame, digits: int = 2, caption: str = "") -> str:
     """The table as Markdown for reading (module docstring), under its caption when it has one."""
     shown = frame.copy()
+    for column in shown.select_dtypes(object).columns:  # numbers beside None: printed as numbers
+        values = shown[column].dropna()
+        if len(values) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+            shown[column] = shown[column].astype(float)
     if isinstance(shown.index, pd.MultiIndex):
         shown.index = [" · ".join(str(level) for level in key) for key in shown.index]
     for column in [c for c in shown.columns if P_COLUMN.match(str(c))]:
@@ -75,6 +80,9 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2, caption: str = "") -> s
     numeric = shown.select_dtypes("number").columns
     shown[numeric] = shown[numeric].round(digits)
     shown = _with_intervals(shown, digits)
+    for column in [c for c in shown.select_dtypes(float).columns if "paper" not in str(c)]:  # the paper's as published
+        # fixed decimals even beside a dash, which makes the column text to tabulate
+        shown[column] = [value if pd.isna(value) else f"{value:.{digits}f}" for value in shown[column]]
     shown = shown.astype(object).where(shown.notna(), "—")
     table = shown.to_markdown(floatfmt=f".{digits}f").replace(" nan ", " — ") + "\n"
     return f"{caption}\n\n{table}" if caption else table
