@@ -119,12 +119,12 @@ def main() -> None:
     # 2. the classic pipeline's settings, on training tiles
     train = index["train"][:MAX_CLASSIC_TILES]
     images = np.asarray(tile_set.images[train])
+    train_truth, train_within = np.asarray(tile_set.instances[train]), np.asarray(tile_set.regions[train], bool)
     rows = []
     classic_settings = list(itertools.product(SIGMAS_SOURCE_PX, DISTANCES_SOURCE_PX, AREAS_SOURCE_PX))
     for sigma, distance, area in progress(classic_settings, desc="classic settings on training tiles", unit="setting"):
         labels = [classic_nuclei(image, sigma * factor, distance * factor, area * factor**2) for image in images]
-        counts = [instance_counts(t, p, w) for t, p, w in
-                  zip(np.asarray(tile_set.instances[train]), labels, np.asarray(tile_set.regions[train], bool), strict=True)]
+        counts = [instance_counts(t, p, w) for t, p, w in zip(train_truth, labels, train_within, strict=True)]
         rows.append({"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
                      **pooled_instance_scores(pd.DataFrame(counts))})
     classic_grid = pd.DataFrame(rows).assign(method="classic", tiles="training")
