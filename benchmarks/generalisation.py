@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from lib import config
+from lib.data.scale import positive_number
 from lib.evaluation.predicted import predict_and_score
 from lib.files import write_text_atomic
 from lib.models import model_spec
@@ -64,6 +65,11 @@ def main() -> None:
         parser.error("give --run, --compare or both")
     if args.stained_only and not args.stain_reference:
         parser.error("--stained-only needs --stain-reference")
+    for flag, value in (("--min-distance", args.min_distance), ("--min-area", args.min_area)):
+        try:  # checked before any prediction, with predict's own rule
+            value is None or positive_number(value, flag)
+        except ValueError as error:
+            parser.error(str(error))
     if args.compare:
         compare(args.compare, args.data, args.tta, table_name(args.data, "compared", args.suffix))
     if args.run:

@@ -2,6 +2,8 @@
 named in one line with nothing half-written."""
 import functools
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ from lib.data import tiles
 from lib.data.reading import DatasetError
 from lib.inference import __main__ as predict_cli
 from lib.inference.stain import StainNormaliser
+from lib.paths import REPO_ROOT
 from lib.training import train
 from tests.test_predict import DarkIsCell, DarkIsCellWithCentres
 
@@ -141,6 +144,14 @@ def test_the_watershed_settings_given_replace_the_profiles(trained, stand_in_net
                            (["--min-area", "big"], "--min-area must be a positive number, not 'big'")):
         with pytest.raises(ValueError, match=message):
             count(*flags)
+
+
+def test_the_generalisation_benchmark_refuses_bad_watershed_settings_before_predicting(tmp_path):
+    benchmark = REPO_ROOT / "benchmarks" / "generalisation.py"
+    done = subprocess.run([sys.executable, str(benchmark), "--run", str(tmp_path / "no-run"), "--data", str(tmp_path),
+                           "--min-area", "big"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 2  # before it looks for the run, the data or its truth
+    assert done.stderr.strip().splitlines()[-1].endswith("error: --min-area must be a positive number, not 'big'")
 
 
 def test_mpp_auto_gives_the_images_of_one_call_the_median_of_their_zooms(trained, stand_in_network, tmp_path, capsys):
