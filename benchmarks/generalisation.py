@@ -65,11 +65,11 @@ def main() -> None:
         parser.error("give --run, --compare or both")
     if args.stained_only and not args.stain_reference:
         parser.error("--stained-only needs --stain-reference")
-    for flag, value in (("--min-distance", args.min_distance), ("--min-area", args.min_area)):
-        try:  # checked before any prediction, with predict's own rule
-            value is None or positive_number(value, flag)
-        except ValueError as error:
-            parser.error(str(error))
+    try:  # parsed once, before any prediction, with predict's own rule
+        args.min_distance, args.min_area = (None if value is None else positive_number(value, flag) for flag, value in
+                                            (("--min-distance", args.min_distance), ("--min-area", args.min_area)))
+    except ValueError as error:
+        parser.error(str(error))
     if args.compare:
         compare(args.compare, args.data, args.tta, table_name(args.data, "compared", args.suffix))
     if args.run:
@@ -122,8 +122,8 @@ def measure(args: argparse.Namespace) -> None:
             variants = [variant for variant in variants if variant[0] == "classic pipeline"]
         variants += stained
     train = run.record["config"]["train"]
-    split_flags = [*(["--min-distance", args.min_distance] if args.min_distance else []),
-                   *(["--min-area", args.min_area] if args.min_area else [])]
+    split_flags = [*([] if args.min_distance is None else ["--min-distance", str(args.min_distance)]),
+                   *([] if args.min_area is None else ["--min-area", str(args.min_area)])]
     profile_split = config.load_config(run.record["config"]["profile"])["instances"]
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
