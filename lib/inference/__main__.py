@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="a finished run folder (with best.pt), or several of one recipe, averaged")
     method.add_argument("--classic", action="store_true", help="the haematoxylin threshold + watershed pipeline, no model")
     parser.add_argument("--input", required=True, type=Path, help="an image, a slide, or a folder of them")
-    parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--output", required=True, type=Path,
+                        help="the folder for the outputs (one holding a cells.csv is refused unless --force)")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--mpp", help="the images' pixel size in µm, or 'auto' to estimate their scale")
     scale.add_argument("--magnification", help="the images' objective magnification (40x = 0.25 µm/px)")
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                         "instances.min_distance_source_px (benchmarks/instances.py chooses it on a run's validation tiles)")
     parser.add_argument("--min-area", help="objects smaller than this many px (as --min-distance) are dropped; "
                         "default: the profile's instances.min_area_source_px")
-    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="auto: a GPU when there is one")
     parser.add_argument("--batch-size", type=int, default=8, help="windows predicted at once")
     parser.add_argument("--force", action="store_true", help="overwrite the results of an earlier prediction")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
