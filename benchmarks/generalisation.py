@@ -22,7 +22,9 @@ several runs of one recipe (other seeds) measures them averaged, as `python -m l
 (source px, chosen elsewhere on the run's validation tiles, e.g. by benchmarks/instances.py) to the run's
 predictions instead of its profile's; the table records the settings each run row used (the classic pipeline keeps
 its profile's). `--suffix NAME` appends `-NAME` to the tables' names (and the model card's), so that another run's
-measurements stand beside the published ones instead of replacing them.
+measurements stand beside the published ones instead of replacing them. `--cards-only` writes the `--run`'s model card
+alone, from the run's records, under the name the same flags give a measurement (a card written again by a newer
+lib/training/model_card.py), and predicts nothing.
 """
 from __future__ import annotations
 
@@ -60,9 +62,14 @@ def main() -> None:
     parser.add_argument("--min-distance", help="the run's watershed marker distance (source px), not its profile's")
     parser.add_argument("--min-area", help="the run's watershed minimum area (source px), not its profile's")
     parser.add_argument("--suffix", help="appended to the tables' names: generalisation-<dataset>[-compared]-<suffix>")
+    parser.add_argument("--cards-only", action="store_true",
+                        help="write the --run's model card only (as the measurement with these flags names it), "
+                             "predicting nothing: a card written again from the run's records")
     args = parser.parse_args()
     if not args.run and not args.compare:
         parser.error("give --run, --compare or both")
+    if args.cards_only and (args.compare or not args.run):
+        parser.error("--cards-only writes the cards of --run runs, not of --compare ones")
     if args.stained_only and not args.stain_reference:
         parser.error("--stained-only needs --stain-reference")
     try:  # parsed once, before any prediction, with predict's own rule
@@ -109,6 +116,11 @@ def measure(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: --run: {' and '.join(map(str, args.run))} differ in their training recipe; "
                          "averaged runs are measured as one recipe's seeds")
     run, named = runs[0], " + ".join(map(str, args.run))
+    name = table_name(args.data, args.suffix)
+    card = FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md"
+    if args.cards_only:
+        write_text_atomic(card, "\n".join(map(model_card, runs)))
+        return
     run_mpp = (run.metrics.get("scale") or {}).get("mpp")
     scales = {"none": ("none (taken as the training scale)", []),
               "mpp": (f"--mpp {args.mpp}", ["--mpp", args.mpp]) if args.mpp and run_mpp else None,
@@ -147,7 +159,6 @@ def measure(args: argparse.Namespace) -> None:
     table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
-    name = table_name(args.data, args.suffix)
     split_caption = (f"; the run's nuclei split with a marker distance of {recipe['min distance (source px)']:g} and a "
                      f"minimum area of {recipe['min area (source px)']:g} source px, given instead of its profile's"
                      if split_flags else "")
@@ -160,7 +171,7 @@ def measure(args: argparse.Namespace) -> None:
         "(the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
         f"instance labels{split_caption}. `benchmarks/generalisation.py`."))
-    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md", "\n".join(map(model_card, runs)))
+    write_text_atomic(card, "\n".join(map(model_card, runs)))
 
 
 if __name__ == "__main__":

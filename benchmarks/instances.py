@@ -165,11 +165,10 @@ def main() -> None:
                                             "training seconds": metrics["train_seconds"],
                                             "training reference_step_ms": run.versions.get("reference_step_ms")})
     table.insert(0, "entry", table.method + ", " + table.settings)
-    parts, setting = args.run.resolve().parts, paths.setting_name(cfg)
-    model_at = parts.index(model_name, parts.index(setting))
-    experiment = parts[parts.index(setting) + 1:model_at]  # the run's sub-folder
-    seed_fold = [part for part in parts[model_at + 1:] if part != "seed0"]  # the default seed goes unnamed
-    name = "-".join(["instances", run.record["dataset"], setting, *experiment, model_name, *seed_fold])
+    experiment = run.experiment.split("/") if run.experiment else []
+    seed_fold = [f"seed{run.seed}"] if run.seed else []  # the default seed goes unnamed
+    seed_fold += [] if run.record.get("fold") is None else [f"fold{run.record['fold']}"]
+    name = "-".join(["instances", run.record["dataset"], paths.setting_name(cfg), *experiment, model_name, *seed_fold])
     target = (f"; trained with the gaps between nuclei weighted up to {1 + weight:g} (the U-Net paper's gap map, sigma "
               f"{sigma:g} source px)" if weight and sigma else
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")

@@ -135,6 +135,31 @@ def apply_changes(cfg: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
     return validate(cfg, f"the config with {', '.join(changes)} set" if changes else "the config")
 
 
+@lru_cache(maxsize=8)
+def _profile(name: str) -> dict[str, Any]:
+    return load_config(name)
+
+
+def profile_changes(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The `section.key` settings of `cfg` whose value is not its profile file's (what `--set` changed, and the
+    settings a profile file has changed since a run recorded them), by dotted key in the config's order."""
+    profile = _profile(cfg["profile"])
+    return {f"{section}.{key}": value for section, values in cfg.items() if isinstance(values, dict)
+            for key, value in values.items() if key not in profile.get(section, {}) or value != profile[section][key]}
+
+
+def setting_flags(changes: dict[str, Any]) -> list[str]:
+    """`changes` as the command lines' `--set section.key=value` arguments (values written as `parse_setting`
+    reads them back)."""
+    return [item for dotted, value in changes.items()
+            for item in ("--set", f"{dotted}={_yaml_value(value)}")]
+
+
+def _yaml_value(value: Any) -> str:
+    """One value in YAML's flow style on one line (dumped inside a list: a scalar alone gets a document end)."""
+    return yaml.safe_dump([value], default_flow_style=True, width=10**6).strip()[1:-1]
+
+
 def parse_setting(text: str) -> tuple[str, Any]:
     """`section.key=value` (the value read as YAML: 8, 3e-4, true, null, [a, b]) as (dotted key, value)."""
     key, separator, value = text.partition("=")

@@ -20,7 +20,6 @@ sweep names its epochs in its experiment folders instead, `budget-e<epochs>[-<va
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,20 +63,10 @@ def setting_name(cfg: dict[str, Any]) -> str:
 
 def setting_changes(cfg: dict[str, Any]) -> dict[str, Any]:
     """The settings of `SETTING_AXES` whose value in `cfg` is not the profile file's, by dotted key."""
-    changes = {}
-    for dotted, _, _ in SETTING_AXES:
-        section, key = dotted.split(".")
-        if cfg[section][key] != _profile_value(cfg["profile"], dotted):
-            changes[dotted] = cfg[section][key]
-    return changes
+    from .config import profile_changes  # here, not above: lib.config reads its files from this module's paths
 
-
-@cache
-def _profile_value(profile: str, dotted: str) -> Any:
-    from .config import load_config  # here, not above: lib.config reads its files from this module's paths
-
-    section, key = dotted.split(".")
-    return load_config(profile)[section][key]
+    changes = profile_changes(cfg)
+    return {dotted: changes[dotted] for dotted, _, _ in SETTING_AXES if dotted in changes}
 
 
 def setting_directory(cfg: dict[str, Any], data_dir: str | Path | None, root: Path = RESULTS_ROOT) -> Path:

@@ -116,3 +116,15 @@ def test_a_derived_profile_is_its_base_with_its_changes_under_its_own_name(tmp_p
     (tmp_path / "chain.yaml").write_text("profile: chain\nextends: recommended\nchanges: {}\n")
     with pytest.raises(config.ConfigError, match="chain.yaml: extends 'recommended', not one of smoke, quick, paper"):
         config.load_config(tmp_path / "chain.yaml")
+
+
+def test_the_settings_changed_from_a_profile_are_found_and_written_back_as_set_flags():
+    changes = {"data.input_size": 256, "train.stain_augmentation": 0.5, "train.loss": "dice",
+               "ladder.epochs": {"fgfeu_net": 2}, "budget.points": [[128, 8]], "train.max_train_tiles": 40}
+    cfg = config.apply_changes(config.load_config("quick"), changes)
+    assert config.profile_changes(config.load_config("quick")) == {}
+    assert config.profile_changes(cfg) == changes
+    flags = config.setting_flags(config.profile_changes(cfg))
+    assert flags[:2] == ["--set", "data.input_size=256"] and "ladder.epochs={fgfeu_net: 2}" in flags
+    read_back = dict(config.parse_setting(text) for text in flags[1::2])
+    assert config.apply_changes(config.load_config("quick"), read_back) == cfg

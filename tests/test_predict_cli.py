@@ -2,6 +2,8 @@
 named in one line with nothing half-written."""
 import functools
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import yaml
 from PIL import Image
 
 from lib import config
@@ -18,6 +21,8 @@ from lib.inference import __main__ as predict_cli
 from lib.inference.stain import StainNormaliser
 from lib.paths import REPO_ROOT
 from lib.training import train
+from lib.training.model_card import model_card
+from lib.training.runs import read_run
 from tests.test_predict import DarkIsCell, DarkIsCellWithCentres
 
 
@@ -90,6 +95,16 @@ def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_datase
     card = (trained / "MODEL_CARD.md").read_text()
     assert "pixel size 0.500 µm/px" in card
     assert "Precision `fp32`; no H&E stain augmentation" in card                  # the smoke profile's recipe
+    command = shlex.split(card.split("trained by `")[1].split("`")[0])             # the card's command trains it again
+    assert command[command.index("--data") + 1] == str(tiny_dataset) and "--experiment" not in command
+    settings = dict(config.parse_setting(command[i + 1]) for i, word in enumerate(command) if word == "--set")
+    recorded = yaml.safe_load((trained / "config.yaml").read_text())["config"]
+    retrained = config.apply_changes(config.load_config(command[command.index("--config") + 1]), settings)
+    assert {section: retrained[section] for section in recorded} == recorded     # a run records the sections it uses
+    in_experiment = trained.parent.parent / "lines" / "unet" / "seed0"             # <setting>/<experiment>/<model>/seed0
+    shutil.copytree(trained, in_experiment)
+    assert read_run(in_experiment).experiment == "lines" and read_run(trained).experiment == ""
+    assert "--experiment lines" in (model_card(read_run(in_experiment)))
     image = tiny_dataset / "images" / "core0_malignant0.png"
     out = tmp_path / "out"
     assert predict(trained, image, out, "--mpp", "0.25")["zoom"] == 0.5          # input pixels half the size

@@ -3,8 +3,11 @@ was trained on, how, with what budget and weights, how well it scores (with inte
 it must not be used for."""
 from __future__ import annotations
 
+import shlex
+
 import pandas as pd
 
+from ..config import profile_changes, setting_flags
 from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.statistics import ratio_interval
 from ..files import write_text_atomic
@@ -31,12 +34,25 @@ def scale_line(metrics: dict) -> str:
             f"{scale['nucleus_diameter_px']:.1f} px (`predict --mpp auto` matches new images to it).")
 
 
+def training_command(run: Run, changes: dict) -> str:
+    """The `python -m lib.training` command that trains this run again (its profile with `changes`)."""
+    record = run.record
+    words = ["python -m lib.training", "--config", record["config"]["profile"], "--model", run.model,
+             "--seed", str(run.seed)]
+    words += ["--data", record["data_dir"]] if record["data_dir"] else []
+    words += ["--fold", str(record["fold"])] if record.get("fold") is not None else []
+    words += ["--experiment", run.experiment] if run.experiment else []
+    return " ".join(shlex.quote(word) if not word.startswith("python -m") else word
+                    for word in words + setting_flags(changes))
+
+
 def model_card(run: Run) -> str:
     """The card's Markdown."""
     metrics, record, config = run.metrics, run.record, run.record["config"]
     data, train = config["data"], config["train"]
     images = run.per_tile.source.nunique()
     arm = ARMS[metrics["tta"]]
+    changes = profile_changes(config)
     return "\n".join([
         f"# Model card: {model_spec(run.model).label}, seed {run.seed}",
         "",
@@ -61,6 +77,9 @@ def model_card(run: Run) -> str:
                                                   "no H&E stain augmentation") + " (`train.stain_augmentation`).",
         f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
         f"(torch {run.versions['torch']}).",
+        f"- Settings: the profile `{config['profile']}`"
+        + (" with " + ", ".join(f"`{flag}`" for flag in setting_flags(changes)[1::2]) if changes else " as it is")
+        + f"; trained by `{training_command(run, changes)}`.",
         "",
         f"## Test scores ({'with' if metrics['tta'] else 'without'} test-time augmentation, threshold "
         f"{metrics['threshold']:.2f} chosen on the validation split)",

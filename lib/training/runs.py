@@ -44,6 +44,7 @@ from ..paths import (
     run_directory,
     setting_changes,
     setting_directory,
+    setting_name,
 )
 from .recipe import model_epochs
 
@@ -183,6 +184,16 @@ class Run:
     @property
     def seed(self) -> int:
         return self.record["seed"]
+
+    @property
+    def experiment(self) -> str:
+        """The sub-folder of a run whose settings differ from the profile's (`--experiment`; "" for none): the
+        folders between the setting's and the model's (module docstring)."""
+        parts = self.folder.resolve().parts
+        model_at = len(parts) - 1 - parts[::-1].index(self.model)
+        setting = setting_name(self.record["config"])
+        setting_at = max((i for i in range(model_at) if parts[i] == setting), default=model_at - 1)
+        return "/".join(parts[setting_at + 1:model_at])
 
     def threshold(self, tta: bool | None = None) -> float:
         """The test threshold of an arm (None: the run's own TTA setting), chosen on its validation split."""
