@@ -148,11 +148,10 @@ def profile_changes(cfg: dict[str, Any]) -> dict[str, Any]:
             for key, value in values.items() if key not in profile.get(section, {}) or value != profile[section][key]}
 
 
-def setting_flags(changes: dict[str, Any]) -> list[str]:
-    """`changes` as the command lines' `--set section.key=value` arguments (values written as `parse_setting`
+def setting_texts(changes: dict[str, Any]) -> list[str]:
+    """`changes` as the `section.key=value` texts of the command lines' `--set` (values written as `parse_setting`
     reads them back)."""
-    return [item for dotted, value in changes.items()
-            for item in ("--set", f"{dotted}={_yaml_value(value)}")]
+    return [f"{dotted}={_yaml_value(value)}" for dotted, value in changes.items()]
 
 
 def _yaml_value(value: Any) -> str:

@@ -124,7 +124,7 @@ def test_the_settings_changed_from_a_profile_are_found_and_written_back_as_set_f
     cfg = config.apply_changes(config.load_config("quick"), changes)
     assert config.profile_changes(config.load_config("quick")) == {}
     assert config.profile_changes(cfg) == changes
-    flags = config.setting_flags(config.profile_changes(cfg))
-    assert flags[:2] == ["--set", "data.input_size=256"] and "ladder.epochs={fgfeu_net: 2}" in flags
-    read_back = dict(config.parse_setting(text) for text in flags[1::2])
+    texts = config.setting_texts(config.profile_changes(cfg))
+    assert texts[0] == "data.input_size=256" and "ladder.epochs={fgfeu_net: 2}" in texts
+    read_back = dict(config.parse_setting(text) for text in texts)
     assert config.apply_changes(config.load_config("quick"), read_back) == cfg

@@ -7,7 +7,7 @@ import shlex
 
 import pandas as pd
 
-from ..config import profile_changes, setting_flags
+from ..config import profile_changes, setting_texts
 from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.statistics import ratio_interval
 from ..files import write_text_atomic
@@ -37,13 +37,12 @@ def scale_line(metrics: dict) -> str:
 def training_command(run: Run, changes: dict) -> str:
     """The `python -m lib.training` command that trains this run again (its profile with `changes`)."""
     record = run.record
-    words = ["python -m lib.training", "--config", record["config"]["profile"], "--model", run.model,
-             "--seed", str(run.seed)]
+    words = ["--config", record["config"]["profile"], "--model", run.model, "--seed", str(run.seed)]
     words += ["--data", record["data_dir"]] if record["data_dir"] else []
     words += ["--fold", str(record["fold"])] if record.get("fold") is not None else []
     words += ["--experiment", run.experiment] if run.experiment else []
-    return " ".join(shlex.quote(word) if not word.startswith("python -m") else word
-                    for word in words + setting_flags(changes))
+    words += [word for text in setting_texts(changes) for word in ("--set", text)]
+    return "python -m lib.training " + shlex.join(words)
 
 
 def model_card(run: Run) -> str:
@@ -78,7 +77,7 @@ def model_card(run: Run) -> str:
         f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
         f"(torch {run.versions['torch']}).",
         f"- Settings: the profile `{config['profile']}`"
-        + (" with " + ", ".join(f"`{flag}`" for flag in setting_flags(changes)[1::2]) if changes else " as it is")
+        + (" with " + ", ".join(f"`{text}`" for text in setting_texts(changes)) if changes else " as it is")
         + f"; trained by `{training_command(run, changes)}`.",
         "",
         f"## Test scores ({'with' if metrics['tta'] else 'without'} test-time augmentation, threshold "
