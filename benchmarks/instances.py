@@ -2,6 +2,10 @@
 against the classic pipeline with its settings chosen on the training tiles.
 
     .venv/bin/python benchmarks/instances.py --run results/<dataset>/<setting>/[<experiment>/]<model>/seed<k>[/fold<f>]
+    .venv/bin/python benchmarks/instances.py --run RUN_SEED0 RUN_SEED1 ...   # runs of one recipe, averaged
+
+Several runs of one recipe (other seeds, so the same split) are measured as `python -m lib.inference` predicts with
+them: their probabilities averaged, cut at the mean of their thresholds (models with a centre head one at a time).
 
 1. The run's validation tiles are predicted (its own TTA arm and threshold) and the watershed's minimum marker
    distance and minimum area are chosen on them by pooled AJI inside the annotated region
@@ -83,10 +87,16 @@ def scores(truth: np.ndarray, labels: list[np.ndarray], within: np.ndarray,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path)
+    parser.add_argument("--run", required=True, type=Path, nargs="+",
+                        help="a run, or runs of one recipe (other seeds) measured averaged")
     args = parser.parse_args()
-    run = read_run(args.run)
+    runs = [read_run(path) for path in args.run]
+    run, named = runs[0], " + ".join(map(str, args.run))
     cfg, model_name = run.record["config"], run.model
+    if any(other.record["config"] != cfg or other.model != model_name for other in runs[1:]):
+        parser.error(f"{named} differ in their model or training recipe; averaged runs are one recipe's seeds")
+    if len(runs) > 1 and has_centre_head(model_name, cfg):
+        parser.error("runs with a centre head are measured one at a time")
     tile_set = tiles.prepare(cfg, run.record["data_dir"] or None)
     factor = input_scale(cfg["data"])
     index = split_indices(tile_set, cfg, model_name, run.record.get("fold"))
@@ -94,20 +104,22 @@ def main() -> None:
     truth = {split: np.asarray(tile_set.instances[i]) for split, i in index.items()}
     test = run.test_index(tile_set)
     assert np.array_equal(np.sort(test), np.sort(index["test"]))
+    assert all(np.array_equal(other.test_index(tile_set), test) for other in runs[1:])  # one split: the same order
     truth["test"], within["test"] = np.asarray(tile_set.instances[test]), np.asarray(tile_set.regions[test], bool)
     touching = TOUCHING_GAP_SOURCE_PX * factor
     profile_config = config.load_config(cfg["profile"])
 
     # 1. the model's watershed settings, on its validation tiles
     device = torch.device("cpu")
-    model, _, _, metrics = load_run_model(args.run, device)
     precision = run_precision(cfg, device)
     dataset = TileDataset(tile_set, index["val"], tile_edges(tile_set, model_name, cfg)[0], cfg["model"])
-    val_maps = predict_tiles(precision.prepare(model), dataset, device, metrics["tta"], refiner(model_name, cfg),
-                             precision=precision, every_channel=True)  # (N, C, H, W): the probability, the centre map
+    val_maps = np.mean([predict_tiles(precision.prepare(model), dataset, device, metrics["tta"], refiner(model_name, cfg),
+                                      precision=precision, every_channel=True)  # (N, C, H, W): probability, centre map
+                        for model, _, _, metrics in (load_run_model(path, device) for path in args.run)], axis=0)
+    threshold = float(np.mean([other.threshold() for other in runs]))  # each run's own arm's, as its tiles are cut
     centre_head = has_centre_head(model_name, cfg)
     val_probabilities, val_centres = val_maps[:, 0], (val_maps[:, 1] if centre_head else None)
-    choose = functools.partial(choose_split_settings, val_probabilities, metrics["threshold"], truth["val"], within["val"],
+    choose = functools.partial(choose_split_settings, val_probabilities, threshold, truth["val"], within["val"],
                                tuple(d * factor for d in DISTANCES_SOURCE_PX),
                                tuple(a * factor**2 for a in AREAS_SOURCE_PX), centres=val_centres)
     chosen, grid = choose((1.0,))
@@ -133,7 +145,8 @@ def main() -> None:
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 
     # 3. the test tiles, at the profile's settings and at the chosen ones
-    probabilities, test_centres = run.test_probabilities(), run.test_centres()  # the run's own arm, as recorded
+    probabilities = np.mean([other.test_probabilities() for other in runs], axis=0)  # each run's own arm, as recorded
+    test_centres = run.test_centres()  # a centre head's run is measured alone
     test_images = np.asarray(tile_set.images[test])
     profile = scaled_settings(profile_config["instances"], factor)
     results, pairs = [], []
@@ -145,8 +158,8 @@ def main() -> None:
                       for image in test_images]
             validation = {}
         else:
-            labels = label_tiles(probabilities, run.tile_thresholds(), values, centres=test_centres)
-            val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), metrics["threshold"]), values,
+            labels = label_tiles(probabilities, np.full(len(test), threshold), values, centres=test_centres)
+            val_labels = label_tiles(val_probabilities, np.full(len(val_probabilities), threshold), values,
                                      centres=val_centres)
             validation = scores(truth["val"], val_labels, within["val"], touching)[0]
         test_scores, per_tile = scores(truth["test"], labels, within["test"], touching)
@@ -158,15 +171,18 @@ def main() -> None:
                         **test_scores,
                         **{f"validation {key}": validation.get(key, float("nan")) for key in VALIDATION_COLUMNS}})
     weight, sigma, epochs = cfg["train"]["contact_weight"], cfg["train"]["gap_sigma_px"], cfg["train"]["epochs"]
-    threshold = run.threshold()  # the run's own arm's, which cut the test tiles above
-    table = pd.DataFrame(results).assign(run=str(args.run), test_tiles=len(test), threshold=threshold,
+    steps = [other.versions.get("reference_step_ms") for other in runs]
+    table = pd.DataFrame(results).assign(run=named, test_tiles=len(test), threshold=threshold,
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
-                                            "centre head": centre_head, "epochs": epochs, "seed": run.seed,
-                                            "training seconds": metrics["train_seconds"],
-                                            "training reference_step_ms": run.versions.get("reference_step_ms")})
+                                            "centre head": centre_head, "epochs": epochs,
+                                            "seed": run.seed if len(runs) == 1 else " + ".join(str(o.seed) for o in runs),
+                                            "training seconds": sum(other.metrics["train_seconds"] for other in runs),
+                                            "training reference_step_ms": steps[0] if len(runs) == 1 else
+                                            " + ".join(map(str, steps))})
     table.insert(0, "entry", table.method + ", " + table.settings)
     experiment = run.experiment.split("/") if run.experiment else []
-    seed_fold = [f"seed{run.seed}"] if run.seed else []  # the default seed goes unnamed
+    seed_fold = ([f"seeds{'_'.join(str(other.seed) for other in runs)}"] if len(runs) > 1 else
+                 [f"seed{run.seed}"] if run.seed else [])  # the default seed alone goes unnamed
     seed_fold += [] if run.record.get("fold") is None else [f"fold{run.record['fold']}"]
     name = "-".join(["instances", run.record["dataset"], paths.setting_name(cfg), *experiment, model_name, *seed_fold])
     target = (f"; trained with the gaps between nuclei weighted up to {1 + weight:g} (the U-Net paper's gap map, sigma "
@@ -174,10 +190,12 @@ def main() -> None:
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
     target += "; the model's markers from its centre head" if centre_head else ""
     profile_epochs = profile_config["train"]["epochs"]
+    cut = ("the model's tiles cut at the run's validation-chosen threshold" if len(runs) == 1 else
+           "the runs' probabilities averaged, cut at the mean of their validation-chosen thresholds")
     target += f"; trained {epochs} epochs, not the profile's {profile_epochs}" if epochs != profile_epochs else ""
     csv = save_benchmark(table, name, caption=(
-        f"Nuclei as objects on the {len(test)} test tiles of `{args.run}` (inside the annotated region, at the network "
-        f"input{target}; the model's tiles cut at the run's validation-chosen threshold {threshold:.2f}), at the "
+        f"Nuclei as objects on the {len(test)} test tiles of `{named}` (inside the annotated region, at the network "
+        f"input{target}; {cut} {threshold:.2f}), at the "
         "profile's watershed settings and at those chosen on validation tiles (the model: markers from "
         "the mask, as in the profiles, or the core share chosen too) or training tiles (the classic pipeline) by AJI; "
         "touching pairs: true nuclei within "
