@@ -41,7 +41,7 @@ from lib.models import model_spec
 from lib.paths import FIGURES_ROOT
 from lib.report.output import save_benchmark
 from lib.training.model_card import model_card
-from lib.training.runs import prediction_threshold, read_run
+from lib.training.runs import prediction_threshold, read_recipe_runs, read_run
 
 SCALES = ("none", "mpp", "auto")  # the run's scale handlings: its training scale, the given --mpp, --mpp auto
 
@@ -111,10 +111,10 @@ def compare(runs: list[Path], data: Path, tta: bool, name: str) -> None:
 def measure(args: argparse.Namespace) -> None:
     """The run every way: at its training scale, at the given `--mpp`, with `--mpp auto`, stain-normalised; and the
     classic pipeline beside it; with the run's model card."""
-    runs = [read_run(path) for path in args.run]  # before minutes of prediction: a missing run stops here
-    if any(other.record["config"] != runs[0].record["config"] for other in runs[1:]):
-        raise SystemExit(f"error: --run: {' and '.join(map(str, args.run))} differ in their training recipe; "
-                         "averaged runs are measured as one recipe's seeds")
+    try:  # before minutes of prediction: a missing run, or runs of other recipes, stop here
+        runs = read_recipe_runs(args.run)
+    except ValueError as error:
+        raise SystemExit(f"error: --run: {error}") from None
     run, named = runs[0], " + ".join(map(str, args.run))
     name = table_name(args.data, args.suffix)
     card = FIGURES_ROOT / "benchmarks" / f"{name}-model_card.md"

@@ -58,7 +58,7 @@ from lib.models import has_centre_head
 from lib.progress import progress
 from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
-from lib.training.runs import read_run
+from lib.training.runs import prediction_threshold, read_recipe_runs
 from lib.training.train import split_indices
 
 DISTANCES_SOURCE_PX = (2, 3, 4, 6, 8, 10, 12)
@@ -90,11 +90,12 @@ def main() -> None:
     parser.add_argument("--run", required=True, type=Path, nargs="+",
                         help="a run, or runs of one recipe (other seeds) measured averaged")
     args = parser.parse_args()
-    runs = [read_run(path) for path in args.run]
+    try:
+        runs = read_recipe_runs(args.run)
+    except ValueError as error:
+        parser.error(str(error))
     run, named = runs[0], " + ".join(map(str, args.run))
     cfg, model_name = run.record["config"], run.model
-    if any(other.record["config"] != cfg or other.model != model_name for other in runs[1:]):
-        parser.error(f"{named} differ in their model or training recipe; averaged runs are one recipe's seeds")
     if len(runs) > 1 and has_centre_head(model_name, cfg):
         parser.error("runs with a centre head are measured one at a time")
     tile_set = tiles.prepare(cfg, run.record["data_dir"] or None)
@@ -116,7 +117,7 @@ def main() -> None:
     val_maps = np.mean([predict_tiles(precision.prepare(model), dataset, device, metrics["tta"], refiner(model_name, cfg),
                                       precision=precision, every_channel=True)  # (N, C, H, W): probability, centre map
                         for model, _, _, metrics in (load_run_model(path, device) for path in args.run)], axis=0)
-    threshold = float(np.mean([other.threshold() for other in runs]))  # each run's own arm's, as its tiles are cut
+    threshold = prediction_threshold([other.metrics for other in runs], run.metrics["tta"])  # one recipe: one arm
     centre_head = has_centre_head(model_name, cfg)
     val_probabilities, val_centres = val_maps[:, 0], (val_maps[:, 1] if centre_head else None)
     choose = functools.partial(choose_split_settings, val_probabilities, threshold, truth["val"], within["val"],

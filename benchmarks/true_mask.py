@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from instances import AREAS_SOURCE_PX, DISTANCES_SOURCE_PX, scores
+from instances import AREAS_SOURCE_PX, DISTANCES_SOURCE_PX, VALIDATION_COLUMNS, scores
 
 from lib import config, paths
 from lib.data import tiles
@@ -58,7 +58,7 @@ def main() -> None:
         rows.append({"entry": f"true mask, {which}", "min distance (source px)": values["min_distance_px"] / factor,
                      "min area (source px)": values["min_area_px"] / factor**2, **split_scores["test"],
                      **{f"validation {key}": split_scores["val"][key]
-                        for key in ("aji", "object_f1", "touching pairs", "touching pairs split")}})
+                        for key in VALIDATION_COLUMNS}})
     input_px, tile_px = cfg["data"]["input_size"], cfg["data"]["tile_size"]
     resized = " resized" if input_px != tile_px else ""
     table = pd.DataFrame(rows).assign(**{"input px": input_px, "tile px": tile_px,

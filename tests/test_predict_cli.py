@@ -22,7 +22,7 @@ from lib.inference.stain import StainNormaliser
 from lib.paths import REPO_ROOT
 from lib.training import train
 from lib.training.model_card import model_card
-from lib.training.runs import read_run
+from lib.training.runs import read_recipe_runs, read_run
 from tests.test_predict import DarkIsCell, DarkIsCellWithCentres
 
 
@@ -87,6 +87,14 @@ def test_several_runs_are_averaged_and_cut_at_their_mean_threshold(trained, tiny
     assert np.abs(p1 - p2).max() > 10                              # the seeds' runs disagree somewhere
     assert np.abs(p - (p1 + p2) / 2).max() <= 1                    # 0-255 PNGs: one level of rounding apart
     assert t == pytest.approx((t1 + t2) / 2)
+    assert [run.seed for run in read_recipe_runs([trained, second])] == [0, 1]   # one recipe's seeds, measured averaged
+    other = tmp_path / "other_recipe" / "seed0"                                     # the same run, its epochs changed
+    shutil.copytree(trained, other)
+    record = yaml.safe_load((other / "config.yaml").read_text())
+    record["config"]["train"]["epochs"] += 1
+    (other / "config.yaml").write_text(yaml.safe_dump(record))
+    with pytest.raises(ValueError, match="differ in their model or training recipe"):
+        read_recipe_runs([trained, other])
 
 
 def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_dataset, tmp_path, capsys):

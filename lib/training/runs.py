@@ -284,6 +284,17 @@ def read_run(run: Path) -> Run:
                pd.read_csv(run / "sampling_weights.csv") if (run / "sampling_weights.csv").is_file() else pd.DataFrame())
 
 
+
+def read_recipe_runs(paths: list[Path]) -> list[Run]:
+    """Finished runs of one recipe (other seeds of one model and config), read to be measured averaged; ValueError
+    naming the first that differs."""
+    runs = [read_run(path) for path in paths]
+    for path, other in zip(paths[1:], runs[1:]):
+        if other.model != runs[0].model or other.record["config"] != runs[0].record["config"]:
+            raise ValueError(f"{path} and {paths[0]} differ in their model or training recipe: runs averaged "
+                             "together are one recipe's seeds")
+    return runs
+
 def _open_one(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, seed: int, experiment: str,
               root: Path, fold: int | None) -> Run:
     folder = run_directory(cfg, data_dir, model_name, seed, root, experiment, fold)
