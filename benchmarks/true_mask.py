@@ -67,7 +67,8 @@ def main() -> None:
     save_benchmark(table, name, caption=(
         f"The true mask at the {input_px}-px network input (tiles of {tile_px} source px{resized}), split "
         "into nuclei by the watershed that splits a model's mask (markers from the mask), at the profile's settings and "
-        "at those chosen on the validation tiles' true masks by AJI, scored on the test tiles of the split of "
+        "at those chosen on the validation tiles' true masks by AJI, scored inside the annotated region on the test "
+        "tiles of the split of "
         f"`{args.run}` (no model used) as `benchmarks/instances.py` scores a model's nuclei: touching pairs are true "
         f"nuclei within {TOUCHING_GAP_SOURCE_PX} source px of each other, split when both are matched (Fieller's 95% "
         "interval over the tiles holding pairs). What the mask's shape alone allows at this input size. "
