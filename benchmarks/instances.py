@@ -175,7 +175,9 @@ def main() -> None:
     steps = [other.versions.get("reference_step_ms") for other in runs]
     table = pd.DataFrame(results).assign(run=named, test_tiles=len(test), threshold=threshold,
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
-                                            "centre head": centre_head, "epochs": epochs,
+                                            "centre head": centre_head,
+                                            "full-resolution skip": cfg["model"]["full_resolution_skip"],
+                                            "epochs": epochs,
                                             "seed": run.seed if len(runs) == 1 else " + ".join(str(o.seed) for o in runs),
                                             "training seconds": sum(other.metrics["train_seconds"] for other in runs),
                                             "training reference_step_ms": steps[0] if len(runs) == 1 else
@@ -190,6 +192,8 @@ def main() -> None:
               f"{sigma:g} source px)" if weight and sigma else
               f"; trained with the contact lines of touching nuclei weighted {1 + weight:g}" if weight else "")
     target += "; the model's markers from its centre head" if centre_head else ""
+    target += ("; the input joined to the decoder's last block (`model.full_resolution_skip`)"
+               if cfg["model"]["full_resolution_skip"] else "")
     profile_epochs = profile_config["train"]["epochs"]
     cut = ("the model's tiles cut at the run's validation-chosen threshold" if len(runs) == 1 else
            "the runs' probabilities averaged, cut at the mean of their validation-chosen thresholds")

@@ -138,8 +138,18 @@ def main() -> None:
             fresh = fresh_set(row, args.fresh_seed)
         return row, fresh_pairs(row, fresh)
 
+    def trained(row: pd.Series) -> dict:
+        """Threshold and training seconds of the run that gave the pairs (the run on disk for the fresh set, which it
+        predicts; else the table's, whose run may since have been trained again), and the training machine's reference
+        step from the run's versions.json."""
+        run = read_run(Path(row["run"]))
+        measured = (row["threshold"], row["training seconds"]) if fresh is None else (
+            run.metrics["threshold"], run.metrics["train_seconds"])
+        return {"threshold": measured[0], "training seconds": measured[1],
+                "training reference_step_ms": run.versions.get("reference_step_ms")}
+
     base_row, base = pairs_of(args.baseline)
-    base_step = read_run(Path(base_row["run"])).versions.get("reference_step_ms")
+    base_trained = trained(base_row)
     rows = []
     for name in args.compare:
         row, other = pairs_of(name)
@@ -152,9 +162,7 @@ def main() -> None:
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
-                     "threshold": row["threshold"], "training seconds": row["training seconds"],
-                     "training reference_step_ms": run.versions.get("reference_step_ms"),
-                     "baseline training reference_step_ms": base_step})
+                     **trained(row), "baseline training reference_step_ms": base_trained["training reference_step_ms"]})
     table = pd.DataFrame(rows)
     table["p (Holm)"] = holm(table.p.to_numpy())
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
@@ -168,12 +176,14 @@ def main() -> None:
     save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}", caption=(
         f"Touching pairs split on {tiles_scored}, each run's tiles cut at its own validation-chosen threshold, column "
         f"threshold) by each run against `{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
-        f"{base_row['seed']:.0f}, threshold {base_row['threshold']:.2f}; the entry '{args.entry}' of each). The "
+        f"{base_row['seed']:.0f}, threshold {base_trained['threshold']:.2f}; the entry '{args.entry}' of each). The "
         f"share of the same true pairs (nuclei within {TOUCHING_GAP_SOURCE_PX} source px) that each run splits, the "
         f"paired difference (run minus baseline) with the sign-flip test and its {LEVEL:.0%} interval over the tiles "
         "holding pairs (a tile's pairs are not independent), Holm's adjustment over the runs compared; `inconclusive` "
-        f"unless the adjusted p < {1 - LEVEL:.2f}. Training seconds and training reference_step_ms: those of the machine "
-        "that trained each run (and the baseline), from the run's versions.json. `benchmarks/pairs_split.py`."))
+        f"unless the adjusted p < {1 - LEVEL:.2f}. Threshold and training seconds: "
+        f"{'those of the run on disk, which predicts the set' if fresh else 'those of the instances table'}; training "
+        "reference_step_ms: that of the machine that trained each run (and the baseline), from the run's versions.json. "
+        "`benchmarks/pairs_split.py`."))
 
 
 if __name__ == "__main__":

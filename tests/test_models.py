@@ -44,6 +44,22 @@ def test_a_centre_head_is_a_second_output_channel():
     assert model(torch.randn(2, 4, 64, 64)).shape == (2, 2, 64, 64)
 
 
+@pytest.mark.parametrize("variant,channels", [("projection", 4), ("drop", 3)])
+def test_a_full_resolution_skip_feeds_the_raw_input_to_the_decoders_last_block(variant, channels):
+    model, _ = build_model("enhanced", enhanced_config(full_resolution_skip=True, input_variant=variant))
+    seen = []
+    model.skip.register_forward_hook(lambda module, args, out: seen.append(args))
+    x = torch.randn(2, channels, 64, 64)
+    out = model(x)
+    decoded, given = seen[0]
+    assert out.shape == (2, 1, 64, 64) and decoded.shape == (2, MODEL_CFG["decoder_channels"][-1], 64, 64)
+    assert torch.equal(given, x)  # the input itself, at full resolution, not the projection's 3 channels
+    out.mean().backward()
+    assert model.skip.input[0].weight.grad.abs().sum() > 0
+    plain, _ = build_model("enhanced", enhanced_config(input_variant=variant))
+    assert not any(name.startswith("skip") for name in plain.state_dict())  # off: the checkpoints of before load
+
+
 def test_the_blank_variant_sees_no_edge_information():
     model, _ = build_model("enhanced", enhanced_config(input_variant="projection_blank"))
     seen = []

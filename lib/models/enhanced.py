@@ -8,6 +8,12 @@ Input variants, for the ablations:
   projection's effect are measured apart;
 - `drop`: RGB only, the edge channel is not used ("naive channel dropping");
 - `smp4`: 4 channels straight into the encoder, whose first convolution smp widens by cycling the RGB filters.
+
+With `model.full_resolution_skip` (not in the paper) the model's input, before the projection, joins the decoder's
+last block: smp's UNet++ drops the encoder's full-resolution skip, so its output is a learned 2x upsampling of
+stride-2 features, which cannot draw a one-pixel gap between touching nuclei that the image itself shows. One 3x3
+convolution of the input, concatenated with the decoder's output and fused by another, restores what the U-Net's
+first level sees.
 """
 from __future__ import annotations
 
@@ -35,33 +41,58 @@ class InputProjection(nn.Module):
         return self.layers(x)
 
 
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution, batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+                         nn.ReLU(inplace=True))
+
+
+class FullResolutionSkip(nn.Module):
+    """The input at full resolution, seen by one conv block and fused with the decoder's output (module docstring)."""
+
+    def __init__(self, in_channels: int, decoder_channels: int):
+        super().__init__()
+        self.input = conv_block(in_channels, decoder_channels)
+        self.fuse = conv_block(2 * decoder_channels, decoder_channels)
+
+    def forward(self, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([decoded, self.input(x)], dim=1))
+
+
 class EnhancedModel(nn.Module):
     """Optional input projection followed by smp's UNet++; `blank_edge` appends a constant fourth channel to an
-    RGB input before the projection."""
+    RGB input before the projection; `skip` (a FullResolutionSkip) feeds that input to the decoder's last block."""
 
-    def __init__(self, network: nn.Module, projection: nn.Module | None, blank_edge: bool = False):
+    def __init__(self, network: nn.Module, projection: nn.Module | None, blank_edge: bool = False,
+                 skip: FullResolutionSkip | None = None):
         super().__init__()
         self.projection = projection
         self.network = network
         self.blank_edge = blank_edge
+        self.skip = skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.blank_edge:
             x = torch.cat([x, torch.zeros_like(x[:, :1])], dim=1)
-        return self.network(self.projection(x) if self.projection is not None else x)
+        projected = self.projection(x) if self.projection is not None else x
+        if self.skip is None:
+            return self.network(projected)
+        decoded = self.network.decoder(self.network.encoder(projected))
+        return self.network.segmentation_head(self.skip(decoded, x))
 
 
 def build_enhanced(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
     """The Enhanced model for the configured input variant, and a note on its encoder weights."""
     variant = model_cfg["input_variant"]
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown model.input_variant {variant!r} ({', '.join(VARIANTS)})")
     network, weights = build_unetplusplus(model_cfg, in_channels=3)
+    in_channels = 3 if variant == "drop" else 4
+    skip = (FullResolutionSkip(in_channels, model_cfg["decoder_channels"][-1]) if model_cfg["full_resolution_skip"]
+            else None)
     if variant in ("projection", "projection_blank"):
         projection = InputProjection(4, model_cfg["projection_channels"], 3)
-        return EnhancedModel(network, projection, blank_edge=variant == "projection_blank"), weights
-    if variant == "drop":
-        return EnhancedModel(network, None), weights
+        return EnhancedModel(network, projection, blank_edge=variant == "projection_blank", skip=skip), weights
     if variant == "smp4":
-        pretrained = not weights.startswith("random")
-        patch_first_conv(network.encoder, new_in_channels=4, pretrained=pretrained)
-        return EnhancedModel(network, None), weights
-    raise ValueError(f"unknown model.input_variant {variant!r} ({', '.join(VARIANTS)})")
+        patch_first_conv(network.encoder, new_in_channels=4, pretrained=not weights.startswith("random"))
+    return EnhancedModel(network, None, skip=skip), weights
