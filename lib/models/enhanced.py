@@ -29,22 +29,21 @@ VARIANTS = ("projection", "projection_blank", "drop", "smp4")
 EDGE_VARIANTS = ("projection", "smp4")  # the variants that read the edge map
 
 
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution, batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+                         nn.ReLU(inplace=True))
+
+
 class InputProjection(nn.Module):
     """Eq. 2: X3 = Conv1x1(ReLU(BN(Conv3x3(X4)))), so that the pretrained encoder still sees 3 channels."""
 
     def __init__(self, in_channels: int = 4, hidden: int = 16, out_channels: int = 3):
         super().__init__()
-        self.layers = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
-                                    nn.ReLU(inplace=True), nn.Conv2d(hidden, out_channels, 1))
+        self.layers = nn.Sequential(*conv_block(in_channels, hidden), nn.Conv2d(hidden, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
-
-
-def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 convolution, batch norm, ReLU."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-                         nn.ReLU(inplace=True))
 
 
 class FullResolutionSkip(nn.Module):
