@@ -16,7 +16,11 @@ source resolution) and labels them with the entry's watershed settings in source
 compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
 holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the
 comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
-Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>].csv and .md.
+With `--threshold-on-validation` too, each run's fresh tiles are cut instead at the threshold whose nuclei score the best
+AJI on its own validation tiles, predicted and labelled the same way (`lib.evaluation.scoring.choose_instance_threshold`):
+a run's threshold is chosen for pixel Dice at its network input, while these nuclei are labelled at source resolution,
+as `python -m lib.inference` labels them.
+Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-threshold_on_validation]].csv and .md.
 """
 from __future__ import annotations
 
@@ -30,14 +34,17 @@ import torch
 
 from lib.data import tiles
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
+from lib.evaluation.scoring import choose_instance_threshold
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
 from lib.inference.instances import label_tiles
 from lib.inference.predict import WindowPredictor, load_run_model, run_precision
 from lib.progress import progress
 from lib.report.output import FIGURES_ROOT, save_benchmark
 from lib.training.runs import Run, read_run
+from lib.training.train import split_indices
 
 ENTRY = "chosen on validation, core share too"
+THRESHOLDS = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))  # --threshold-on-validation's grid
 BATCH = 16
 
 
@@ -92,9 +99,20 @@ def fresh_set(row: pd.Series, seed: int) -> FreshSet:
                     pd.Index(holding, name="tile"))
 
 
-def fresh_pairs(row: pd.Series, fresh: FreshSet) -> pd.DataFrame:
+def validation_tiles(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic run's validation tiles at source resolution: images, true nuclei and annotated regions."""
+    cfg = run.record["config"]
+    source = tiles.prepare({**cfg, "data": {**cfg["data"], "input_size": cfg["data"]["tile_size"]}})
+    index = split_indices(source, cfg, run.model, run.record.get("fold"))["val"]
+    return (np.asarray(source.images[index]), np.asarray(source.instances[index]),
+            np.asarray(source.regions[index], bool))
+
+
+def fresh_pairs(row: pd.Series, fresh: FreshSet, threshold_on_validation: bool = False) -> tuple[pd.DataFrame, float]:
     """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
-    fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`)."""
+    fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`), and the threshold
+    cut at: the run's own, or with `threshold_on_validation` the one whose nuclei have the best AJI on the run's
+    validation tiles predicted the same way (`lib.evaluation.scoring.choose_instance_threshold`)."""
     run = synthetic_run(row)
     cfg = run.record["config"]
     if generation_settings(cfg["data"]) != fresh.data:
@@ -107,16 +125,27 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet) -> pd.DataFrame:
     precision = run_precision(cfg, device)
     predictor = WindowPredictor(precision.prepare(model), model_name, cfg, device, metrics["tta"],
                                 metrics["edge_bounds"], batch_size=BATCH, precision=precision)
-    maps = np.concatenate([np.stack(predictor(list(fresh.images[start:start + BATCH])))
-                           for start in progress(range(0, len(fresh.images), BATCH),
-                                                 desc=f"{row['run']}: fresh tiles", unit="batch")])
+    if threshold_on_validation and predictor.channels > 1:
+        raise SystemExit(f"error: {row['run']} has a centre head; --threshold-on-validation is for runs without one")
+
+    def predict(images: np.ndarray, what: str) -> np.ndarray:
+        return np.concatenate([np.stack(predictor(list(images[start:start + BATCH])))
+                               for start in progress(range(0, len(images), BATCH), desc=f"{row['run']}: {what}",
+                                                     unit="batch")])
+
+    maps = predict(fresh.images, "fresh tiles")
     settings = {"min_distance_px": row["min distance (source px)"], "min_area_px": row["min area (source px)"],
                 "core_share": row["core share"]}
-    labels = label_tiles(maps[..., 0], np.full(len(maps), metrics["threshold"]), settings,
+    threshold = metrics["threshold"]
+    if threshold_on_validation:
+        images, truth, within = validation_tiles(run)
+        threshold, _ = choose_instance_threshold(predict(images, "validation tiles")[..., 0], THRESHOLDS, truth,
+                                                 within, settings)
+    labels = label_tiles(maps[..., 0], np.full(len(maps), threshold), settings,
                          centres=maps[..., 1] if predictor.channels > 1 else None)
     counts = [split_pairs(truth, predicted, TOUCHING_GAP_SOURCE_PX)
               for truth, predicted in zip(fresh.truth, labels, strict=True)]
-    return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=fresh.tiles)
+    return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=fresh.tiles), threshold
 
 
 def main() -> None:
@@ -125,34 +154,35 @@ def main() -> None:
     parser.add_argument("--compare", required=True, nargs="+", help="instances tables to compare with it")
     parser.add_argument("--entry", default=ENTRY)
     parser.add_argument("--fresh-seed", type=int, help="count the pairs on a synthetic set generated from this seed")
+    parser.add_argument("--threshold-on-validation", action="store_true",
+                        help="with --fresh-seed: cut each run's maps at the threshold whose nuclei score the best AJI "
+                             "on its validation tiles, predicted as new images, instead of its own")
     args = parser.parse_args()
+    if args.threshold_on_validation and args.fresh_seed is None:
+        parser.error("--threshold-on-validation needs --fresh-seed")
 
     fresh = None
 
-    def pairs_of(name: str) -> tuple[pd.Series, pd.DataFrame]:
+    def pairs_of(name: str) -> tuple[pd.Series, pd.DataFrame, dict]:
+        """A run's row, its pairs, and the threshold and training seconds of the run that gave them (the run on
+        disk for the fresh set, which it predicts; else the table's, whose run may since have been trained again)
+        with its training machine's reference step, from the run's versions.json."""
         nonlocal fresh
         row, pairs = read_pairs(name, args.entry)
-        if args.fresh_seed is None:
-            return row, pairs
-        if fresh is None:  # generated once, from the baseline's data settings
-            fresh = fresh_set(row, args.fresh_seed)
-        return row, fresh_pairs(row, fresh)
-
-    def trained(row: pd.Series) -> dict:
-        """Threshold and training seconds of the run that gave the pairs (the run on disk for the fresh set, which it
-        predicts; else the table's, whose run may since have been trained again), and the training machine's reference
-        step from the run's versions.json."""
         run = read_run(Path(row["run"]))
-        measured = (row["threshold"], row["training seconds"]) if fresh is None else (
-            run.metrics["threshold"], run.metrics["train_seconds"])
-        return {"threshold": measured[0], "training seconds": measured[1],
-                "training reference_step_ms": run.versions.get("reference_step_ms")}
+        trained = {"threshold": row["threshold"], "training seconds": row["training seconds"]}
+        if args.fresh_seed is not None:
+            if fresh is None:  # generated once, from the baseline's data settings
+                fresh = fresh_set(row, args.fresh_seed)
+            pairs, threshold = fresh_pairs(row, fresh, args.threshold_on_validation)
+            trained = {"threshold": threshold, "training seconds": run.metrics["train_seconds"],
+                       **({"run threshold": run.metrics["threshold"]} if args.threshold_on_validation else {})}
+        return row, pairs, {**trained, "training reference_step_ms": run.versions.get("reference_step_ms")}
 
-    base_row, base = pairs_of(args.baseline)
-    base_trained = trained(base_row)
+    base_row, base, base_trained = pairs_of(args.baseline)
     rows = []
     for name in args.compare:
-        row, other = pairs_of(name)
+        row, other, trained = pairs_of(name)
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
             raise SystemExit(f"error: {name} was scored on other tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
@@ -162,7 +192,8 @@ def main() -> None:
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
-                     **trained(row), "baseline training reference_step_ms": base_trained["training reference_step_ms"]})
+                     **trained, **{f"baseline {key}": value for key, value in base_trained.items()
+                                   if key in ("threshold", "run threshold", "training reference_step_ms")}})
     table = pd.DataFrame(rows)
     table["p (Holm)"] = holm(table.p.to_numpy())
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
@@ -172,10 +203,15 @@ def main() -> None:
                     "resolution" if args.fresh_seed is not None else
                     "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
                     "the network input")
-    suffix = "" if args.fresh_seed is None else f"-fresh{args.fresh_seed}"
+    suffix = ("" if args.fresh_seed is None else f"-fresh{args.fresh_seed}") + (
+        "-threshold_on_validation" if args.threshold_on_validation else "")
+    cut = (f"the threshold (column threshold; the run's own: column run threshold) whose nuclei score the best pooled "
+           f"AJI, on a grid of {THRESHOLDS[0]:.2f} to {THRESHOLDS[-1]:.2f}, on the run's validation tiles predicted the "
+           "same way and labelled at the entry's watershed settings" if args.threshold_on_validation else
+           "its own validation-chosen threshold, column threshold")
     save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}", caption=(
-        f"Touching pairs split on {tiles_scored}, each run's tiles cut at its own validation-chosen threshold, column "
-        f"threshold) by each run against `{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
+        f"Touching pairs split on {tiles_scored}, each run's tiles cut at {cut}) by each run against "
+        f"`{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
         f"{base_row['seed']:.0f}, threshold {base_trained['threshold']:.2f}; the entry '{args.entry}' of each). The "
         f"share of the same true pairs (nuclei within {TOUCHING_GAP_SOURCE_PX} source px) that each run splits, the "
         f"paired difference (run minus baseline) with the sign-flip test and its {LEVEL:.0%} interval over the tiles "

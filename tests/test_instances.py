@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from lib.evaluation.instances import instance_counts, instance_scores, instance_table, pooled_instance_scores
 from lib.inference.classic import classic_nuclei, haematoxylin
@@ -231,6 +232,20 @@ def test_the_watershed_settings_are_chosen_on_validation_tiles_by_aji():
     assert len(grid) == 4 and grid.aji.max() == grid.aji[(grid.min_distance_px == 4) & (grid.min_area_px == 1)].item()
     with pytest.raises(ValueError, match="no true nucleus"):
         choose_split_settings((truth > 5) * 0.9, 0.5, np.zeros_like(truth), None, (4,), (1,))
+
+
+def test_the_instance_threshold_is_chosen_on_validation_tiles_by_aji():
+    from lib.evaluation.scoring import choose_instance_threshold
+
+    truth = np.stack([disc((48, 64), (24, 18), 8) + 2 * disc((48, 64), (24, 44), 8)] * 2)
+    rims = (truth > 0) & ~np.stack([ndimage.binary_erosion(t > 0, iterations=2) for t in truth])
+    probability = np.where(rims, 0.6, np.where(truth > 0, 0.9, 0.3))  # a sure core, a less sure outline, glass
+    settings = {"min_distance_px": 4, "min_area_px": 5, "core_share": 1.0}
+    chosen, grid = choose_instance_threshold(probability, (0.8, 0.5, 0.2), truth, None, settings)
+    assert chosen == 0.5  # 0.8 keeps only the cores, 0.2 the whole tile as one object
+    assert list(grid.threshold) == [0.8, 0.5, 0.2] and grid.aji.max() == 1.0 and grid.aji[0] < 0.7 > grid.aji[2]
+    with pytest.raises(ValueError, match="no true nucleus"):
+        choose_instance_threshold(probability * 0, (0.5,), np.zeros_like(truth), None, settings)
 
 
 def test_the_core_share_is_chosen_when_the_cores_split_what_the_mask_merges():
