@@ -34,7 +34,7 @@ import torch
 
 from lib.data import tiles
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
-from lib.evaluation.scoring import choose_instance_threshold
+from lib.evaluation.scoring import THRESHOLD_GRID, choose_instance_threshold
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
 from lib.inference.instances import label_tiles
 from lib.inference.predict import WindowPredictor, load_run_model, run_precision
@@ -44,7 +44,7 @@ from lib.training.runs import Run, read_run
 from lib.training.train import split_indices
 
 ENTRY = "chosen on validation, core share too"
-THRESHOLDS = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))  # --threshold-on-validation's grid
+THRESHOLDS = tuple(t for t in THRESHOLD_GRID if t >= 0.5)  # --threshold-on-validation's grid: the upper half of the runs' own
 BATCH = 16
 
 
@@ -163,7 +163,7 @@ def main() -> None:
 
     fresh = None
 
-    def pairs_of(name: str) -> tuple[pd.Series, pd.DataFrame, dict]:
+    def pairs_of(name: str) -> tuple[pd.Series, pd.DataFrame, Run, dict]:
         """A run's row, its pairs, and the threshold and training seconds of the run that gave them (the run on
         disk for the fresh set, which it predicts; else the table's, whose run may since have been trained again)
         with its training machine's reference step, from the run's versions.json."""
@@ -177,16 +177,15 @@ def main() -> None:
             pairs, threshold = fresh_pairs(row, fresh, args.threshold_on_validation)
             trained = {"threshold": threshold, "training seconds": run.metrics["train_seconds"],
                        **({"run threshold": run.metrics["threshold"]} if args.threshold_on_validation else {})}
-        return row, pairs, {**trained, "training reference_step_ms": run.versions.get("reference_step_ms")}
+        return row, pairs, run, {**trained, "training reference_step_ms": run.versions.get("reference_step_ms")}
 
-    base_row, base, base_trained = pairs_of(args.baseline)
+    base_row, base, _, base_trained = pairs_of(args.baseline)
     rows = []
     for name in args.compare:
-        row, other, trained = pairs_of(name)
+        row, other, run, trained = pairs_of(name)
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
             raise SystemExit(f"error: {name} was scored on other tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
-        run = read_run(Path(row["run"]))
         rows.append({"entry": name, "run": row["run"], "input px": run.record["config"]["data"]["input_size"],
                      "epochs": row["epochs"], "seed": row["seed"],
                      "touching pairs split": test["share B"], "baseline split": test["share A"],

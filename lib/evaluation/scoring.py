@@ -63,6 +63,18 @@ def metrics_frame(test: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).T[list(METRICS)]
 
 
+def pooled_nuclei_scores(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
+                         min_distance_px: float, min_area_px: float, core_share: float,
+                         centres: np.ndarray | None = None) -> dict[str, float]:
+    """Pooled instance scores of the nuclei of `probabilities` cut at `threshold` and split by the watershed at
+    these settings (markers from the predicted `centres` when given), against `truth`, inside `within` when given."""
+    counts = [instance_counts(t, label_nuclei(p, threshold, min_distance_px, min_area_px, core_share, c),
+                              None if within is None else w)
+              for t, p, w, c in zip(truth, probabilities, within if within is not None else truth,
+                                    [None] * len(truth) if centres is None else centres, strict=True)]
+    return pooled_instance_scores(pd.DataFrame(counts))
+
+
 def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
                           distances_px: tuple[float, ...], areas_px: tuple[float, ...],
                           core_shares: tuple[float, ...] = (1.0,), centres: np.ndarray | None = None,
@@ -74,11 +86,8 @@ def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np
     rows = []
     settings = list(itertools.product(distances_px, areas_px, core_shares))
     for distance, area, share in progress(settings, desc="watershed settings on validation", unit="setting"):
-        counts = [instance_counts(t, label_nuclei(p, threshold, distance, area, share, c), None if within is None else w)
-                  for t, p, w, c in zip(truth, probabilities, within if within is not None else truth,
-                                        [None] * len(truth) if centres is None else centres, strict=True)]
         rows.append({"min_distance_px": distance, "min_area_px": area, "core_share": share,
-                     **pooled_instance_scores(pd.DataFrame(counts))})
+                     **pooled_nuclei_scores(probabilities, threshold, truth, within, distance, area, share, centres)})
     grid = pd.DataFrame(rows)
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no watershed setting can be chosen on them")
@@ -92,13 +101,9 @@ def choose_instance_threshold(probabilities: np.ndarray, thresholds: tuple[float
     pooled AJI against the true nuclei of these (validation) tiles, inside `within` when given, and the whole grid.
     A run's own threshold is chosen for pixel Dice at the network input; nuclei labelled at another scale (predict
     labels at the image's pixels) may want another cut. Ties go to the first threshold of the grid."""
-    rows = []
-    for threshold in thresholds:
-        counts = [instance_counts(t, label_nuclei(p, threshold, settings["min_distance_px"], settings["min_area_px"],
-                                                  settings["core_share"]), None if within is None else w)
-                  for t, p, w in zip(truth, probabilities, within if within is not None else truth, strict=True)]
-        rows.append({"threshold": threshold, **pooled_instance_scores(pd.DataFrame(counts))})
-    grid = pd.DataFrame(rows)
+    grid = pd.DataFrame([{"threshold": threshold, **pooled_nuclei_scores(
+        probabilities, threshold, truth, within, settings["min_distance_px"], settings["min_area_px"],
+        settings["core_share"])} for threshold in thresholds])
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no threshold can be chosen on them")
     return float(grid.threshold[grid.aji.idxmax()]), grid
