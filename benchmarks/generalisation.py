@@ -167,7 +167,8 @@ def measure(args: argparse.Namespace) -> None:
     save_benchmark(table, name, caption=(
         f"`{named}` and the classic pipeline on the {table.images.iloc[0]} images of `{args.data.name}` (never "
         f"trained or tuned on); {cut} for {'' if args.tta else 'no '}test-time augmentation, "
-        f"{prediction_threshold([other.metrics for other in runs], args.tta):.2f}, chosen on {whose} validation split "
+        f"{prediction_threshold([other.metrics for other in runs], args.tta, nuclei=True):.2f}, where predict cuts "
+        f"nuclei, chosen on {whose} validation split "
         "(the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
         f"instance labels{split_caption}. `benchmarks/generalisation.py`."))

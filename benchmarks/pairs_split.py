@@ -12,15 +12,14 @@ touching pairs of a synthetic set generated from seed S rather than the runs' se
 validated on or chosen with: about eight times the test tiles' pairs. The set is kept at the source resolution
 (`data.tile_size`), so runs that differ only in their input size are compared on the same pairs. Each run predicts
 the tiles as it predicts a new image (its own input size, edge bounds, TTA arm and threshold; probabilities back at
-source resolution) and labels them with the entry's watershed settings in source px. For each
+source resolution) and labels them with the entry's watershed settings in source px. With `--nuclei-threshold` too,
+each run's fresh tiles are cut where `python -m lib.inference` cuts its nuclei: at the threshold chosen in training
+for the best AJI of the nuclei of its validation tiles predicted as new images (`instances.threshold_from_validation`,
+lib/training/train.py) rather than its pixel threshold, chosen for Dice at its network input. For each
 compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
 holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the
 comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
-With `--threshold-on-validation` too, each run's fresh tiles are cut instead at the threshold whose nuclei score the best
-AJI on its own validation tiles, predicted and labelled the same way (`lib.evaluation.scoring.choose_instance_threshold`):
-a run's threshold is chosen for pixel Dice at its network input, while these nuclei are labelled at source resolution,
-as `python -m lib.inference` labels them.
-Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-threshold_on_validation]].csv and .md.
+Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-nuclei_threshold]].csv and .md.
 """
 from __future__ import annotations
 
@@ -34,17 +33,14 @@ import torch
 
 from lib.data import tiles
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
-from lib.evaluation.scoring import THRESHOLD_GRID, choose_instance_threshold
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
 from lib.inference.instances import label_tiles
 from lib.inference.predict import WindowPredictor, load_run_model, run_precision
 from lib.progress import progress
 from lib.report.output import FIGURES_ROOT, save_benchmark
-from lib.training.runs import Run, read_run
-from lib.training.train import split_indices
+from lib.training.runs import ARMS, Run, prediction_threshold, read_run
 
 ENTRY = "chosen on validation, core share too"
-THRESHOLDS = tuple(t for t in THRESHOLD_GRID if t >= 0.5)  # --threshold-on-validation's grid: the upper half of the runs' own
 BATCH = 16
 
 
@@ -99,20 +95,10 @@ def fresh_set(row: pd.Series, seed: int) -> FreshSet:
                     pd.Index(holding, name="tile"))
 
 
-def validation_tiles(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A synthetic run's validation tiles at source resolution: images, true nuclei and annotated regions."""
-    cfg = run.record["config"]
-    source = tiles.prepare({**cfg, "data": {**cfg["data"], "input_size": cfg["data"]["tile_size"]}})
-    index = split_indices(source, cfg, run.model, run.record.get("fold"))["val"]
-    return (np.asarray(source.images[index]), np.asarray(source.instances[index]),
-            np.asarray(source.regions[index], bool))
-
-
-def fresh_pairs(row: pd.Series, fresh: FreshSet, threshold_on_validation: bool = False) -> tuple[pd.DataFrame, float]:
+def fresh_pairs(row: pd.Series, fresh: FreshSet, nuclei_threshold: bool = False) -> tuple[pd.DataFrame, float]:
     """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
-    fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`), and the threshold
-    cut at: the run's own, or with `threshold_on_validation` the one whose nuclei have the best AJI on the run's
-    validation tiles predicted the same way (`lib.evaluation.scoring.choose_instance_threshold`)."""
+    fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`) and cut at the run's
+    pixel threshold, or with `nuclei_threshold` where `python -m lib.inference` cuts its nuclei; and that threshold."""
     run = synthetic_run(row)
     cfg = run.record["config"]
     if generation_settings(cfg["data"]) != fresh.data:
@@ -125,22 +111,15 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet, threshold_on_validation: bool =
     precision = run_precision(cfg, device)
     predictor = WindowPredictor(precision.prepare(model), model_name, cfg, device, metrics["tta"],
                                 metrics["edge_bounds"], batch_size=BATCH, precision=precision)
-    if threshold_on_validation and predictor.channels > 1:
-        raise SystemExit(f"error: {row['run']} has a centre head; --threshold-on-validation is for runs without one")
-
-    def predict(images: np.ndarray, what: str) -> np.ndarray:
-        return np.concatenate([np.stack(predictor(list(images[start:start + BATCH])))
-                               for start in progress(range(0, len(images), BATCH), desc=f"{row['run']}: {what}",
-                                                     unit="batch")])
-
-    maps = predict(fresh.images, "fresh tiles")
+    maps = np.concatenate([np.stack(predictor(list(fresh.images[start:start + BATCH])))
+                           for start in progress(range(0, len(fresh.images), BATCH),
+                                                 desc=f"{row['run']}: fresh tiles", unit="batch")])
     settings = {"min_distance_px": row["min distance (source px)"], "min_area_px": row["min area (source px)"],
                 "core_share": row["core share"]}
-    threshold = metrics["threshold"]
-    if threshold_on_validation:
-        images, truth, within = validation_tiles(run)
-        threshold, _ = choose_instance_threshold(predict(images, "validation tiles")[..., 0], THRESHOLDS, truth,
-                                                 within, settings)
+    if nuclei_threshold and "nuclei_threshold" not in metrics["arms"][ARMS[metrics["tta"]]]:
+        raise SystemExit(f"error: {row['run']} records no nuclei threshold (trained before "
+                         "instances.threshold_from_validation, or with it off); train it again")
+    threshold = prediction_threshold([metrics], metrics["tta"], nuclei=nuclei_threshold)
     labels = label_tiles(maps[..., 0], np.full(len(maps), threshold), settings,
                          centres=maps[..., 1] if predictor.channels > 1 else None)
     counts = [split_pairs(truth, predicted, TOUCHING_GAP_SOURCE_PX)
@@ -154,12 +133,12 @@ def main() -> None:
     parser.add_argument("--compare", required=True, nargs="+", help="instances tables to compare with it")
     parser.add_argument("--entry", default=ENTRY)
     parser.add_argument("--fresh-seed", type=int, help="count the pairs on a synthetic set generated from this seed")
-    parser.add_argument("--threshold-on-validation", action="store_true",
-                        help="with --fresh-seed: cut each run's maps at the threshold whose nuclei score the best AJI "
-                             "on its validation tiles, predicted as new images, instead of its own")
+    parser.add_argument("--nuclei-threshold", action="store_true",
+                        help="with --fresh-seed: cut each run's maps where predict cuts its nuclei (the threshold "
+                             "chosen for them in training) instead of at its pixel threshold")
     args = parser.parse_args()
-    if args.threshold_on_validation and args.fresh_seed is None:
-        parser.error("--threshold-on-validation needs --fresh-seed")
+    if args.nuclei_threshold and args.fresh_seed is None:
+        parser.error("--nuclei-threshold needs --fresh-seed")
 
     fresh = None
 
@@ -174,9 +153,9 @@ def main() -> None:
         if args.fresh_seed is not None:
             if fresh is None:  # generated once, from the baseline's data settings
                 fresh = fresh_set(row, args.fresh_seed)
-            pairs, threshold = fresh_pairs(row, fresh, args.threshold_on_validation)
+            pairs, threshold = fresh_pairs(row, fresh, args.nuclei_threshold)
             trained = {"threshold": threshold, "training seconds": run.metrics["train_seconds"],
-                       **({"run threshold": run.metrics["threshold"]} if args.threshold_on_validation else {})}
+                       **({"pixel threshold": run.metrics["threshold"]} if args.nuclei_threshold else {})}
         return row, pairs, run, {**trained, "training reference_step_ms": run.versions.get("reference_step_ms")}
 
     base_row, base, _, base_trained = pairs_of(args.baseline)
@@ -192,7 +171,7 @@ def main() -> None:
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
                      **trained, **{f"baseline {key}": value for key, value in base_trained.items()
-                                   if key in ("threshold", "run threshold", "training reference_step_ms")}})
+                                   if key in ("threshold", "pixel threshold", "training reference_step_ms")}})
     table = pd.DataFrame(rows)
     table["p (Holm)"] = holm(table.p.to_numpy())
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
@@ -203,11 +182,11 @@ def main() -> None:
                     "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
                     "the network input")
     suffix = ("" if args.fresh_seed is None else f"-fresh{args.fresh_seed}") + (
-        "-threshold_on_validation" if args.threshold_on_validation else "")
-    cut = (f"the threshold (column threshold; the run's own: column run threshold) whose nuclei score the best pooled "
-           f"AJI, on a grid of {THRESHOLDS[0]:.2f} to {THRESHOLDS[-1]:.2f}, on the run's validation tiles predicted the "
-           "same way and labelled at the entry's watershed settings" if args.threshold_on_validation else
-           "its own validation-chosen threshold, column threshold")
+        "-nuclei_threshold" if args.nuclei_threshold else "")
+    cut = ("the threshold `python -m lib.inference` cuts its nuclei at (column threshold; its pixel threshold: column "
+           "pixel threshold), chosen in training for the best pooled AJI of the nuclei of its validation tiles "
+           "predicted the same way and labelled at the profile's watershed settings (`instances.threshold_from_"
+           "validation`)" if args.nuclei_threshold else "its own validation-chosen threshold, column threshold")
     save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}", caption=(
         f"Touching pairs split on {tiles_scored}, each run's tiles cut at {cut}) by each run against "
         f"`{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "

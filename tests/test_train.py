@@ -55,6 +55,12 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     assert set(metrics["test"]) == {"whole_tile", "annotated_region"} and set(metrics["arms"]) == {"tta", "no_tta"}
     assert metrics["optimizer_steps"] == history.optimizer_steps.sum() > 0
     assert json.loads((whole / "versions.json").read_text())["encoder_weights"].startswith("ImageNet")
+    for arm in ("tta", "no_tta"):  # where predict cuts nuclei: chosen on validation tiles predicted as new images
+        assert metrics["arms"][arm]["nuclei_threshold_source"] == "validation"
+        curve = pd.read_csv(whole / f"nuclei_threshold_curve-{arm}.csv")
+        assert curve.threshold.tolist() == list(train.NUCLEI_THRESHOLDS)
+        assert metrics["arms"][arm]["nuclei_threshold"] == curve.threshold[curve.aji.idxmax()]
+    assert f"with TTA {metrics['arms']['tta']['nuclei_threshold']:.2f}" in (whole / "MODEL_CARD.md").read_text()
 
     interrupted = train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "b", stop_after_epochs=2,
                               progress=False)
@@ -78,6 +84,16 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     out = tmp_path / "predicted"
     predict_cli.main(["--run", str(whole), "--input", str(tiny_dataset / "images"), "--output", str(out), "--tta"])
     assert len(list(out.glob("*_probability.png"))) == 10 and len(list(out.glob("*_overlay.png"))) == 10
+    assert (pd.read_csv(out / "cells.csv").threshold == metrics["arms"]["tta"]["nuclei_threshold"]).all()
+
+
+def test_predict_cuts_nuclei_at_the_recorded_nuclei_threshold_else_at_the_pixel_one():
+    chosen = {"arms": {"tta": {"threshold": 0.3, "nuclei_threshold": 0.7}, "no_tta": {"threshold": 0.4}}}
+    older = {"arms": {"tta": {"threshold": 0.5}, "no_tta": {"threshold": 0.6}}}
+    assert runs.prediction_threshold([chosen], True) == 0.3
+    assert runs.prediction_threshold([chosen], True, nuclei=True) == 0.7
+    assert runs.prediction_threshold([chosen], False, nuclei=True) == 0.4       # none recorded for that arm
+    assert runs.prediction_threshold([chosen, older], True, nuclei=True) == pytest.approx(0.6)  # averaged runs: the mean
 
 
 @pytest.mark.slow

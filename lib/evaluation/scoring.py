@@ -96,14 +96,16 @@ def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np
 
 
 def choose_instance_threshold(probabilities: np.ndarray, thresholds: tuple[float, ...], truth: np.ndarray,
-                              within: np.ndarray | None, settings: dict[str, float]) -> tuple[float, pd.DataFrame]:
-    """The threshold, among `thresholds`, whose nuclei (the watershed at `settings`, px of these maps) have the best
-    pooled AJI against the true nuclei of these (validation) tiles, inside `within` when given, and the whole grid.
+                              within: np.ndarray | None, settings: dict[str, float],
+                              centres: np.ndarray | None = None) -> tuple[float, pd.DataFrame]:
+    """The threshold, among `thresholds`, whose nuclei (the watershed at `settings`, px of these maps; markers from
+    the predicted `centres` when given) have the best pooled AJI against the true nuclei of these (validation) tiles,
+    inside `within` when given, and the whole grid.
     A run's own threshold is chosen for pixel Dice at the network input; nuclei labelled at another scale (predict
     labels at the image's pixels) may want another cut. Ties go to the first threshold of the grid."""
     grid = pd.DataFrame([{"threshold": threshold, **pooled_nuclei_scores(
         probabilities, threshold, truth, within, settings["min_distance_px"], settings["min_area_px"],
-        settings["core_share"])} for threshold in thresholds])
+        settings["core_share"], centres)} for threshold in thresholds])
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no threshold can be chosen on them")
     return float(grid.threshold[grid.aji.idxmax()]), grid

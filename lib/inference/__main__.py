@@ -23,8 +23,9 @@ models: each window's probabilities are the runs' mean, cut at the mean of their
 their windows, maps, recorded scale and profile (lib/inference/predict.py's EnsemblePredictor).
 
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows of
-blank glass are not predicted. The probability is cut at the threshold and split into nuclei by a marker-controlled
-watershed (lib/inference/instances.py; minimum distance and area from the profile's `instances` section, or
+blank glass are not predicted. The probability is cut at the run's nuclei threshold (chosen in training for the best
+AJI of its validation tiles' nuclei, predicted as new images; a run that recorded none: its pixel threshold; or
+`--threshold`) and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; minimum distance and area from the profile's `instances` section, or
 `--min-distance` and `--min-area`, in source-image pixels, rescaled with the image). `--classic` uses no model: the
 haematoxylin threshold + watershed pipeline (lib/inference/classic.py), at the images' own pixels, to compare with
 on your own images; it gives a mask, not probabilities, so its nuclei's mean probability reads 1.
@@ -147,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="normalise each input's H&E staining to this image's or folder's (Macenko): training images")
     parser.add_argument("--tta", action="store_true", help="average the 7 test-time transforms")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="default: the run's own, chosen on its validation split for this TTA setting "
-                             "(several runs: their mean)")
+                        help="default: the run's nuclei threshold for this TTA setting, chosen on its validation "
+                             "split (runs that recorded none: their pixel threshold; several runs: the mean)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="--classic: whose `instances` settings")
     parser.add_argument("--min-distance", help="the watershed's minimum distance between two nuclei's markers, in the "
                         "run's training pixels (--classic: the images'); default: the profile's "
@@ -220,7 +221,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
                              "must be trained on one dataset with one profile")
     scale = parse_scale(args, metrics)
     nuclei = load_config(cfg["profile"])["instances"] | split_settings
-    threshold = (prediction_threshold([run_metrics for *_, run_metrics in loaded], args.tta)
+    threshold = (prediction_threshold([run_metrics for *_, run_metrics in loaded], args.tta, nuclei=True)
                  if args.threshold is None else args.threshold)
     members = []
     for model, model_name, run_cfg, run_metrics in loaded:

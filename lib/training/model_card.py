@@ -34,6 +34,20 @@ def scale_line(metrics: dict) -> str:
             f"{scale['nucleus_diameter_px']:.1f} px (`predict --mpp auto` matches new images to it).")
 
 
+def nuclei_threshold_line(metrics: dict) -> str:
+    """The card's line on where `python -m lib.inference` cuts nuclei (`instances.threshold_from_validation`)."""
+    arms = [(arm, metrics["arms"][arm]) for arm in (ARMS[metrics["tta"]], ARMS[not metrics["tta"]])]
+    if not any("nuclei_threshold" in values for _, values in arms):
+        return ("Predict cuts nuclei at the pixel threshold of its TTA setting (the run chose none for nuclei: "
+                "`instances.threshold_from_validation` was off, or the run predates it).")
+    chosen = "; ".join(f"{'with' if arm == 'tta' else 'without'} TTA {values['nuclei_threshold']:.2f}"
+                       if "nuclei_threshold" in values else
+                       f"{'with' if arm == 'tta' else 'without'} TTA the pixel threshold ({values['nuclei_threshold_source']})"
+                       for arm, values in arms)
+    return ("Predict cuts nuclei at the threshold whose nuclei scored the best AJI on the validation tiles predicted "
+            f"as new images (`instances.threshold_from_validation`): {chosen}.")
+
+
 def training_command(run: Run, changes: dict) -> str:
     """The `python -m lib.training` command that trains this run again (its profile with `changes`)."""
     record = run.record
@@ -93,6 +107,8 @@ def model_card(run: Run) -> str:
         f"{metrics['arms'][ARMS[not metrics['tta']]]['threshold']:.2f}): whole-tile Dice "
         f"{metrics['arms'][ARMS[not metrics['tta']]]['test']['whole_tile']['pooled']['dice']:.3f} "
         f"(this arm {metrics['arms'][arm]['test']['whole_tile']['pooled']['dice']:.3f}).",
+        "",
+        nuclei_threshold_line(metrics),
         "",
         "## Limits",
         f"- One split and one seed: {images} test images make every interval wide; compare models only with the "

@@ -264,10 +264,14 @@ class OutOfFold(Run):
         return float(np.median([run.threshold(tta) for run in self.folds]))
 
 
-def prediction_threshold(metrics: list[dict[str, Any]], tta: bool) -> float:
-    """The threshold a prediction by these runs cuts at (`python -m lib.inference`): one run's own for the TTA
-    setting, chosen on its validation split; several runs' (averaged together) the mean of theirs."""
-    return float(np.mean([run_metrics["arms"][ARMS[tta]]["threshold"] for run_metrics in metrics]))
+def prediction_threshold(metrics: list[dict[str, Any]], tta: bool, nuclei: bool = False) -> float:
+    """The threshold a prediction by these runs cuts at: one run's own for the TTA setting, chosen on its validation
+    split; several runs' (averaged together) the mean of theirs. With `nuclei`, the threshold their nuclei are cut at
+    when they predict a new image (`python -m lib.inference`): chosen for nuclei (`instances.threshold_from_validation`,
+    lib/training/train.py), or the pixel threshold for a run that recorded none (trained before it, or with it off)."""
+    arms = [run_metrics["arms"][ARMS[tta]] for run_metrics in metrics]
+    return float(np.mean([arm.get("nuclei_threshold", arm["threshold"]) if nuclei else arm["threshold"]
+                          for arm in arms]))
 
 
 def read_run(run: Path) -> Run:

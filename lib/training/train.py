@@ -32,13 +32,15 @@ from ..data.geometry import source_area_to_input
 from ..data.reading import DatasetError
 from ..data.scale import dataset_mpp, median_diameter_px
 from ..device import machine_description, select_device, select_precision
-from ..evaluation.scoring import choose_threshold, score_split
+from ..evaluation.scoring import THRESHOLD_GRID, choose_instance_threshold, choose_threshold, score_split
 from ..experiments.efficiency import reference_step_ms
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
-from ..inference.predict import predict_tiles, refiner
+from ..inference.instances import scaled_settings
+from ..inference.predict import WindowPredictor, predict_tiles, refiner
 from ..models import build_model, loss_area, model_spec, training_loss
 from ..paths import RESULTS_ROOT, data_folder, run_directory
+from ..progress import progress as progress_bar
 from . import active_learning, distributed
 from .loop import Context, best_model, fit
 from .model_card import write_model_card
@@ -135,6 +137,52 @@ def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool
         arms[arm] = {"threshold": threshold, "threshold_source": source, "test": summary}
     own = arms[ARMS[train_cfg["tta"]]]
     return {"tta": train_cfg["tta"], "threshold": own["threshold"], "test": own["test"], "arms": arms}
+
+
+# The nuclei threshold's grid: the upper half of the pixel threshold's (below 0.5 a cut widens nuclei into each other).
+NUCLEI_THRESHOLDS = tuple(t for t in THRESHOLD_GRID if t >= 0.5)
+
+
+def source_tiles(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, fold: int | None,
+                 split: str = "val") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tiles of one split of a run at the source resolution (`data.tile_size`, as a new image comes to
+    predict): images, true nuclei and annotated regions."""
+    source = tiles.prepare({**cfg, "data": {**cfg["data"], "input_size": cfg["data"]["tile_size"]}}, data_dir)
+    index = split_indices(source, cfg, model_name, fold)[split]
+    return (np.asarray(source.images[index]), np.asarray(source.instances[index]),
+            np.asarray(source.regions[index], bool))
+
+
+def choose_nuclei_thresholds(ctx: Context, model: torch.nn.Module, bounds: dict[str, float],
+                             data_dir: str | Path | None, fold: int | None, run: Path,
+                             progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Per arm, the threshold `python -m lib.inference` cuts this run's nuclei at (`instances.threshold_from_
+    validation`): the pixel threshold is chosen for Dice at the network input, but predict labels nuclei at the
+    image's own pixels, from the probability resized back, where a contact between two nuclei is blurred. So each
+    validation tile is predicted as a new image is (`WindowPredictor`), labelled with the profile's watershed
+    settings, and the threshold of `NUCLEI_THRESHOLDS` whose nuclei score the best pooled AJI is chosen (inside
+    the annotated region for a region-trained model), never on the test split; writes nuclei_threshold_curve-<arm>.csv.
+    Validation tiles without a true nucleus leave the pixel threshold, and say so."""
+    images, truth, regions = source_tiles(ctx.cfg, data_dir, ctx.model_name, fold)
+    settings = scaled_settings(ctx.cfg["instances"], 1.0)  # the tiles are at source resolution
+    chosen = {}
+    for tta, arm in ARMS.items():
+        predictor = WindowPredictor(ctx.precision.prepare(model), ctx.model_name, ctx.cfg, ctx.device, tta, bounds,
+                                    precision=ctx.precision)
+        label = f"{ctx.model_name} seed {ctx.seed}, {'with' if tta else 'without'} TTA: validation (nuclei threshold)"
+        batches = range(0, len(images), predictor.batch_size)
+        maps = np.stack([maps for start in (progress_bar(batches, desc=label, unit="batch") if progress else batches)
+                         for maps in predictor(list(images[start:start + predictor.batch_size]))])
+        try:
+            threshold, curve = choose_instance_threshold(maps[..., 0], NUCLEI_THRESHOLDS, truth,
+                                                         regions if ctx.in_region else None, settings,
+                                                         maps[..., 1] if maps.shape[-1] > 1 else None)
+        except ValueError:
+            chosen[arm] = {"nuclei_threshold_source": "pixel threshold (no true nucleus in the validation tiles)"}
+            continue
+        write_text_atomic(run / f"nuclei_threshold_curve-{arm}.csv", curve.to_csv(index=False))
+        chosen[arm] = {"nuclei_threshold": threshold, "nuclei_threshold_source": "validation"}
+    return chosen
 
 
 def training_scale(tile_set: tiles.TileSet, train_index: np.ndarray, data_dir: str | Path | None) -> dict[str, Any]:
@@ -235,6 +283,9 @@ def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
                "loss": training_loss(model_name, cfg), "epochs": ctx.epochs, "edge_bounds": bounds,
                "parameters": sum(p.numel() for p in model.parameters()),
                "scale": training_scale(tile_set, split_index["train"], data_dir)}
+    if cfg["instances"]["threshold_from_validation"]:
+        for arm, nuclei in choose_nuclei_thresholds(ctx, model, bounds, data_dir, fold, run, progress).items():
+            metrics["arms"][arm].update(nuclei)
     write_json_atomic(run / "metrics.json", metrics)  # its presence marks the run finished
     (run / "last.pt").unlink(missing_ok=True)
     write_model_card(read_run(run))
