@@ -25,8 +25,9 @@ their windows, maps, recorded scale and profile (lib/inference/predict.py's Ense
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows of
 blank glass are not predicted. The probability is cut at the run's nuclei threshold (chosen in training for the best
 AJI of its validation tiles' nuclei, predicted as new images; a run that recorded none: its pixel threshold; or
-`--threshold`) and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; minimum distance and area from the profile's `instances` section, or
-`--min-distance` and `--min-area`, in source-image pixels, rescaled with the image). `--classic` uses no model: the
+`--threshold`) and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; minimum distance
+and area from the profile's `instances` section, or `--min-distance` and `--min-area`, in source-image pixels,
+rescaled with the image). `--classic` uses no model: the
 haematoxylin threshold + watershed pipeline (lib/inference/classic.py), at the images' own pixels, to compare with
 on your own images; it gives a mask, not probabilities, so its nuclei's mean probability reads 1.
 

@@ -143,12 +143,12 @@ def evaluate_run(ctx: Context, model: torch.nn.Module, run: Path, progress: bool
 NUCLEI_THRESHOLDS = tuple(t for t in THRESHOLD_GRID if t >= 0.5)
 
 
-def source_tiles(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str, fold: int | None,
-                 split: str = "val") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The tiles of one split of a run at the source resolution (`data.tile_size`, as a new image comes to
-    predict): images, true nuclei and annotated regions."""
+def validation_tiles_at_source(cfg: dict[str, Any], data_dir: str | Path | None, model_name: str,
+                               fold: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A run's validation tiles at the source resolution (`data.tile_size`, as a new image comes to predict):
+    images, true nuclei and annotated regions."""
     source = tiles.prepare({**cfg, "data": {**cfg["data"], "input_size": cfg["data"]["tile_size"]}}, data_dir)
-    index = split_indices(source, cfg, model_name, fold)[split]
+    index = split_indices(source, cfg, model_name, fold)["val"]
     return (np.asarray(source.images[index]), np.asarray(source.instances[index]),
             np.asarray(source.regions[index], bool))
 
@@ -163,7 +163,7 @@ def choose_nuclei_thresholds(ctx: Context, model: torch.nn.Module, bounds: dict[
     settings, and the threshold of `NUCLEI_THRESHOLDS` whose nuclei score the best pooled AJI is chosen (inside
     the annotated region for a region-trained model), never on the test split; writes nuclei_threshold_curve-<arm>.csv.
     Validation tiles without a true nucleus leave the pixel threshold, and say so."""
-    images, truth, regions = source_tiles(ctx.cfg, data_dir, ctx.model_name, fold)
+    images, truth, regions = validation_tiles_at_source(ctx.cfg, data_dir, ctx.model_name, fold)
     settings = scaled_settings(ctx.cfg["instances"], 1.0)  # the tiles are at source resolution
     chosen = {}
     for tta, arm in ARMS.items():
