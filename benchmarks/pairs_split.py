@@ -35,8 +35,7 @@ from lib.data import tiles
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
 from lib.inference.instances import label_tiles
-from lib.inference.predict import WindowPredictor, load_run_model, run_precision
-from lib.progress import progress
+from lib.inference.predict import WindowPredictor, load_run_model, predict_windows, run_precision
 from lib.report.output import FIGURES_ROOT, save_benchmark
 from lib.training.runs import ARMS, Run, prediction_threshold, read_run
 
@@ -111,9 +110,7 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet, nuclei_threshold: bool = False)
     precision = run_precision(cfg, device)
     predictor = WindowPredictor(precision.prepare(model), model_name, cfg, device, metrics["tta"],
                                 metrics["edge_bounds"], batch_size=BATCH, precision=precision)
-    maps = np.concatenate([np.stack(predictor(list(fresh.images[start:start + BATCH])))
-                           for start in progress(range(0, len(fresh.images), BATCH),
-                                                 desc=f"{row['run']}: fresh tiles", unit="batch")])
+    maps = predict_windows(predictor, fresh.images, f"{row['run']}: fresh tiles")
     settings = {"min_distance_px": row["min distance (source px)"], "min_area_px": row["min area (source px)"],
                 "core_share": row["core share"]}
     if nuclei_threshold and "nuclei_threshold" not in metrics["arms"][ARMS[metrics["tta"]]]:

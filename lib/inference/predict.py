@@ -150,6 +150,14 @@ class WindowPredictor:
         return out
 
 
+def predict_windows(predictor: WindowPredictor, windows: np.ndarray, desc: str | None = None) -> np.ndarray:
+    """Maps (N, window, window, channels) of a stack of whole windows (tiles at the run's source resolution, each
+    predicted as a new image's window is), a batch at a time, with a progress bar when `desc` is given."""
+    starts = range(0, len(windows), predictor.batch_size)
+    return np.stack([maps for start in (progress(starts, desc=desc, unit="batch") if desc else starts)
+                     for maps in predictor(list(windows[start:start + predictor.batch_size]))])
+
+
 @dataclass
 class EnsemblePredictor:
     """Several runs applied to the same windows, their maps averaged, as nnU-Net averages its folds' models: runs of

@@ -40,10 +40,9 @@ def nuclei_threshold_line(metrics: dict) -> str:
     if not any("nuclei_threshold" in values for _, values in arms):
         return ("Predict cuts nuclei at the pixel threshold of its TTA setting (the run chose none for nuclei: "
                 "`instances.threshold_from_validation` was off, or the run predates it).")
-    chosen = "; ".join(f"{'with' if arm == 'tta' else 'without'} TTA {values['nuclei_threshold']:.2f}"
-                       if "nuclei_threshold" in values else
-                       f"{'with' if arm == 'tta' else 'without'} TTA the pixel threshold ({values['nuclei_threshold_source']})"
-                       for arm, values in arms)
+    chosen = "; ".join(f"{'with' if arm == 'tta' else 'without'} TTA " + (
+        f"{values['nuclei_threshold']:.2f}" if "nuclei_threshold" in values
+        else f"the pixel threshold ({values['nuclei_threshold_source']})") for arm, values in arms)
     return ("Predict cuts nuclei at the threshold whose nuclei scored the best AJI on the validation tiles predicted "
             f"as new images (`instances.threshold_from_validation`): {chosen}.")
 

@@ -37,10 +37,9 @@ from ..experiments.efficiency import reference_step_ms
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
 from ..inference.instances import scaled_settings
-from ..inference.predict import WindowPredictor, predict_tiles, refiner
+from ..inference.predict import WindowPredictor, predict_tiles, predict_windows, refiner
 from ..models import build_model, loss_area, model_spec, training_loss
 from ..paths import RESULTS_ROOT, data_folder, run_directory
-from ..progress import progress as progress_bar
 from . import active_learning, distributed
 from .loop import Context, best_model, fit
 from .model_card import write_model_card
@@ -165,14 +164,11 @@ def choose_nuclei_thresholds(ctx: Context, model: torch.nn.Module, bounds: dict[
     Validation tiles without a true nucleus leave the pixel threshold, and say so."""
     images, truth, regions = validation_tiles_at_source(ctx.cfg, data_dir, ctx.model_name, fold)
     settings = scaled_settings(ctx.cfg["instances"], 1.0)  # the tiles are at source resolution
-    chosen = {}
+    model, chosen = ctx.precision.prepare(model), {}
     for tta, arm in ARMS.items():
-        predictor = WindowPredictor(ctx.precision.prepare(model), ctx.model_name, ctx.cfg, ctx.device, tta, bounds,
-                                    precision=ctx.precision)
+        predictor = WindowPredictor(model, ctx.model_name, ctx.cfg, ctx.device, tta, bounds, precision=ctx.precision)
         label = f"{ctx.model_name} seed {ctx.seed}, {'with' if tta else 'without'} TTA: validation (nuclei threshold)"
-        batches = range(0, len(images), predictor.batch_size)
-        maps = np.stack([maps for start in (progress_bar(batches, desc=label, unit="batch") if progress else batches)
-                         for maps in predictor(list(images[start:start + predictor.batch_size]))])
+        maps = predict_windows(predictor, images, label if progress else None)
         try:
             threshold, curve = choose_instance_threshold(maps[..., 0], NUCLEI_THRESHOLDS, truth,
                                                          regions if ctx.in_region else None, settings,
