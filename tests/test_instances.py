@@ -234,18 +234,19 @@ def test_the_watershed_settings_are_chosen_on_validation_tiles_by_aji():
         choose_split_settings((truth > 5) * 0.9, 0.5, np.zeros_like(truth), None, (4,), (1,))
 
 
-def test_the_instance_threshold_is_chosen_on_validation_tiles_by_aji():
-    from lib.evaluation.scoring import choose_instance_threshold
+def test_the_nuclei_threshold_and_marker_distance_are_chosen_together_on_validation_tiles_by_aji():
+    from lib.evaluation.scoring import choose_nuclei_cut
 
-    truth = np.stack([disc((48, 64), (24, 18), 8) + 2 * disc((48, 64), (24, 44), 8)] * 2)
+    truth = np.stack([disc((48, 64), (24, 18), 8) + 2 * disc((48, 64), (24, 33), 8) * ~disc((48, 64), (24, 18), 8)] * 2)
     rims = (truth > 0) & ~np.stack([ndimage.binary_erosion(t > 0, iterations=2) for t in truth])
     probability = np.where(rims, 0.6, np.where(truth > 0, 0.9, 0.3))  # a sure core, a less sure outline, glass
-    settings = {"min_distance_px": 4, "min_area_px": 5, "core_share": 1.0}
-    chosen, grid = choose_instance_threshold(probability, (0.8, 0.5, 0.2), truth, None, settings)
-    assert chosen == 0.5  # 0.8 keeps only the cores, 0.2 the whole tile as one object
-    assert list(grid.threshold) == [0.8, 0.5, 0.2] and grid.aji.max() == 1.0 and grid.aji[0] < 0.7 > grid.aji[2]
+    settings = {"min_area_px": 5, "core_share": 1.0}
+    threshold, distance, grid = choose_nuclei_cut(probability, (0.8, 0.5, 0.2), (30, 4), truth, None, settings)
+    assert (threshold, distance) == (0.5, 4)  # 0.8 keeps only the cores, 0.2 the whole tile; 30 px merges the pair
+    assert list(grid.threshold) == [0.8, 0.8, 0.5, 0.5, 0.2, 0.2] and list(grid.min_distance_px) == [30, 4] * 3
+    assert grid.aji.max() > 0.9 > grid.aji[(grid.threshold == 0.5) & (grid.min_distance_px == 30)].item()
     with pytest.raises(ValueError, match="no true nucleus"):
-        choose_instance_threshold(probability * 0, (0.5,), np.zeros_like(truth), None, settings)
+        choose_nuclei_cut(probability * 0, (0.5,), (4,), np.zeros_like(truth), None, settings)
 
 
 def test_the_core_share_is_chosen_when_the_cores_split_what_the_mask_merges():

@@ -58,9 +58,16 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     for arm in ("tta", "no_tta"):  # where predict cuts nuclei: chosen on validation tiles predicted as new images
         assert metrics["arms"][arm]["nuclei_threshold_source"] == "validation"
         curve = pd.read_csv(whole / f"nuclei_threshold_curve-{arm}.csv")
-        assert curve.threshold.tolist() == list(train.NUCLEI_THRESHOLDS)
-        assert metrics["arms"][arm]["nuclei_threshold"] == curve.threshold[curve.aji.idxmax()]
-    assert f"with TTA {metrics['arms']['tta']['nuclei_threshold']:.2f}" in (whole / "MODEL_CARD.md").read_text()
+        distances = tiny_run_config["instances"]["min_distance_choices_source_px"]
+        assert curve.threshold.unique().tolist() == list(train.NUCLEI_THRESHOLDS)
+        assert curve.min_distance_px.unique().tolist() == distances
+        assert len(curve) == len(train.NUCLEI_THRESHOLDS) * len(distances)
+        best = curve.loc[curve.aji.idxmax()]
+        assert metrics["arms"][arm]["nuclei_threshold"] == best.threshold
+        assert metrics["arms"][arm]["nuclei_min_distance_source_px"] == best.min_distance_px
+    tta = metrics["arms"]["tta"]
+    assert (f"with TTA {tta['nuclei_threshold']:.2f}, markers {tta['nuclei_min_distance_source_px']:g} px apart"
+            in (whole / "MODEL_CARD.md").read_text())
 
     interrupted = train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "b", stop_after_epochs=2,
                               progress=False)
@@ -84,7 +91,9 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
     out = tmp_path / "predicted"
     predict_cli.main(["--run", str(whole), "--input", str(tiny_dataset / "images"), "--output", str(out), "--tta"])
     assert len(list(out.glob("*_probability.png"))) == 10 and len(list(out.glob("*_overlay.png"))) == 10
-    assert (pd.read_csv(out / "cells.csv").threshold == metrics["arms"]["tta"]["nuclei_threshold"]).all()
+    cells = pd.read_csv(out / "cells.csv")  # the run's own scale (zoom 1): its chosen distance in the images' px
+    assert (cells.threshold == tta["nuclei_threshold"]).all() and (cells.zoom == 1).all()
+    assert (cells["min marker distance (px)"] == tta["nuclei_min_distance_source_px"]).all()
 
 
 def test_predict_cuts_nuclei_at_the_recorded_nuclei_threshold_else_at_the_pixel_one():
@@ -94,6 +103,15 @@ def test_predict_cuts_nuclei_at_the_recorded_nuclei_threshold_else_at_the_pixel_
     assert runs.prediction_threshold([chosen], True, nuclei=True) == 0.7
     assert runs.prediction_threshold([chosen], False, nuclei=True) == 0.4       # none recorded for that arm
     assert runs.prediction_threshold([chosen, older], True, nuclei=True) == pytest.approx(0.6)  # averaged runs: the mean
+
+
+def test_predict_splits_nuclei_with_the_recorded_marker_distance_else_the_profiles():
+    chosen = {"arms": {"tta": {"threshold": 0.3, "nuclei_threshold": 0.7, "nuclei_min_distance_source_px": 2.0},
+                       "no_tta": {"threshold": 0.4}}}
+    other = {"arms": {"tta": {"threshold": 0.3, "nuclei_threshold": 0.6, "nuclei_min_distance_source_px": 4.0}}}
+    assert runs.prediction_min_distance([chosen], True) == 2.0
+    assert runs.prediction_min_distance([chosen, other], True) == 3.0  # averaged runs: the mean
+    assert runs.prediction_min_distance([chosen], False) is None  # none recorded: predict takes the profile's
 
 
 @pytest.mark.slow

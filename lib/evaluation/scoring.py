@@ -95,17 +95,20 @@ def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np
     return {key: float(best[key]) for key in ("min_distance_px", "min_area_px", "core_share")}, grid
 
 
-def choose_instance_threshold(probabilities: np.ndarray, thresholds: tuple[float, ...], truth: np.ndarray,
-                              within: np.ndarray | None, settings: dict[str, float],
-                              centres: np.ndarray | None = None) -> tuple[float, pd.DataFrame]:
-    """The threshold, among `thresholds`, whose nuclei (the watershed at `settings`, px of these maps; markers from
-    the predicted `centres` when given) have the best pooled AJI against the true nuclei of these (validation) tiles,
-    inside `within` when given, and the whole grid.
+def choose_nuclei_cut(probabilities: np.ndarray, thresholds: tuple[float, ...], distances_px: tuple[float, ...],
+                      truth: np.ndarray, within: np.ndarray | None, settings: dict[str, float],
+                      centres: np.ndarray | None = None) -> tuple[float, float, pd.DataFrame]:
+    """The threshold and the watershed's minimum marker distance (px of these maps), among `thresholds` x
+    `distances_px`, whose nuclei (the watershed at `settings` otherwise; markers from the predicted `centres` when
+    given) have the best pooled AJI against the true nuclei of these (validation) tiles, inside `within` when given,
+    and the whole grid.
     A run's own threshold is chosen for pixel Dice at the network input; nuclei labelled at another scale (predict
-    labels at the image's pixels) may want another cut. Ties go to the first threshold of the grid."""
-    grid = pd.DataFrame([{"threshold": threshold, **pooled_nuclei_scores(
-        probabilities, threshold, truth, within, settings["min_distance_px"], settings["min_area_px"],
-        settings["core_share"], centres)} for threshold in thresholds])
+    labels at the image's pixels) may want another cut, and the contact between two nuclei, blurred there, another
+    marker distance. Ties go to the first pair of the grid (thresholds outer)."""
+    grid = pd.DataFrame([{"threshold": threshold, "min_distance_px": distance, **pooled_nuclei_scores(
+        probabilities, threshold, truth, within, distance, settings["min_area_px"], settings["core_share"], centres)}
+        for threshold, distance in itertools.product(thresholds, distances_px)])
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no threshold can be chosen on them")
-    return float(grid.threshold[grid.aji.idxmax()]), grid
+    best = grid.loc[grid.aji.idxmax()]
+    return float(best.threshold), float(best.min_distance_px), grid

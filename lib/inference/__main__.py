@@ -25,20 +25,21 @@ their windows, maps, recorded scale and profile (lib/inference/predict.py's Ense
 Each image is predicted by overlapping windows blended with a Gaussian weight (lib/inference/predict.py); windows of
 blank glass are not predicted. The probability is cut at the run's nuclei threshold (chosen in training for the best
 AJI of its validation tiles' nuclei, predicted as new images; a run that recorded none: its pixel threshold; or
-`--threshold`) and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; minimum distance
-and area from the profile's `instances` section, or `--min-distance` and `--min-area`, in source-image pixels,
-rescaled with the image). `--classic` uses no model: the
-haematoxylin threshold + watershed pipeline (lib/inference/classic.py), at the images' own pixels, to compare with
-on your own images; it gives a mask, not probabilities, so its nuclei's mean probability reads 1.
+`--threshold`) and split into nuclei by a marker-controlled watershed (lib/inference/instances.py; the minimum
+marker distance chosen with that threshold, or the profile's for a run that recorded none; the minimum area from the
+profile's `instances` section; or `--min-distance` and `--min-area`; in source-image pixels, rescaled with the
+image). `--classic` uses no model: the haematoxylin threshold + watershed pipeline (lib/inference/classic.py), at
+the images' own pixels, to compare with on your own images; it gives a mask, not probabilities, so its nuclei's mean
+probability reads 1.
 
 Writes per image `<stem>_labels.tif`, `<stem>_nuclei.geojson` (QuPath) and `<stem>_nuclei.csv`
 (lib/inference/outputs.py); for images held in memory also `<stem>_probability.png` (0-255; not with --classic),
-`<stem>_mask.png` ({0, 255}) and `<stem>_overlay.png` (each nucleus outlined in yellow). A TIFF or slide larger
-than `instances.whole_image_max_megapixels` is predicted band by band in bounded memory and gets the first three
-only (lib/inference/slides.py). `cells.csv` has per image its size, the scale used, the threshold, the number of
-nuclei, their density per mm² of image (when the pixel size is known), their area in pixels and the stain reference
-(if any). An output folder
-that already holds a `cells.csv` is refused unless --force; every file is written whole or not at all.
+`<stem>_mask.png` ({0, 255}) and `<stem>_overlay.png` (each nucleus outlined in yellow). A TIFF or slide larger than
+`instances.whole_image_max_megapixels` is predicted band by band in bounded memory and gets the first three only
+(lib/inference/slides.py). `cells.csv` has per image its size, the scale used, the threshold, the marker distance,
+the number of nuclei, their density per mm² of image (when the pixel size is known), their area in pixels and the
+stain reference (if any). An output folder that already holds a `cells.csv` is refused unless --force; every file is
+written whole or not at all.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ from ..device import DEVICES, select_device
 from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
 from ..report.drawing import outline_nuclei
-from ..training.runs import prediction_threshold
+from ..training.runs import prediction_min_distance, prediction_threshold
 from .classic import classic_nuclei
 from .instances import label_maps, scaled_settings
 from .outputs import write_nuclei
@@ -85,13 +86,14 @@ def image_paths(source: Path) -> list[Path]:
     return paths
 
 
-def cell_row(path: Path, areas: np.ndarray, height: int, width: int, threshold: float, zoom: float,
-             mpp: float | None) -> dict[str, object]:
-    """One row of cells.csv: the nuclei of one image, given their areas (px)."""
+def cell_row(path: Path, areas: np.ndarray, height: int, width: int, threshold: float, min_distance_px: float,
+             zoom: float, mpp: float | None) -> dict[str, object]:
+    """One row of cells.csv: the nuclei of one image, given their areas (px) and the watershed's marker distance."""
     mm2 = height * width * mpp**2 / 1e6 if mpp else float("nan")
     return {"image": path.name, "height": height, "width": width,
             "pixel size (µm)": mpp if mpp else float("nan"), "zoom": zoom, "threshold": threshold,
-            "cells": len(areas), "cells per mm²": len(areas) / mm2, "cell pixels": int(areas.sum()),
+            "min marker distance (px)": min_distance_px, "cells": len(areas), "cells per mm²": len(areas) / mm2,
+            "cell pixels": int(areas.sum()),
             "mean cell area (px)": float(areas.mean()) if len(areas) else float("nan"),
             "smallest cell (px)": int(areas.min()) if len(areas) else 0,
             "largest cell (px)": int(areas.max()) if len(areas) else 0}
@@ -153,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
                              "split (runs that recorded none: their pixel threshold; several runs: the mean)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="--classic: whose `instances` settings")
     parser.add_argument("--min-distance", help="the watershed's minimum distance between two nuclei's markers, in the "
-                        "run's training pixels (--classic: the images'); default: the profile's "
-                        "instances.min_distance_source_px (benchmarks/instances.py chooses it on a run's validation tiles)")
+                        "run's training pixels (--classic: the images'); default: the run's, chosen with its nuclei "
+                        "threshold on its validation split (runs that recorded none, --classic: the profile's "
+                        "instances.min_distance_source_px)")
     parser.add_argument("--min-area", help="objects smaller than this many px (as --min-distance) are dropped; "
                         "default: the profile's instances.min_area_source_px")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="auto: a GPU when there is one")
@@ -206,7 +209,7 @@ def predict_classic(paths: list[Path], output: Path, nuclei: dict,
         labels = classic_nuclei(normalise(image, path) if normalise else image, nuclei["classic_sigma_source_px"],
                                 nuclei["min_distance_source_px"], nuclei["min_area_source_px"])
         areas = write_image_outputs(output, path, image, labels, (labels > 0).astype(np.float32), None, False)
-        rows.append(cell_row(path, areas, *labels.shape, float("nan"), 1.0, None))
+        rows.append(cell_row(path, areas, *labels.shape, float("nan"), nuclei["min_distance_source_px"], 1.0, None))
     return rows
 
 
@@ -221,9 +224,12 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
             raise ValueError(f"{other} and {args.run[0]} record another scale or profile: runs averaged together "
                              "must be trained on one dataset with one profile")
     scale = parse_scale(args, metrics)
-    nuclei = load_config(cfg["profile"])["instances"] | split_settings
-    threshold = (prediction_threshold([run_metrics for *_, run_metrics in loaded], args.tta, nuclei=True)
-                 if args.threshold is None else args.threshold)
+    runs_metrics = [run_metrics for *_, run_metrics in loaded]
+    chosen_distance = prediction_min_distance(runs_metrics, args.tta)
+    nuclei = (load_config(cfg["profile"])["instances"]
+              | ({} if chosen_distance is None else {"min_distance_source_px": chosen_distance}) | split_settings)
+    threshold = (prediction_threshold(runs_metrics, args.tta, nuclei=True) if args.threshold is None
+                 else args.threshold)
     members = []
     for model, model_name, run_cfg, run_metrics in loaded:
         precision = run_precision(run_cfg, device)  # each run predicts in the precision it trained in
@@ -284,7 +290,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
         else:
             probability, labels = labelled(predictor, seen)
             areas = write_image_outputs(args.output, path, image, labels, probability, mpp, True)
-        rows.append(cell_row(path, areas, height, width, threshold, zoom, mpp))
+        rows.append(cell_row(path, areas, height, width, threshold, split(zoom)[0], zoom, mpp))
     return rows
 
 

@@ -35,16 +35,24 @@ def scale_line(metrics: dict) -> str:
 
 
 def nuclei_threshold_line(metrics: dict) -> str:
-    """The card's line on where `python -m lib.inference` cuts nuclei (`instances.threshold_from_validation`)."""
+    """The card's line on where `python -m lib.inference` cuts nuclei and how far apart it puts their markers
+    (`instances.threshold_from_validation`)."""
     arms = [(arm, metrics["arms"][arm]) for arm in (ARMS[metrics["tta"]], ARMS[not metrics["tta"]])]
     if not any("nuclei_threshold" in values for _, values in arms):
         return ("Predict cuts nuclei at the pixel threshold of its TTA setting (the run chose none for nuclei: "
                 "`instances.threshold_from_validation` was off, or the run predates it).")
-    chosen = "; ".join(f"{'with' if arm == 'tta' else 'without'} TTA " + (
-        f"{values['nuclei_threshold']:.2f}" if "nuclei_threshold" in values
-        else f"the pixel threshold ({values['nuclei_threshold_source']})") for arm, values in arms)
-    return ("Predict cuts nuclei at the threshold whose nuclei scored the best AJI on the validation tiles predicted "
-            f"as new images (`instances.threshold_from_validation`): {chosen}.")
+
+    def cut(values: dict) -> str:
+        if "nuclei_threshold" not in values:
+            return f"the pixel threshold ({values['nuclei_threshold_source']})"
+        distance = values.get("nuclei_min_distance_source_px")  # runs that chose the threshold alone: the profile's
+        return f"{values['nuclei_threshold']:.2f}" + ("" if distance is None else f", markers {distance:g} px apart")
+
+    chosen = "; ".join(f"{'with' if arm == 'tta' else 'without'} TTA {cut(values)}" for arm, values in arms)
+    distance = (" and splits them with the watershed's minimum marker distance (source px)"
+                if any("nuclei_min_distance_source_px" in values for _, values in arms) else "")
+    return (f"Predict cuts nuclei at the threshold{distance} whose nuclei scored the best AJI on the validation tiles "
+            f"predicted as new images (`instances.threshold_from_validation`): {chosen}.")
 
 
 def training_command(run: Run, changes: dict) -> str:

@@ -274,6 +274,16 @@ def prediction_threshold(metrics: list[dict[str, Any]], tta: bool, nuclei: bool 
                           for arm in arms]))
 
 
+def prediction_min_distance(metrics: list[dict[str, Any]], tta: bool) -> float | None:
+    """The watershed's minimum marker distance (source px of the runs' training images) that these runs' nuclei are
+    split with when they predict a new image: chosen with their nuclei threshold (`prediction_threshold`); several
+    runs' the mean of theirs; None when a run recorded none (the profile's `instances.min_distance_source_px` then)."""
+    arms = [run_metrics["arms"][ARMS[tta]] for run_metrics in metrics]
+    if any("nuclei_min_distance_source_px" not in arm for arm in arms):
+        return None
+    return float(np.mean([arm["nuclei_min_distance_source_px"] for arm in arms]))
+
+
 def read_run(run: Path) -> Run:
     """A finished run's records, without checking which config it belongs to (use `open_run` for that); its
     config holds the settings introduced after it was recorded at the values it trained with (`INTRODUCED`); a run

@@ -32,7 +32,7 @@ from ..data.geometry import source_area_to_input
 from ..data.reading import DatasetError
 from ..data.scale import dataset_mpp, median_diameter_px
 from ..device import machine_description, select_device, select_precision
-from ..evaluation.scoring import THRESHOLD_GRID, choose_instance_threshold, choose_threshold, score_split
+from ..evaluation.scoring import THRESHOLD_GRID, choose_nuclei_cut, choose_threshold, score_split
 from ..experiments.efficiency import reference_step_ms
 from ..files import exclusive_lock, write_json_atomic, write_text_atomic
 from ..inference.inputs import tile_edges
@@ -152,16 +152,18 @@ def validation_tiles_at_source(cfg: dict[str, Any], data_dir: str | Path | None,
             np.asarray(source.regions[index], bool))
 
 
-def choose_nuclei_thresholds(ctx: Context, model: torch.nn.Module, bounds: dict[str, float],
-                             data_dir: str | Path | None, fold: int | None, run: Path,
-                             progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Per arm, the threshold `python -m lib.inference` cuts this run's nuclei at (`instances.threshold_from_
-    validation`): the pixel threshold is chosen for Dice at the network input, but predict labels nuclei at the
-    image's own pixels, from the probability resized back, where a contact between two nuclei is blurred. So each
-    validation tile is predicted as a new image is (`WindowPredictor`), labelled with the profile's watershed
-    settings, and the threshold of `NUCLEI_THRESHOLDS` whose nuclei score the best pooled AJI is chosen (inside
-    the annotated region for a region-trained model), never on the test split; writes nuclei_threshold_curve-<arm>.csv.
-    Validation tiles without a true nucleus leave the pixel threshold, and say so."""
+def nuclei_cuts_on_validation(ctx: Context, model: torch.nn.Module, bounds: dict[str, float],
+                              data_dir: str | Path | None, fold: int | None, run: Path,
+                              progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Per arm, the threshold `python -m lib.inference` cuts this run's nuclei at and the watershed's minimum marker
+    distance it splits them with (`instances.threshold_from_validation`): the pixel threshold is chosen for Dice at
+    the network input, but predict labels nuclei at the image's own pixels, from the probability resized back, where
+    a contact between two nuclei is blurred. So each validation tile is predicted as a new image is
+    (`WindowPredictor`), labelled with the profile's watershed settings but for the distance, and the pair of
+    `NUCLEI_THRESHOLDS` x `instances.min_distance_choices_source_px` whose nuclei score the best pooled AJI is chosen
+    (inside the annotated region for a region-trained model), never on the test split; writes
+    nuclei_threshold_curve-<arm>.csv. Validation tiles without a true nucleus leave the pixel threshold and the
+    profile's distance, and say so."""
     images, truth, regions = validation_tiles_at_source(ctx.cfg, data_dir, ctx.model_name, fold)
     settings = scaled_settings(ctx.cfg["instances"], 1.0)  # the tiles are at source resolution
     model, chosen = ctx.precision.prepare(model), {}
@@ -170,14 +172,15 @@ def choose_nuclei_thresholds(ctx: Context, model: torch.nn.Module, bounds: dict[
         label = f"{ctx.model_name} seed {ctx.seed}, {'with' if tta else 'without'} TTA: validation (nuclei threshold)"
         maps = predict_windows(predictor, images, label if progress else None)
         try:
-            threshold, curve = choose_instance_threshold(maps[..., 0], NUCLEI_THRESHOLDS, truth,
-                                                         regions if ctx.in_region else None, settings,
-                                                         maps[..., 1] if maps.shape[-1] > 1 else None)
+            threshold, distance, curve = choose_nuclei_cut(
+                maps[..., 0], NUCLEI_THRESHOLDS, tuple(ctx.cfg["instances"]["min_distance_choices_source_px"]), truth,
+                regions if ctx.in_region else None, settings, maps[..., 1] if maps.shape[-1] > 1 else None)
         except ValueError:
             chosen[arm] = {"nuclei_threshold_source": "pixel threshold (no true nucleus in the validation tiles)"}
             continue
         write_text_atomic(run / f"nuclei_threshold_curve-{arm}.csv", curve.to_csv(index=False))
-        chosen[arm] = {"nuclei_threshold": threshold, "nuclei_threshold_source": "validation"}
+        chosen[arm] = {"nuclei_threshold": threshold, "nuclei_min_distance_source_px": distance,
+                       "nuclei_threshold_source": "validation"}
     return chosen
 
 
@@ -280,7 +283,7 @@ def _train_locked(cfg: dict[str, Any], data_dir: str | Path | None, model_name: 
                "parameters": sum(p.numel() for p in model.parameters()),
                "scale": training_scale(tile_set, split_index["train"], data_dir)}
     if cfg["instances"]["threshold_from_validation"]:
-        for arm, nuclei in choose_nuclei_thresholds(ctx, model, bounds, data_dir, fold, run, progress).items():
+        for arm, nuclei in nuclei_cuts_on_validation(ctx, model, bounds, data_dir, fold, run, progress).items():
             metrics["arms"][arm].update(nuclei)
     write_json_atomic(run / "metrics.json", metrics)  # its presence marks the run finished
     (run / "last.pt").unlink(missing_ok=True)
