@@ -12,14 +12,17 @@ touching pairs of a synthetic set generated from seed S rather than the runs' se
 validated on or chosen with: about eight times the test tiles' pairs. The set is kept at the source resolution
 (`data.tile_size`), so runs that differ only in their input size are compared on the same pairs. Each run predicts
 the tiles as it predicts a new image (its own input size, edge bounds, TTA arm and threshold; probabilities back at
-source resolution) and labels them with the entry's watershed settings in source px. With `--nuclei-threshold` too,
-each run's fresh tiles are cut where `python -m lib.inference` cuts its nuclei: at the threshold chosen in training
-for the best AJI of the nuclei of its validation tiles predicted as new images (`instances.threshold_from_validation`,
-lib/training/train.py) rather than its pixel threshold, chosen for Dice at its network input. For each
-compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
+source resolution) and labels them with the entry's watershed settings in source px. With `--as-predicted` too,
+each run's fresh tiles are labelled as `python -m lib.inference` labels its nuclei: cut at the threshold and split
+with the marker distance chosen together in training for the best AJI of the nuclei of its validation tiles predicted
+as new images (`instances.threshold_from_validation`, lib/training/train.py), with the profile's minimum area and
+core share, rather than at its pixel threshold (chosen for Dice at its network input) and the entry's settings;
+`--profile-distance` splits them at the profile's marker distance instead, as predict did before training chose
+it. For each compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
 holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the
 comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
-Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-nuclei_threshold]].csv and .md.
+Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-as_predicted[-profile_distance]]]
+(.csv and .md).
 """
 from __future__ import annotations
 
@@ -31,13 +34,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lib.config import load_config
 from lib.data import tiles
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
-from lib.inference.instances import label_tiles
+from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import WindowPredictor, load_run_model, predict_windows, run_precision
 from lib.report.output import FIGURES_ROOT, save_benchmark
-from lib.training.runs import ARMS, Run, prediction_threshold, read_run
+from lib.training.runs import Run, prediction_min_distance, prediction_threshold, read_run
 
 ENTRY = "chosen on validation, core share too"
 BATCH = 16
@@ -94,10 +98,13 @@ def fresh_set(row: pd.Series, seed: int) -> FreshSet:
                     pd.Index(holding, name="tile"))
 
 
-def fresh_pairs(row: pd.Series, fresh: FreshSet, nuclei_threshold: bool = False) -> tuple[pd.DataFrame, float]:
+def fresh_pairs(row: pd.Series, fresh: FreshSet, as_predicted: bool = False,
+                profile_distance: bool = False) -> tuple[pd.DataFrame, dict]:
     """Each tile's touching pairs, split and merged, indexed by tile, for the run of an instances table's row on the
     fresh set, each tile predicted as a new image is (`lib.inference.predict.WindowPredictor`) and cut at the run's
-    pixel threshold, or with `nuclei_threshold` where `python -m lib.inference` cuts its nuclei; and that threshold."""
+    pixel threshold with the row's watershed settings, or with `as_predicted` as `python -m lib.inference` labels its
+    nuclei (with `profile_distance`, at the profile's marker distance rather than the run's); and the threshold and
+    marker distance used."""
     run = synthetic_run(row)
     cfg = run.record["config"]
     if generation_settings(cfg["data"]) != fresh.data:
@@ -113,15 +120,20 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet, nuclei_threshold: bool = False)
     maps = predict_windows(predictor, fresh.images, f"{row['run']}: fresh tiles")
     settings = {"min_distance_px": row["min distance (source px)"], "min_area_px": row["min area (source px)"],
                 "core_share": row["core share"]}
-    if nuclei_threshold and "nuclei_threshold" not in metrics["arms"][ARMS[metrics["tta"]]]:
-        raise SystemExit(f"error: {row['run']} records no nuclei threshold (trained before "
-                         "instances.threshold_from_validation, or with it off); train it again")
-    threshold = prediction_threshold([metrics], metrics["tta"], nuclei=nuclei_threshold)
+    if as_predicted:
+        distance = prediction_min_distance([metrics], metrics["tta"])
+        if distance is None:
+            raise SystemExit(f"error: {row['run']} records no nuclei threshold and marker distance (trained before "
+                             "instances.threshold_from_validation chose both, or with it off); train it again")
+        settings = scaled_settings(load_config(cfg["profile"])["instances"], 1.0)
+        settings["min_distance_px"] = settings["min_distance_px"] if profile_distance else distance
+    threshold = prediction_threshold([metrics], metrics["tta"], nuclei=as_predicted)
     labels = label_tiles(maps[..., 0], np.full(len(maps), threshold), settings,
                          centres=maps[..., 1] if predictor.channels > 1 else None)
     counts = [split_pairs(truth, predicted, TOUCHING_GAP_SOURCE_PX)
               for truth, predicted in zip(fresh.truth, labels, strict=True)]
-    return pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=fresh.tiles), threshold
+    return (pd.DataFrame(counts, columns=SPLIT_PAIRS_COLUMNS, index=fresh.tiles),
+            {"threshold": threshold, "min distance (source px)": settings["min_distance_px"]})
 
 
 def main() -> None:
@@ -130,12 +142,18 @@ def main() -> None:
     parser.add_argument("--compare", required=True, nargs="+", help="instances tables to compare with it")
     parser.add_argument("--entry", default=ENTRY)
     parser.add_argument("--fresh-seed", type=int, help="count the pairs on a synthetic set generated from this seed")
-    parser.add_argument("--nuclei-threshold", action="store_true",
-                        help="with --fresh-seed: cut each run's maps where predict cuts its nuclei (the threshold "
-                             "chosen for them in training) instead of at its pixel threshold")
+    parser.add_argument("--as-predicted", action="store_true",
+                        help="with --fresh-seed: label each run's maps as predict labels its nuclei (the threshold and "
+                             "marker distance chosen for them in training) instead of at its pixel threshold with the "
+                             "entry's watershed settings")
+    parser.add_argument("--profile-distance", action="store_true",
+                        help="with --as-predicted: split at the profile's marker distance, not the run's (as predict "
+                             "did before training chose it), to measure what that choice changes")
     args = parser.parse_args()
-    if args.nuclei_threshold and args.fresh_seed is None:
-        parser.error("--nuclei-threshold needs --fresh-seed")
+    if args.as_predicted and args.fresh_seed is None:
+        parser.error("--as-predicted needs --fresh-seed")
+    if args.profile_distance and not args.as_predicted:
+        parser.error("--profile-distance needs --as-predicted")
 
     fresh = None
 
@@ -150,9 +168,9 @@ def main() -> None:
         if args.fresh_seed is not None:
             if fresh is None:  # generated once, from the baseline's data settings
                 fresh = fresh_set(row, args.fresh_seed)
-            pairs, threshold = fresh_pairs(row, fresh, args.nuclei_threshold)
-            trained = {"threshold": threshold, "training seconds": run.metrics["train_seconds"],
-                       **({"pixel threshold": run.metrics["threshold"]} if args.nuclei_threshold else {})}
+            pairs, cut = fresh_pairs(row, fresh, args.as_predicted, args.profile_distance)
+            trained = {**cut, "training seconds": run.metrics["train_seconds"],
+                       **({"pixel threshold": run.metrics["threshold"]} if args.as_predicted else {})}
         return row, pairs, run, {**trained, "training reference_step_ms": run.versions.get("reference_step_ms")}
 
     base_row, base, _, base_trained = pairs_of(args.baseline)
@@ -168,7 +186,8 @@ def main() -> None:
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
                      **trained, **{f"baseline {key}": value for key, value in base_trained.items()
-                                   if key in ("threshold", "pixel threshold", "training reference_step_ms")}})
+                                   if key in ("threshold", "pixel threshold", "min distance (source px)",
+                                              "training reference_step_ms")}})
     table = pd.DataFrame(rows)
     table["p (Holm)"] = holm(table.p.to_numpy())
     table["verdict"] = [verdict(d, p) for d, p in zip(table.difference, table["p (Holm)"], strict=True)]
@@ -178,16 +197,20 @@ def main() -> None:
                     "resolution" if args.fresh_seed is not None else
                     "the test tiles, scored as `benchmarks/instances.py` scores them (inside the annotated region, at "
                     "the network input")
-    suffix = ("" if args.fresh_seed is None else f"-fresh{args.fresh_seed}") + (
-        "-nuclei_threshold" if args.nuclei_threshold else "")
-    cut = ("the threshold `python -m lib.inference` cuts its nuclei at (column threshold; its pixel threshold: column "
-           "pixel threshold), chosen in training for the best pooled AJI of the nuclei of its validation tiles "
-           "predicted the same way and labelled at the profile's watershed settings (`instances.threshold_from_"
-           "validation`)" if args.nuclei_threshold else "its own validation-chosen threshold, column threshold")
+    suffix = ("" if args.fresh_seed is None else f"-fresh{args.fresh_seed}") + ("-as_predicted" if args.as_predicted else "") + (
+        "-profile_distance" if args.profile_distance else "")
+    profile = (" (here the profile's marker distance instead of the run's, as predict split nuclei before training "
+               "chose it)" if args.profile_distance else "")
+    cut = ("the threshold `python -m lib.inference` cuts its nuclei at and split with the marker distance it splits "
+           "them with (columns threshold and min distance; its pixel threshold: column pixel threshold), both chosen "
+           "in training for the best pooled AJI of the nuclei of its validation tiles predicted the same way "
+           f"(`instances.threshold_from_validation`), with the profile's minimum area and core share{profile}"
+           if args.as_predicted else "its own validation-chosen threshold, column threshold")
     save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}", caption=(
         f"Touching pairs split on {tiles_scored}, each run's tiles cut at {cut}) by each run against "
         f"`{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
-        f"{base_row['seed']:.0f}, threshold {base_trained['threshold']:.2f}; the entry '{args.entry}' of each). The "
+        f"{base_row['seed']:.0f}, threshold {base_trained['threshold']:.2f}; the entry '{args.entry}' of each"
+        f"{', whose settings only name the run' if args.as_predicted else ''}). The "
         f"share of the same true pairs (nuclei within {TOUCHING_GAP_SOURCE_PX} source px) that each run splits, the "
         f"paired difference (run minus baseline) with the sign-flip test and its {LEVEL:.0%} interval over the tiles "
         "holding pairs (a tile's pairs are not independent), Holm's adjustment over the runs compared; `inconclusive` "
