@@ -41,7 +41,7 @@ from lib.models import model_spec
 from lib.paths import FIGURES_ROOT
 from lib.report.output import save_benchmark
 from lib.training.model_card import model_card
-from lib.training.runs import prediction_min_distance, prediction_threshold, read_recipe_runs, read_run
+from lib.training.runs import prediction_instances, prediction_threshold, read_recipe_runs, read_run
 
 SCALES = ("none", "mpp", "auto")  # the run's scale handlings: its training scale, the given --mpp, --mpp auto
 
@@ -136,7 +136,8 @@ def measure(args: argparse.Namespace) -> None:
     train = run.record["config"]["train"]
     split_flags = [*([] if args.min_distance is None else ["--min-distance", str(args.min_distance)]),
                    *([] if args.min_area is None else ["--min-area", str(args.min_area)])]
-    profile_split = config.load_config(run.record["config"]["profile"])["instances"]
+    profile_split = prediction_instances([other.metrics for other in runs], args.tta,
+                                         config.load_config(run.record["config"]["profile"])["instances"])
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
               "training contact weight": train["contact_weight"],
@@ -144,8 +145,7 @@ def measure(args: argparse.Namespace) -> None:
               "training minutes": sum(other.metrics["train_seconds"] for other in runs) / 60,
               "training reference_step_ms": run.versions.get("reference_step_ms") if len(runs) == 1 else
               " + ".join(str(other.versions.get("reference_step_ms")) for other in runs),  # the recipe the report names
-              "min distance (source px)": float(args.min_distance or prediction_min_distance(
-                  [other.metrics for other in runs], args.tta) or profile_split["min_distance_source_px"]),
+              "min distance (source px)": float(args.min_distance or profile_split["min_distance_source_px"]),
               "min area (source px)": float(args.min_area or profile_split["min_area_source_px"])}
     rows = []
     for model, scale, flags, reference in variants:

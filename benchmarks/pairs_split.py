@@ -41,7 +41,7 @@ from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verd
 from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import WindowPredictor, load_run_model, predict_windows, run_precision
 from lib.report.output import FIGURES_ROOT, save_benchmark
-from lib.training.runs import Run, prediction_min_distance, prediction_threshold, read_run
+from lib.training.runs import Run, prediction_instances, prediction_min_distance, prediction_threshold, read_run
 
 ENTRY = "chosen on validation, core share too"
 BATCH = 16
@@ -121,12 +121,12 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet, as_predicted: bool = False,
     settings = {"min_distance_px": row["min distance (source px)"], "min_area_px": row["min area (source px)"],
                 "core_share": row["core share"]}
     if as_predicted:
-        distance = prediction_min_distance([metrics], metrics["tta"])
-        if distance is None:
+        if prediction_min_distance([metrics], metrics["tta"]) is None:
             raise SystemExit(f"error: {row['run']} records no nuclei threshold and marker distance (trained before "
                              "instances.threshold_from_validation chose both, or with it off); train it again")
-        settings = scaled_settings(load_config(cfg["profile"])["instances"], 1.0)
-        settings["min_distance_px"] = settings["min_distance_px"] if profile_distance else distance
+        profile = load_config(cfg["profile"])["instances"]
+        settings = scaled_settings(profile if profile_distance else prediction_instances([metrics], metrics["tta"],
+                                                                                          profile), 1.0)
     threshold = prediction_threshold([metrics], metrics["tta"], nuclei=as_predicted)
     labels = label_tiles(maps[..., 0], np.full(len(maps), threshold), settings,
                          centres=maps[..., 1] if predictor.channels > 1 else None)

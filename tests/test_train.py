@@ -112,6 +112,9 @@ def test_predict_splits_nuclei_with_the_recorded_marker_distance_else_the_profil
     assert runs.prediction_min_distance([chosen], True) == 2.0
     assert runs.prediction_min_distance([chosen, other], True) == 3.0  # averaged runs: the mean
     assert runs.prediction_min_distance([chosen], False) is None  # none recorded: predict takes the profile's
+    profile = {"min_distance_source_px": 6, "min_area_source_px": 20}
+    assert runs.prediction_instances([chosen], True, profile) == {"min_distance_source_px": 2.0, "min_area_source_px": 20}
+    assert runs.prediction_instances([chosen], False, profile) == profile
 
 
 @pytest.mark.slow

@@ -61,7 +61,7 @@ from ..device import DEVICES, select_device
 from ..files import write_png_atomic, write_text_atomic
 from ..progress import progress
 from ..report.drawing import outline_nuclei
-from ..training.runs import prediction_min_distance, prediction_threshold
+from ..training.runs import prediction_instances, prediction_threshold
 from .classic import classic_nuclei
 from .instances import label_maps, scaled_settings
 from .outputs import write_nuclei
@@ -225,9 +225,7 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
                              "must be trained on one dataset with one profile")
     scale = parse_scale(args, metrics)
     runs_metrics = [run_metrics for *_, run_metrics in loaded]
-    chosen_distance = prediction_min_distance(runs_metrics, args.tta)
-    nuclei = (load_config(cfg["profile"])["instances"]
-              | ({} if chosen_distance is None else {"min_distance_source_px": chosen_distance}) | split_settings)
+    nuclei = prediction_instances(runs_metrics, args.tta, load_config(cfg["profile"])["instances"]) | split_settings
     threshold = (prediction_threshold(runs_metrics, args.tta, nuclei=True) if args.threshold is None
                  else args.threshold)
     members = []

@@ -284,6 +284,14 @@ def prediction_min_distance(metrics: list[dict[str, Any]], tta: bool) -> float |
     return float(np.mean([arm["nuclei_min_distance_source_px"] for arm in arms]))
 
 
+def prediction_instances(metrics: list[dict[str, Any]], tta: bool, instances: dict[str, Any]) -> dict[str, Any]:
+    """The `instances` settings (a profile's) that `python -m lib.inference` labels these runs' nuclei with: the
+    marker distance the runs chose in training (`prediction_min_distance`) in place of the profile's, when they
+    recorded one."""
+    distance = prediction_min_distance(metrics, tta)
+    return instances if distance is None else {**instances, "min_distance_source_px": distance}
+
+
 def read_run(run: Path) -> Run:
     """A finished run's records, without checking which config it belongs to (use `open_run` for that); its
     config holds the settings introduced after it was recorded at the values it trained with (`INTRODUCED`); a run
