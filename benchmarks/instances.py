@@ -52,7 +52,7 @@ from lib.evaluation.statistics import ratio_interval
 from lib.files import write_text_atomic
 from lib.inference.classic import classic_mask, classic_nuclei
 from lib.inference.inputs import tile_edges
-from lib.inference.instances import label_tiles, scaled_settings, split_nuclei
+from lib.inference.instances import label_tiles, scaled_settings, split_relief, watershed_relief
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
 from lib.models import has_centre_head
 from lib.progress import progress
@@ -133,12 +133,12 @@ def main() -> None:
     train = index["train"][:MAX_CLASSIC_TILES]
     images = np.asarray(tile_set.images[train])
     train_truth, train_within = np.asarray(tile_set.instances[train]), np.asarray(tile_set.regions[train], bool)
-    rows, masks = [], {}
+    rows, reliefs = [], {}
     classic_settings = list(itertools.product(SIGMAS_SOURCE_PX, DISTANCES_SOURCE_PX, AREAS_SOURCE_PX))
     for sigma, distance, area in progress(classic_settings, desc="classic settings on training tiles", unit="setting"):
-        if sigma not in masks:  # the settings come sigma by sigma: one smoothing's masks kept at a time
-            masks = {sigma: [classic_mask(image, sigma * factor) for image in images]}
-        labels = [split_nuclei(mask, distance * factor, area * factor**2) for mask in masks[sigma]]
+        if sigma not in reliefs:  # the settings come sigma by sigma: one smoothing's reliefs kept at a time
+            reliefs = {sigma: [watershed_relief(classic_mask(image, sigma * factor)) for image in images]}
+        labels = [split_relief(*relief, distance * factor, area * factor**2) for relief in reliefs[sigma]]
         counts = [instance_counts(t, p, w) for t, p, w in zip(train_truth, labels, train_within, strict=True)]
         rows.append({"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
                      **pooled_instance_scores(pd.DataFrame(counts))})

@@ -258,6 +258,21 @@ def test_the_core_share_is_chosen_when_the_cores_split_what_the_mask_merges():
     assert chosen["core_share"] == 0.01 and grid.aji.iloc[1] > grid.aji.iloc[0]
 
 
+def test_one_relief_per_tile_scores_every_split_as_labelling_with_that_split_alone():
+    from lib.evaluation.scoring import pooled_nuclei_scores
+
+    rng = np.random.default_rng(0)
+    truth = np.stack([disc((48, 64), (24, 18), 8) + 2 * disc((48, 64), (24, 33), 8) * ~disc((48, 64), (24, 18), 8)
+                      + 3 * disc((48, 64), (8, 56), 2)] * 2)
+    probability = np.clip(ndimage.gaussian_filter((truth > 0) * 1.0, (0, 2, 2)) + rng.normal(0, 0.1, truth.shape), 0, 1)
+    splits = [(30, 5), (4, 5), (4, 20), (2, 5)]
+    shared = pooled_nuclei_scores(probability, 0.5, truth, None, splits, 1.0)
+    alone = [pooled_instance_scores(pd.DataFrame([instance_counts(t, label_nuclei(p, 0.5, distance, area))
+                                                  for t, p in zip(truth, probability)])) for distance, area in splits]
+    pd.testing.assert_frame_equal(pd.DataFrame(shared), pd.DataFrame(alone))  # NaN where a score is undefined
+    assert len({scores["aji"] for scores in shared}) > 1                        # the splits differ, each in its place
+
+
 def test_a_prediction_folder_is_scored_against_its_datasets_masks_and_instances(tiny_dataset, tmp_path):
     from lib.evaluation.predicted import score_predictions
     from lib.inference import __main__ as predict_cli

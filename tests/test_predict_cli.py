@@ -77,16 +77,22 @@ def predict(run, image, out, *flags):
 
 def test_several_runs_are_averaged_and_cut_at_their_mean_threshold(trained, tiny_config, tiny_dataset, tmp_path):
     second = train.train(tiny_config, tiny_dataset, "unet", seed=1, root=tmp_path / "results", progress=False)
+    distance = json.loads((trained / "metrics.json").read_text())["arms"]["no_tta"]["nuclei_min_distance_source_px"]
+    record = json.loads((second / "metrics.json").read_text())       # the second run chose markers 2 px further apart
+    record["arms"]["no_tta"]["nuclei_min_distance_source_px"] = distance + 2
+    (second / "metrics.json").write_text(json.dumps(record))
     image = tiny_dataset / "images" / "core0_malignant0.png"
     outputs = {}
     for name, runs in {"first": [trained], "second": [second], "both": [trained, second]}.items():
         predict_cli.main(["--run", *map(str, runs), "--input", str(image), "--output", str(tmp_path / name)])
-        outputs[name] = (pd.read_csv(tmp_path / name / "cells.csv").threshold.iloc[0],
+        cells = pd.read_csv(tmp_path / name / "cells.csv").iloc[0]
+        outputs[name] = (cells.threshold, cells["min marker distance (px)"],
                          np.asarray(Image.open(tmp_path / name / "core0_malignant0_probability.png"), float))
-    (t1, p1), (t2, p2), (t, p) = outputs["first"], outputs["second"], outputs["both"]
+    (t1, d1, p1), (t2, d2, p2), (t, d, p) = outputs["first"], outputs["second"], outputs["both"]
     assert np.abs(p1 - p2).max() > 10                              # the seeds' runs disagree somewhere
     assert np.abs(p - (p1 + p2) / 2).max() <= 1                    # 0-255 PNGs: one level of rounding apart
     assert t == pytest.approx((t1 + t2) / 2)
+    assert (d1, d2, d) == (distance, distance + 2, distance + 1)   # split with their mean marker distance (zoom 1)
     assert [run.seed for run in read_recipe_runs([trained, second])] == [0, 1]   # one recipe's seeds, measured averaged
     other = tmp_path / "other_recipe" / "seed0"                                     # the same run, its epochs changed
     shutil.copytree(trained, other)

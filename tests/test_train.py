@@ -66,8 +66,9 @@ def test_run_layout_resume_and_no_overwrite(tiny_dataset, tiny_run_config, tmp_p
         assert metrics["arms"][arm]["nuclei_threshold"] == best.threshold
         assert metrics["arms"][arm]["nuclei_min_distance_source_px"] == best.min_distance_px
     tta = metrics["arms"]["tta"]
-    assert (f"with TTA {tta['nuclei_threshold']:.2f}, markers {tta['nuclei_min_distance_source_px']:g} px apart"
-            in (whole / "MODEL_CARD.md").read_text())
+    card = (whole / "MODEL_CARD.md").read_text()
+    assert f"with TTA {tta['nuclei_threshold']:.2f}, markers {tta['nuclei_min_distance_source_px']:g} px apart" in card
+    assert metrics["nuclei_cut_seconds"] > 0 and f"choosing took {metrics['nuclei_cut_seconds'] / 60:.1f} min" in card
 
     interrupted = train.train(tiny_run_config, tiny_dataset, seed=0, root=root / "b", stop_after_epochs=2,
                               progress=False)

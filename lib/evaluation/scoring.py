@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.tiles import TileSet
-from ..inference.instances import label_nuclei
+from ..inference.instances import nuclei_relief, split_relief
 from ..progress import progress
 from .instances import instance_counts, pooled_instance_scores
 from .metrics import AREAS, COUNTS, METRICS, count_table, mean_over_tiles_with_cells, per_row, pooled
@@ -64,15 +64,19 @@ def metrics_frame(test: dict[str, Any]) -> pd.DataFrame:
 
 
 def pooled_nuclei_scores(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
-                         min_distance_px: float, min_area_px: float, core_share: float,
-                         centres: np.ndarray | None = None) -> dict[str, float]:
-    """Pooled instance scores of the nuclei of `probabilities` cut at `threshold` and split by the watershed at
-    these settings (markers from the predicted `centres` when given), against `truth`, inside `within` when given."""
-    counts = [instance_counts(t, label_nuclei(p, threshold, min_distance_px, min_area_px, core_share, c),
-                              None if within is None else w)
-              for t, p, w, c in zip(truth, probabilities, within if within is not None else truth,
-                                    [None] * len(truth) if centres is None else centres, strict=True)]
-    return pooled_instance_scores(pd.DataFrame(counts))
+                         splits: list[tuple[float, float]], core_share: float, centres: np.ndarray | None = None,
+                         desc: str | None = None) -> list[dict[str, float]]:
+    """Per watershed split of `splits` (minimum marker distance, minimum area; px of these maps), the pooled instance
+    scores of the nuclei of `probabilities` cut at `threshold` and split so (markers from the cores at `core_share`,
+    or from the predicted `centres` when given), against `truth`, inside `within` when given. Each tile's relief is
+    computed once for all the splits; `desc`: a progress bar over the tiles."""
+    counts, tiles = [[] for _ in splits], zip(truth, probabilities, within if within is not None else truth,
+                                               [None] * len(truth) if centres is None else centres, strict=True)
+    for t, p, w, c in tiles if desc is None else progress(tiles, desc=desc, total=len(truth), unit="tile"):
+        relief = nuclei_relief(p, threshold, core_share, c)
+        for split_counts, (distance, area) in zip(counts, splits, strict=True):
+            split_counts.append(instance_counts(t, split_relief(*relief, distance, area), None if within is None else w))
+    return [pooled_instance_scores(pd.DataFrame(split_counts)) for split_counts in counts]
 
 
 def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
@@ -83,12 +87,13 @@ def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np
     pooled AJI of the nuclei of `probabilities` cut at `threshold` (markers from the predicted `centres` when
     given) against the true nuclei of these (validation) tiles, inside `within` when given, and the whole grid.
     Like the threshold, chosen on validation tiles, never on the test split; ties go to the first setting of the grid."""
-    rows = []
-    settings = list(itertools.product(distances_px, areas_px, core_shares))
-    for distance, area, share in progress(settings, desc="watershed settings on validation", unit="setting"):
-        rows.append({"min_distance_px": distance, "min_area_px": area, "core_share": share,
-                     **pooled_nuclei_scores(probabilities, threshold, truth, within, distance, area, share, centres)})
-    grid = pd.DataFrame(rows)
+    splits = list(itertools.product(distances_px, areas_px))
+    scores = {share: dict(zip(splits, pooled_nuclei_scores(
+        probabilities, threshold, truth, within, splits, share, centres,
+        f"{len(splits)} watershed settings on validation, core share {share}"), strict=True)) for share in core_shares}
+    grid = pd.DataFrame([{"min_distance_px": distance, "min_area_px": area, "core_share": share,
+                          **scores[share][distance, area]}
+                         for distance, area, share in itertools.product(distances_px, areas_px, core_shares)])
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no watershed setting can be chosen on them")
     best = grid.loc[grid.aji.idxmax()]
@@ -105,9 +110,12 @@ def choose_nuclei_cut(probabilities: np.ndarray, thresholds: tuple[float, ...], 
     A run's own threshold is chosen for pixel Dice at the network input; nuclei labelled at another scale (predict
     labels at the image's pixels) may want another cut, and the contact between two nuclei, blurred there, another
     marker distance. Ties go to the first pair of the grid (thresholds outer)."""
-    grid = pd.DataFrame([{"threshold": threshold, "min_distance_px": distance, **pooled_nuclei_scores(
-        probabilities, threshold, truth, within, distance, settings["min_area_px"], settings["core_share"], centres)}
-        for threshold, distance in itertools.product(thresholds, distances_px)])
+    grid = pd.DataFrame([{"threshold": threshold, "min_distance_px": distance, **scores}
+                         for threshold in thresholds
+                         for distance, scores in zip(distances_px, pooled_nuclei_scores(
+                             probabilities, threshold, truth, within,
+                             [(distance, settings["min_area_px"]) for distance in distances_px], settings["core_share"],
+                             centres), strict=True)])
     if grid.aji.isna().all():
         raise ValueError("the validation tiles hold no true nucleus: no threshold can be chosen on them")
     best = grid.loc[grid.aji.idxmax()]

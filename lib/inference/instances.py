@@ -29,14 +29,14 @@ from ..data.geometry import EIGHT_CONNECTED, input_scale
 MASK_DISTANCE_SHARE = 0.1  # of the mask's distance transform, added to the cores' (module docstring, step 2)
 
 
-def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float,
-                 cores: np.ndarray | None = None, centre: np.ndarray | None = None) -> np.ndarray:
-    """Labelled nuclei (int32, 0 = background) of a binary mask (module docstring, steps 2-4); `cores`: a binary
-    mask of the surest pixels whose distance transform gives the markers (None: the mask's own); `centre`: a
-    predicted centre map that replaces the distance transform (with it, `cores` is not used)."""
+def watershed_relief(mask: np.ndarray, cores: np.ndarray | None = None,
+                     centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the watershed floods, before its settings (module docstring, steps 1-2): the mask with its holes filled,
+    its 8-connected components and the smoothed relief whose peaks are the markers. Shared by every marker distance
+    and minimum area tried on one mask (`split_relief`)."""
     mask = ndimage.binary_fill_holes(np.asarray(mask, bool))
     if not mask.any():
-        return np.zeros(mask.shape, np.int32)
+        return mask, np.zeros(mask.shape, np.int32), np.zeros(mask.shape)
     components, _ = ndimage.label(mask, structure=EIGHT_CONNECTED)
     distance = ndimage.distance_transform_edt(mask)
     if centre is not None:
@@ -44,29 +44,51 @@ def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float,
     elif cores is not None:
         cores = ndimage.binary_fill_holes(np.asarray(cores, bool) & mask)
         distance = ndimage.distance_transform_edt(cores) + MASK_DISTANCE_SHARE * distance
-    distance = ndimage.gaussian_filter(distance, sigma=1.0)
-    peaks = peak_local_max(distance, min_distance=max(1, int(round(min_distance_px))), labels=components,
+    return mask, components, ndimage.gaussian_filter(distance, sigma=1.0)
+
+
+def split_relief(mask: np.ndarray, components: np.ndarray, relief: np.ndarray, min_distance_px: float,
+                 min_area_px: float) -> np.ndarray:
+    """Labelled nuclei (int32, 0 = background) of a `watershed_relief` (module docstring, steps 2-4)."""
+    if not mask.any():
+        return np.zeros(mask.shape, np.int32)
+    peaks = peak_local_max(relief, min_distance=max(1, int(round(min_distance_px))), labels=components,
                            exclude_border=False)
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     unmarked = np.setdiff1d(np.unique(components[mask]), np.unique(components[tuple(peaks.T)]))
-    for n, position in enumerate(ndimage.maximum_position(distance, components, unmarked), start=len(peaks) + 1):
-        markers[position] = n  # a component with no peak keeps a label of its own
-    labels = watershed(-distance, markers, mask=mask)
+    if unmarked.size:  # a component with no peak keeps a label of its own
+        for n, position in enumerate(ndimage.maximum_position(relief, components, unmarked), start=len(peaks) + 1):
+            markers[position] = n
+    labels = watershed(-relief, markers, mask=mask)
     areas = np.bincount(labels.ravel())
     labels[areas[labels] < min_area_px] = 0
     return relabel_sequential(labels)[0].astype(np.int32)
 
 
-def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,
-                 core_share: float = 1.0, centre: np.ndarray | None = None) -> np.ndarray:
-    """Labelled nuclei (int32) of a probability map cut at `threshold`, with markers from its cores when
+def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float,
+                 cores: np.ndarray | None = None, centre: np.ndarray | None = None) -> np.ndarray:
+    """Labelled nuclei (int32, 0 = background) of a binary mask (module docstring, steps 1-4); `cores`: a binary
+    mask of the surest pixels whose distance transform gives the markers (None: the mask's own); `centre`: a
+    predicted centre map that replaces the distance transform (with it, `cores` is not used)."""
+    return split_relief(*watershed_relief(mask, cores, centre), min_distance_px, min_area_px)
+
+
+def nuclei_relief(probability: np.ndarray, threshold: float, core_share: float = 1.0,
+                  centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The `watershed_relief` of a probability map cut at `threshold`, with markers from its cores when
     `core_share` < 1, or from a predicted `centre` map (module docstring)."""
     if not 0 < core_share <= 1:
         raise ValueError(f"core_share must lie in (0, 1], not {core_share}")
     probability = np.asarray(probability)
     cores = None if core_share == 1 else probability >= 1 - core_share * (1 - threshold)
-    return split_nuclei(probability >= threshold, min_distance_px, min_area_px, cores, centre)
+    return watershed_relief(probability >= threshold, cores, centre)
+
+
+def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,
+                 core_share: float = 1.0, centre: np.ndarray | None = None) -> np.ndarray:
+    """Labelled nuclei (int32) of a probability map cut at `threshold` (`nuclei_relief`, `split_relief`)."""
+    return split_relief(*nuclei_relief(probability, threshold, core_share, centre), min_distance_px, min_area_px)
 
 
 def label_maps(maps: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,

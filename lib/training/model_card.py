@@ -51,8 +51,10 @@ def nuclei_threshold_line(metrics: dict) -> str:
     chosen = "; ".join(f"{'with' if arm == 'tta' else 'without'} TTA {cut(values)}" for arm, values in arms)
     distance = (" and splits them with the watershed's minimum marker distance (source px)"
                 if any("nuclei_min_distance_source_px" in values for _, values in arms) else "")
+    seconds = metrics.get("nuclei_cut_seconds")  # runs that predate its record: unknown
     return (f"Predict cuts nuclei at the threshold{distance} whose nuclei scored the best AJI on the validation tiles "
-            f"predicted as new images (`instances.threshold_from_validation`): {chosen}.")
+            f"predicted as new images (`instances.threshold_from_validation`): {chosen}"
+            + ("." if seconds is None else f"; choosing took {seconds / 60:.1f} min."))
 
 
 def training_command(run: Run, changes: dict) -> str:
