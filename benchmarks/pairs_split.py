@@ -18,9 +18,10 @@ with the marker distance chosen together in training for the best AJI of the nuc
 as new images (`instances.threshold_from_validation`, lib/training/train.py), with the profile's minimum area and
 core share, rather than at its pixel threshold (chosen for Dice at its network input) and the entry's settings;
 `--profile-distance` splits them at the profile's marker distance instead, as predict did before training chose
-it. For each compared run: the share split, the paired difference to the baseline with the sign-flip interval over the tiles
-holding pairs (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the
-comparisons. Another seed of the baseline's setting shows how far a seed alone moves the share.
+it. For each compared run: the share split and the share merged into one object (beside the baseline's), the paired
+difference to the baseline with the sign-flip interval over the tiles holding pairs
+(`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the comparisons.
+Another seed of the baseline's setting shows how far a seed alone moves the share.
 Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-as_predicted[-profile_distance]]]
 (.csv and .md).
 """
@@ -60,6 +61,12 @@ def read_pairs(name: str, entry: str) -> tuple[pd.Series, pd.DataFrame]:
         raise SystemExit(f"error: {table_path} has no model entry '{entry}'")
     pairs = pd.read_csv(pairs_path)
     return found.iloc[0], pairs[pairs.entry == found.index[0]].set_index("tile").sort_index()
+
+
+def merged_share(pairs: pd.DataFrame) -> float:
+    """The share of the touching pairs that one predicted object merges (a lost pair not merged has a nucleus
+    outlined with IoU <= 0.5 or missed)."""
+    return pairs["merged"].sum() / pairs["touching pairs"].sum()
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,7 @@ def main() -> None:
         rows.append({"entry": name, "run": row["run"], "input px": run.record["config"]["data"]["input_size"],
                      "epochs": row["epochs"], "seed": row["seed"],
                      "touching pairs split": test["share B"], "baseline split": test["share A"],
+                     "touching pairs merged": merged_share(other), "baseline merged": merged_share(base),
                      "difference": test["difference"], "CI low": test["CI low"], "CI high": test["CI high"],
                      "p": test["p"], "tiles": test["units"], "touching pairs": test["items"],
                      **trained, **{f"baseline {key}": value for key, value in base_trained.items()
@@ -211,7 +219,9 @@ def main() -> None:
         f"`{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
         f"{base_row['seed']:.0f}, threshold {base_trained['threshold']:.2f}; the entry '{args.entry}' of each"
         f"{', whose settings only name the run' if args.as_predicted else ''}). The "
-        f"share of the same true pairs (nuclei within {TOUCHING_GAP_SOURCE_PX} source px) that each run splits, the "
+        f"share of the same true pairs (nuclei within {TOUCHING_GAP_SOURCE_PX} source px) that each run splits (merged: "
+        "the share that one predicted object covers both nuclei of; a pair neither split nor merged has a nucleus "
+        "outlined with IoU <= 0.5 or missed), the "
         f"paired difference (run minus baseline) with the sign-flip test and its {LEVEL:.0%} interval over the tiles "
         "holding pairs (a tile's pairs are not independent), Holm's adjustment over the runs compared; `inconclusive` "
         f"unless the adjusted p < {1 - LEVEL:.2f}. Threshold and training seconds: "
