@@ -44,18 +44,16 @@ from lib.evaluation.instances import (
     TOUCHING_GAP_SOURCE_PX,
     instance_counts,
     instance_scores,
-    pooled_instance_scores,
     split_pairs,
 )
-from lib.evaluation.scoring import choose_split_settings
+from lib.evaluation.scoring import choose_split_settings, pooled_relief_scores
 from lib.evaluation.statistics import ratio_interval
 from lib.files import write_text_atomic
 from lib.inference.classic import classic_mask, classic_nuclei
 from lib.inference.inputs import tile_edges
-from lib.inference.instances import label_tiles, scaled_settings, split_relief, watershed_relief
+from lib.inference.instances import label_tiles, scaled_settings, watershed_relief
 from lib.inference.predict import load_run_model, predict_tiles, refiner, run_precision
 from lib.models import has_centre_head
-from lib.progress import progress
 from lib.report.output import save_benchmark
 from lib.training.dataset import TileDataset
 from lib.training.runs import prediction_threshold, read_recipe_runs
@@ -133,15 +131,14 @@ def main() -> None:
     train = index["train"][:MAX_CLASSIC_TILES]
     images = np.asarray(tile_set.images[train])
     train_truth, train_within = np.asarray(tile_set.instances[train]), np.asarray(tile_set.regions[train], bool)
-    rows, reliefs = [], {}
-    classic_settings = list(itertools.product(SIGMAS_SOURCE_PX, DISTANCES_SOURCE_PX, AREAS_SOURCE_PX))
-    for sigma, distance, area in progress(classic_settings, desc="classic settings on training tiles", unit="setting"):
-        if sigma not in reliefs:  # the settings come sigma by sigma: one smoothing's reliefs kept at a time
-            reliefs = {sigma: [watershed_relief(classic_mask(image, sigma * factor)) for image in images]}
-        labels = [split_relief(*relief, distance * factor, area * factor**2) for relief in reliefs[sigma]]
-        counts = [instance_counts(t, p, w) for t, p, w in zip(train_truth, labels, train_within, strict=True)]
-        rows.append({"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
-                     **pooled_instance_scores(pd.DataFrame(counts))})
+    splits, rows = list(itertools.product(DISTANCES_SOURCE_PX, AREAS_SOURCE_PX)), []
+    for sigma in SIGMAS_SOURCE_PX:  # each smoothing's masks made once for all the watershed settings
+        reliefs = (watershed_relief(classic_mask(image, sigma * factor)) for image in images)
+        scores = pooled_relief_scores(reliefs, train_truth, train_within,
+                                      [(distance * factor, area * factor**2) for distance, area in splits],
+                                      f"{len(splits)} classic settings on training tiles, sigma {sigma} source px")
+        rows += [{"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
+                  **split_scores} for (distance, area), split_scores in zip(splits, scores, strict=True)]
     classic_grid = pd.DataFrame(rows).assign(method="classic", tiles="training")
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 

@@ -66,7 +66,8 @@ def read_pairs(name: str, entry: str) -> tuple[pd.Series, pd.DataFrame]:
 def merged_share(pairs: pd.DataFrame) -> float:
     """The share of the touching pairs that one predicted object merges (a lost pair not merged has a nucleus
     outlined with IoU <= 0.5 or missed)."""
-    return pairs["merged"].sum() / pairs["touching pairs"].sum()
+    touching = pairs["touching pairs"].sum()
+    return pairs["merged"].sum() / touching if touching else float("nan")  # no pairs: undefined, as instances.py says
 
 
 @dataclass(frozen=True)

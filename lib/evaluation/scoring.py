@@ -3,13 +3,14 @@ what is chosen on validation tiles: the probability threshold, and the watershed
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..data.tiles import TileSet
-from ..inference.instances import nuclei_relief, split_relief
+from ..inference.instances import WatershedRelief, nuclei_relief, split_relief
 from ..progress import progress
 from .instances import instance_counts, pooled_instance_scores
 from .metrics import AREAS, COUNTS, METRICS, count_table, mean_over_tiles_with_cells, per_row, pooled
@@ -63,20 +64,27 @@ def metrics_frame(test: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).T[list(METRICS)]
 
 
+def pooled_relief_scores(reliefs: Iterable[WatershedRelief], truth: np.ndarray, within: np.ndarray | None,
+                         splits: list[tuple[float, float]], desc: str | None = None) -> list[dict[str, float]]:
+    """Per watershed split of `splits` (minimum marker distance, minimum area; px of these maps), the pooled instance
+    scores of the nuclei each tile's relief splits into, against `truth`, inside `within` when given; each relief is
+    made once for all the splits. `desc`: a progress bar over the tiles."""
+    counts, tiles = [[] for _ in splits], zip(reliefs, truth, [None] * len(truth) if within is None else within,
+                                               strict=True)
+    for flooded, t, w in tiles if desc is None else progress(tiles, desc=desc, total=len(truth), unit="tile"):
+        for split_counts, (distance, area) in zip(counts, splits, strict=True):
+            split_counts.append(instance_counts(t, split_relief(flooded, distance, area), w))
+    return [pooled_instance_scores(pd.DataFrame(split_counts)) for split_counts in counts]
+
+
 def pooled_nuclei_scores(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,
                          splits: list[tuple[float, float]], core_share: float, centres: np.ndarray | None = None,
                          desc: str | None = None) -> list[dict[str, float]]:
-    """Per watershed split of `splits` (minimum marker distance, minimum area; px of these maps), the pooled instance
-    scores of the nuclei of `probabilities` cut at `threshold` and split so (markers from the cores at `core_share`,
-    or from the predicted `centres` when given), against `truth`, inside `within` when given. Each tile's relief is
-    computed once for all the splits; `desc`: a progress bar over the tiles."""
-    counts, tiles = [[] for _ in splits], zip(truth, probabilities, within if within is not None else truth,
-                                               [None] * len(truth) if centres is None else centres, strict=True)
-    for t, p, w, c in tiles if desc is None else progress(tiles, desc=desc, total=len(truth), unit="tile"):
-        relief = nuclei_relief(p, threshold, core_share, c)
-        for split_counts, (distance, area) in zip(counts, splits, strict=True):
-            split_counts.append(instance_counts(t, split_relief(*relief, distance, area), None if within is None else w))
-    return [pooled_instance_scores(pd.DataFrame(split_counts)) for split_counts in counts]
+    """`pooled_relief_scores` of the nuclei of `probabilities` cut at `threshold` (markers from the cores at
+    `core_share`, or from the predicted `centres` when given)."""
+    reliefs = (nuclei_relief(p, threshold, core_share, c)
+               for p, c in zip(probabilities, [None] * len(probabilities) if centres is None else centres, strict=True))
+    return pooled_relief_scores(reliefs, truth, within, splits, desc)
 
 
 def choose_split_settings(probabilities: np.ndarray, threshold: float, truth: np.ndarray, within: np.ndarray | None,

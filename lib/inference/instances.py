@@ -19,6 +19,8 @@ A mask component without a marker (a thin sliver) keeps one label of its own. Si
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import ndimage
 from skimage.feature import peak_local_max
@@ -29,14 +31,21 @@ from ..data.geometry import EIGHT_CONNECTED, input_scale
 MASK_DISTANCE_SHARE = 0.1  # of the mask's distance transform, added to the cores' (module docstring, step 2)
 
 
-def watershed_relief(mask: np.ndarray, cores: np.ndarray | None = None,
-                     centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the watershed floods, before its settings (module docstring, steps 1-2): the mask with its holes filled,
-    its 8-connected components and the smoothed relief whose peaks are the markers. Shared by every marker distance
+class WatershedRelief(NamedTuple):
+    """What the watershed floods, before its settings (module docstring, steps 1-2); shared by every marker distance
     and minimum area tried on one mask (`split_relief`)."""
+
+    mask: np.ndarray  # bool, holes filled
+    components: np.ndarray  # int32, its 8-connected components
+    relief: np.ndarray  # the smoothed distance whose peaks are the markers
+
+
+def watershed_relief(mask: np.ndarray, cores: np.ndarray | None = None,
+                     centre: np.ndarray | None = None) -> WatershedRelief:
+    """The `WatershedRelief` of a binary mask; `cores` and `centre` as in `split_nuclei`."""
     mask = ndimage.binary_fill_holes(np.asarray(mask, bool))
     if not mask.any():
-        return mask, np.zeros(mask.shape, np.int32), np.zeros(mask.shape)
+        return WatershedRelief(mask, np.zeros(mask.shape, np.int32), np.zeros(mask.shape))
     components, _ = ndimage.label(mask, structure=EIGHT_CONNECTED)
     distance = ndimage.distance_transform_edt(mask)
     if centre is not None:
@@ -44,12 +53,12 @@ def watershed_relief(mask: np.ndarray, cores: np.ndarray | None = None,
     elif cores is not None:
         cores = ndimage.binary_fill_holes(np.asarray(cores, bool) & mask)
         distance = ndimage.distance_transform_edt(cores) + MASK_DISTANCE_SHARE * distance
-    return mask, components, ndimage.gaussian_filter(distance, sigma=1.0)
+    return WatershedRelief(mask, components, ndimage.gaussian_filter(distance, sigma=1.0))
 
 
-def split_relief(mask: np.ndarray, components: np.ndarray, relief: np.ndarray, min_distance_px: float,
-                 min_area_px: float) -> np.ndarray:
-    """Labelled nuclei (int32, 0 = background) of a `watershed_relief` (module docstring, steps 2-4)."""
+def split_relief(flooded: WatershedRelief, min_distance_px: float, min_area_px: float) -> np.ndarray:
+    """Labelled nuclei (int32, 0 = background) of a `WatershedRelief` (module docstring, steps 2-4)."""
+    mask, components, relief = flooded
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
     peaks = peak_local_max(relief, min_distance=max(1, int(round(min_distance_px))), labels=components,
@@ -71,12 +80,12 @@ def split_nuclei(mask: np.ndarray, min_distance_px: float, min_area_px: float,
     """Labelled nuclei (int32, 0 = background) of a binary mask (module docstring, steps 1-4); `cores`: a binary
     mask of the surest pixels whose distance transform gives the markers (None: the mask's own); `centre`: a
     predicted centre map that replaces the distance transform (with it, `cores` is not used)."""
-    return split_relief(*watershed_relief(mask, cores, centre), min_distance_px, min_area_px)
+    return split_relief(watershed_relief(mask, cores, centre), min_distance_px, min_area_px)
 
 
 def nuclei_relief(probability: np.ndarray, threshold: float, core_share: float = 1.0,
-                  centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The `watershed_relief` of a probability map cut at `threshold`, with markers from its cores when
+                  centre: np.ndarray | None = None) -> WatershedRelief:
+    """The `WatershedRelief` of a probability map cut at `threshold`, with markers from its cores when
     `core_share` < 1, or from a predicted `centre` map (module docstring)."""
     if not 0 < core_share <= 1:
         raise ValueError(f"core_share must lie in (0, 1], not {core_share}")
@@ -88,7 +97,7 @@ def nuclei_relief(probability: np.ndarray, threshold: float, core_share: float =
 def label_nuclei(probability: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,
                  core_share: float = 1.0, centre: np.ndarray | None = None) -> np.ndarray:
     """Labelled nuclei (int32) of a probability map cut at `threshold` (`nuclei_relief`, `split_relief`)."""
-    return split_relief(*nuclei_relief(probability, threshold, core_share, centre), min_distance_px, min_area_px)
+    return split_relief(nuclei_relief(probability, threshold, core_share, centre), min_distance_px, min_area_px)
 
 
 def label_maps(maps: np.ndarray, threshold: float, min_distance_px: float, min_area_px: float,
