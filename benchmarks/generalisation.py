@@ -12,8 +12,9 @@ and the classic pipeline once more on stain-normalised inputs (lib/inference/sta
 against the dataset's truth: pixel Dice pooled over every image (`masks/`), and object precision, recall and F1 at
 IoU 0.5, AJI and PQ pooled over the images with instance labels (`instances/<id>.png`, 0 = background). Nothing is
 tuned here: the external set is for reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model,
-scale handling, stain handling, each measure, the images, the wall seconds; the run's training recipe, minutes and
-its training machine's reference step) with this machine's reference step, and beside it the run's model card
+scale handling, stain handling, each measure, the images, the wall seconds, the median zoom they were predicted at;
+the run's training recipe, minutes and its training machine's reference step) with this machine's reference step,
+and beside it the run's model card
 (generalisation-<dataset>-model_card.md: what the measured model is). `--compare` runs (for example the same fold of
 two models, trained on the same images) are predicted at their training scale, no stain handling, into
 generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left out). `--run` with

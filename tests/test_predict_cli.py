@@ -18,6 +18,7 @@ from lib import config
 from lib.data import tiles
 from lib.data.reading import DatasetError
 from lib.inference import __main__ as predict_cli
+from lib.inference import predict as window_prediction
 from lib.inference.stain import StainNormaliser
 from lib.paths import REPO_ROOT
 from lib.training import train
@@ -158,6 +159,32 @@ def test_mpp_auto_measures_whole_components_as_the_training_nuclei_were(trained,
     # within 10%: the stand-in network's edges erode a little where its windows are resampled; pieces would say 1
     assert zoom == pytest.approx(diameter / component, rel=0.1) and zoom < 0.85
     assert "predicted nuclei reach the training nuclei" in capsys.readouterr().err
+
+
+def test_mpp_auto_scans_without_tta_at_the_runs_threshold_for_it(trained, stand_in_network, tmp_path, monkeypatch):
+    # the scan measures sizes only: it predicts without TTA (a seventh of the passes) and cuts at the run's no-TTA
+    # nuclei threshold; the prediction itself keeps --tta and its own threshold
+    loaded = predict_cli.load_run_model
+
+    def load(*args):  # the TTA arm's threshold finds no nuclei: a scan cut there could not reach the training size
+        model, name, cfg, metrics = loaded(*args)
+        arms = {"no_tta": dict(metrics["arms"]["no_tta"], nuclei_threshold=0.5),
+                "tta": dict(metrics["arms"]["tta"], nuclei_threshold=0.999)}
+        return model, name, cfg, dict(metrics, arms=arms)
+
+    monkeypatch.setattr(predict_cli, "load_run_model", load)
+    calls = []
+    batch = window_prediction.predict_batch
+    monkeypatch.setattr(window_prediction, "predict_batch",
+                        lambda model, x, tta, *rest: calls.append(tta) or batch(model, x, tta, *rest))
+    dumbbells(tmp_path / "dumbbells.png", training_diameter(trained) / 2)
+    plain = predict(trained, tmp_path / "dumbbells.png", tmp_path / "out", "--mpp", "auto")
+    assert calls and not any(calls)
+    calls.clear()
+    row = predict(trained, tmp_path / "dumbbells.png", tmp_path / "out", "--mpp", "auto", "--tta")
+    scan = calls[:calls.index(True)]
+    assert len(scan) >= 2 and all(calls[len(scan):])  # the scan's passes, then the prediction's, with TTA
+    assert row["zoom"] == pytest.approx(plain["zoom"]) and row["zoom"] < 0.85 and row["threshold"] == 0.999
 
 
 def test_the_watershed_settings_given_replace_the_profiles(trained, stand_in_network, tmp_path):

@@ -52,11 +52,13 @@ def score_predictions(data_dir: Path, predicted: Path, region_dilation: int | No
 
 def predict_and_score(arguments: list[str], data_dir: Path) -> dict[str, float]:
     """`python -m lib.inference` with `arguments` (the method: `--run RUN ...` or `--classic`, and its options) on
-    `data_dir`'s images, into a temporary folder, scored by `score_predictions`, with the wall seconds it took."""
+    `data_dir`'s images, into a temporary folder, scored by `score_predictions`, with the wall seconds it took and the
+    median zoom the images were predicted at (1: at their own pixels; with `--mpp auto`, the scan's estimate)."""
     from ..inference import __main__ as predict_cli  # the command line itself, as a user runs it
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         predict_cli.main([*arguments, "--input", str(Path(data_dir) / "images"), "--output", out])
         seconds = time.perf_counter() - start
-        return {**score_predictions(data_dir, Path(out)), "seconds": seconds}
+        zoom = float(pd.read_csv(Path(out) / "cells.csv")["zoom"].median())
+        return {**score_predictions(data_dir, Path(out)), "seconds": seconds, "zoom (median)": zoom}

@@ -8,7 +8,8 @@
 Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
 `--magnification M` (40x = 0.25 µm/px) rescales the input to the run's training scale when the run's dataset states
 its pixel size; `--mpp auto` estimates the scale by a scan over zooms (the zoom at which the median diameter of an
-image's predicted mask's connected components first reaches the training masks', recorded in the run), prints each
+image's predicted mask's connected components first reaches the training masks', recorded in the run; predicted
+without TTA, which hardly changes the sizes, even with `--tta`), prints each
 image's estimate and uses their median for all the images of the call (one scanner: call it once per scanner); with
 neither, a slide's own
 metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
@@ -234,7 +235,12 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
         members.append(WindowPredictor(precision.prepare(model), model_name, run_cfg, device, args.tta,
                                        run_metrics["edge_bounds"], args.batch_size, precision,
                                        min_tissue_share=nuclei["min_tissue_share"], glass_gray=nuclei["glass_gray"]))
-    base = members[0] if len(members) == 1 else EnsemblePredictor(tuple(members))
+
+    def predictor_with(tta: bool) -> Predictor:
+        chosen = tuple(replace(member, tta=tta) for member in members)
+        return chosen[0] if len(chosen) == 1 else EnsemblePredictor(chosen)
+
+    base = predictor_with(args.tta)
 
     def split(zoom: float) -> tuple[float, float]:  # the watershed's distance and area in the input's pixels
         settings = scaled_settings(nuclei, 1 / zoom)
@@ -257,8 +263,13 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
 
     auto_zoom_all = None
     if scale.auto:  # the images of one call share a scale (one scanner): the median of their estimates; each is
-        # read again to be predicted (holding them all until then would not bound memory)
-        zooms = [auto_zoom(path, *opened(path)[1:], base, scale, threshold, lambda zoom: split(zoom)[1])
+        # read again to be predicted (holding them all until then would not bound memory). The scan measures the
+        # mask's component sizes, which TTA hardly moves, so it predicts without TTA (a seventh of the passes), cut at
+        # the runs' threshold for that
+        scan_threshold = (prediction_threshold(runs_metrics, False, nuclei=True) if args.threshold is None
+                          else args.threshold)
+        zooms = [auto_zoom(path, *opened(path)[1:], predictor_with(False), scale, scan_threshold,
+                           lambda zoom: split(zoom)[1])
                  for path in progress(paths, desc="estimating the scale", unit="image")]
         auto_zoom_all = float(np.median(zooms))
         print(f"--mpp auto: zoom {auto_zoom_all:.2f} for the {len(paths)} image(s), the median of their estimates",
