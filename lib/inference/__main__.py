@@ -5,15 +5,14 @@
         [--threshold T] [--min-distance PX] [--min-area PX] [--device auto|cpu|cuda] [--batch-size N] [--force]
     python -m lib.inference --classic --input IMAGE_OR_FOLDER --output FOLDER [--profile quick]
 
-Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or
-`--magnification M` (40x = 0.25 µm/px) rescales the input to the run's training scale when the run's dataset states
-its pixel size; `--mpp auto` estimates the scale by a scan over zooms (the zoom at which the median diameter of an
-image's predicted mask's connected components first reaches the training masks', recorded in the run; predicted
-without TTA, which hardly changes the sizes, even with `--tta`), prints each
-image's estimate and uses their median for all the images of the call (one scanner: call it once per scanner); with
-neither, a slide's own
-metadata is used, else the images are taken to be at the training scale (one warning line says so). Outputs are
-always in the input's pixels (lib/data/scale.py).
+Scale: a model sees nuclei at the size it was trained on. `--mpp X` (µm per pixel of the input) or `--magnification
+M` (40x = 0.25 µm/px) rescales the input to the run's training scale when the run's dataset states its pixel size;
+`--mpp auto` estimates the scale by a scan over zooms (the zoom at which the median diameter of an image's predicted
+mask's connected components first reaches the training masks', recorded in the run; predicted without TTA, which
+hardly changes the sizes, even with `--tta`), prints each image's estimate and uses their median for all the images
+of the call (one scanner: call it once per scanner); with neither, a slide's own metadata is used, else the images
+are taken to be at the training scale (one warning line says so). Outputs are always in the input's pixels
+(lib/data/scale.py).
 
 Stain: `--stain-reference REF` (an image of the training set, or a folder of them) normalises each input's H&E
 staining to the reference's by Macenko's method before prediction (lib/inference/stain.py); overlays show the input
