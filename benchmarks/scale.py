@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from lib.data.reading import find_pairs, load_pair
-from lib.evaluation.predicted import score_predictions
+from lib.evaluation.predicted import median_zoom, score_predictions
 from lib.inference import __main__ as predict_cli
 from lib.report.output import save_benchmark
 from lib.training.runs import read_run
@@ -61,8 +61,7 @@ def main() -> None:
                 out = Path(work) / f"out{factor}{'auto' if flags else ''}"
                 predict_cli.main(["--run", str(args.run), "--input", str(data / "images"), "--output", str(out),
                                   *flags, *(["--tta"] if args.tta else [])])
-                zoom = pd.read_csv(out / "cells.csv")["zoom"]
-                rows.append({"factor": factor, "scale handling": handling, "zoom (median)": zoom.median(),
+                rows.append({"factor": factor, "scale handling": handling, "zoom (median)": median_zoom(out),
                              **score_predictions(data, out, round(dilation * factor))})
                 print(rows[-1], flush=True)
     table = pd.DataFrame(rows)

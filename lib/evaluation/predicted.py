@@ -60,5 +60,9 @@ def predict_and_score(arguments: list[str], data_dir: Path) -> dict[str, float]:
         start = time.perf_counter()
         predict_cli.main([*arguments, "--input", str(Path(data_dir) / "images"), "--output", out])
         seconds = time.perf_counter() - start
-        zoom = float(pd.read_csv(Path(out) / "cells.csv")["zoom"].median())
-        return {**score_predictions(data_dir, Path(out)), "seconds": seconds, "zoom (median)": zoom}
+        return {**score_predictions(data_dir, Path(out)), "seconds": seconds, "zoom (median)": median_zoom(Path(out))}
+
+
+def median_zoom(predicted: Path) -> float:
+    """The median zoom that a `python -m lib.inference` output folder's images were predicted at (its cells.csv)."""
+    return float(pd.read_csv(predicted / "cells.csv")["zoom"].median())

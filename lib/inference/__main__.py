@@ -226,8 +226,11 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
     scale = parse_scale(args, metrics)
     runs_metrics = [run_metrics for *_, run_metrics in loaded]
     nuclei = prediction_instances(runs_metrics, args.tta, load_config(cfg["profile"])["instances"]) | split_settings
-    threshold = (prediction_threshold(runs_metrics, args.tta, nuclei=True) if args.threshold is None
-                 else args.threshold)
+
+    def cut_at(tta: bool) -> float:  # the threshold given, else the runs' nuclei threshold for this TTA setting
+        return prediction_threshold(runs_metrics, tta, nuclei=True) if args.threshold is None else args.threshold
+
+    threshold = cut_at(args.tta)
     members = []
     for model, model_name, run_cfg, run_metrics in loaded:
         precision = run_precision(run_cfg, device)  # each run predicts in the precision it trained in
@@ -265,10 +268,8 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
         # read again to be predicted (holding them all until then would not bound memory). The scan measures the
         # mask's component sizes, which TTA hardly moves, so it predicts without TTA (a seventh of the passes), cut at
         # the runs' threshold for that
-        scan_threshold = (prediction_threshold(runs_metrics, False, nuclei=True) if args.threshold is None
-                          else args.threshold)
-        zooms = [auto_zoom(path, *opened(path)[1:], predictor_with(False), scale, scan_threshold,
-                           lambda zoom: split(zoom)[1])
+        scanner = predictor_with(False)
+        zooms = [auto_zoom(path, *opened(path)[1:], scanner, scale, cut_at(False), lambda zoom: split(zoom)[1])
                  for path in progress(paths, desc="estimating the scale", unit="image")]
         auto_zoom_all = float(np.median(zooms))
         print(f"--mpp auto: zoom {auto_zoom_all:.2f} for the {len(paths)} image(s), the median of their estimates",
