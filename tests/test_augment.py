@@ -66,6 +66,28 @@ def test_stain_augmentation_changes_colours_only_when_asked():
     assert min(changed) > 0.01                      # every tile restained, by a visible amount
 
 
+def test_scale_augmentation_zooms_image_edge_and_maps_together_in_and_out_only_when_asked():
+    mask = np.zeros((64, 64), np.uint8)
+    mask[22:42, 22:42] = 1  # a 20 x 20 px nucleus in the middle: 400 px
+    rgb = np.where(mask[..., None], 40, 220).astype(np.uint8).repeat(3, -1)
+    still = dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0)
+    plain = Augmenter(dict(still, scale_augmentation=0.0), seed=0)
+    zoomed = Augmenter(dict(still, scale_augmentation=1.0), seed=0)
+    areas = []
+    for epoch in range(12):
+        plain.reseed(epoch)
+        zoomed.reseed(epoch)
+        assert plain(rgb, mask.astype(np.float32), mask)[2].sum() == 400
+        out_rgb, out_edge, out_mask, (out_weight,) = zoomed(rgb, mask.astype(np.float32), mask, [mask * 3.0])
+        assert out_rgb.shape == (64, 64, 3) and set(np.unique(out_mask)) <= {0, 1}
+        assert np.mean((out_rgb[..., 0] < 0.5) == (out_mask > 0)) > 0.98   # the image and its mask moved together
+        assert np.mean((out_edge > 0.5) == (out_mask > 0)) > 0.98
+        assert np.array_equal(out_weight, out_mask * 3.0)                   # a weight map too, its values kept
+        areas.append(int(out_mask.sum()))
+    assert min(areas) < 400 * 0.9 and max(areas) > 400 * 1.1               # zoomed out and in
+    assert 400 / 1.4 ** 2 * 0.9 <= min(areas) and max(areas) <= 400 * 1.4 ** 2 * 1.1   # never past the limit
+
+
 def one_tile_dataset(instances: np.ndarray, regions: np.ndarray | None = None, **options):
     """A TileDataset of one grey tile whose nuclei are `instances` (1, H, W), annotated inside `regions`."""
     from types import SimpleNamespace

@@ -12,6 +12,7 @@ from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.statistics import ratio_interval
 from ..files import write_text_atomic
 from ..models import model_spec
+from .augment import ZOOM_LIMIT
 from .runs import ARMS, Run
 
 
@@ -96,7 +97,10 @@ def model_card(run: Run) -> str:
         f"- Starting weights: {metrics['encoder_weights']}; {metrics['parameters'] / 1e6:.2f} M parameters.",
         f"- Precision `{train['precision']}`; " + (f"H&E stain augmentation (HEStain) with probability "
                                                   f"{train['stain_augmentation']:g} per tile" if train["stain_augmentation"] else
-                                                  "no H&E stain augmentation") + " (`train.stain_augmentation`).",
+                                                  "no H&E stain augmentation") + " (`train.stain_augmentation`); "
+        + (f"zoomed by a random factor between {1 / ZOOM_LIMIT:.2f} and {ZOOM_LIMIT:g} with probability "
+           f"{train['scale_augmentation']:g} per tile" if train["scale_augmentation"] else "no zoom augmentation")
+        + " (`train.scale_augmentation`).",
         f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
         f"(torch {run.versions['torch']}).",
         f"- Settings: the profile `{config['profile']}`"
