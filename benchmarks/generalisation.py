@@ -141,7 +141,8 @@ def measure(args: argparse.Namespace) -> None:
                                          config.load_config(run.record["config"]["profile"])["instances"])
     recipe = {"training input px": run.record["config"]["data"]["input_size"], "training epochs": train["epochs"],
               "training precision": train["precision"], "training stain augmentation": train["stain_augmentation"],
-              "training contact weight": train["contact_weight"],
+              "training scale augmentation": train["scale_augmentation"],
+              "training zoom limit": train["zoom_limit"], "training contact weight": train["contact_weight"],
               "training seeds": " + ".join(str(other.seed) for other in runs),
               "training minutes": sum(other.metrics["train_seconds"] for other in runs) / 60,
               "training reference_step_ms": run.versions.get("reference_step_ms") if len(runs) == 1 else

@@ -84,8 +84,9 @@ def test_scale_augmentation_zooms_image_edge_and_maps_together_in_and_out_only_w
         assert np.mean((out_edge > 0.5) == (out_mask > 0)) > 0.98
         assert np.array_equal(out_weight, out_mask * 3.0)                   # a weight map too, its values kept
         areas.append(int(out_mask.sum()))
+    limit = still["zoom_limit"]
     assert min(areas) < 400 * 0.9 and max(areas) > 400 * 1.1               # zoomed out and in
-    assert 400 / 1.4 ** 2 * 0.9 <= min(areas) and max(areas) <= 400 * 1.4 ** 2 * 1.1   # never past the limit
+    assert 400 / limit ** 2 * 0.9 <= min(areas) and max(areas) <= 400 * limit ** 2 * 1.1   # never past the limit
 
 
 def one_tile_dataset(instances: np.ndarray, regions: np.ndarray | None = None, **options):

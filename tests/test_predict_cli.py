@@ -109,7 +109,8 @@ def test_a_run_records_its_scale_and_predict_rescales_to_it(trained, tiny_datase
     assert scale["mpp"] == 0.5 and 10 < scale["nucleus_diameter_px"] < 20   # discs of radius 8 px, some cut
     card = (trained / "MODEL_CARD.md").read_text()
     assert "pixel size 0.500 µm/px" in card
-    assert "Precision `fp32`; no H&E stain augmentation" in card                  # the smoke profile's recipe
+    assert ("Precision `fp32`; no H&E stain augmentation (`train.stain_augmentation`); no zoom augmentation "
+            "(`train.scale_augmentation`)." in card)                               # the smoke profile's recipe
     command = shlex.split(card.split("trained by `")[1].split("`")[0])             # the card's command trains it again
     assert command[command.index("--data") + 1] == str(tiny_dataset) and "--experiment" not in command
     settings = dict(config.parse_setting(command[i + 1]) for i, word in enumerate(command) if word == "--set")

@@ -15,22 +15,20 @@ import albumentations as A
 import cv2
 import numpy as np
 
-ZOOM_LIMIT = 1.4  # the scale augmentation's largest zoom: the factors predict's scale handling is tested at (0.7, 1.4)
-
 
 def geometric_transform(train_cfg: dict[str, Any], seed: int, patch_scale: list[float] | None = None,
                         size: int = 0) -> A.Compose:
     """Flips (p 0.5), 90-degree rotations (p 0.5) and elastic deformation, applied to all channels and the mask;
     with `patch_scale`, first a random square patch covering that share of the tile, resized back to `size` px
     (the multi-scale model's patch sampling: cells appear at several scales); with `train.scale_augmentation` > 0,
-    first a zoom with that probability by a factor between 1/ZOOM_LIMIT and ZOOM_LIMIT (in and out equally likely),
+    first a zoom with that probability by a factor between 1 / `train.zoom_limit` and it (in and out equally likely),
     the tile's size kept and its borders mirrored: nuclei of new images come at other pixel sizes than the
     training set's, and `predict --mpp auto` matches them only up to its estimate's error."""
     patches = [] if patch_scale is None else [A.RandomResizedCrop(size=(size, size), scale=tuple(patch_scale),
                                                                     ratio=(1.0, 1.0), p=1.0)]
-    zoom = train_cfg["scale_augmentation"]
+    zoom, limit = train_cfg["scale_augmentation"], train_cfg["zoom_limit"]
     if zoom > 0:
-        patches.append(A.Affine(scale=(1 / ZOOM_LIMIT, ZOOM_LIMIT), balanced_scale=True, keep_ratio=True,
+        patches.append(A.Affine(scale=(1 / limit, limit), balanced_scale=True, keep_ratio=True,
                                 border_mode=cv2.BORDER_REFLECT_101, p=zoom))
     return A.Compose(patches + [
         A.HorizontalFlip(p=0.5),

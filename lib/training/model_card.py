@@ -12,7 +12,6 @@ from ..evaluation.metrics import AREAS, per_group, pooled
 from ..evaluation.statistics import ratio_interval
 from ..files import write_text_atomic
 from ..models import model_spec
-from .augment import ZOOM_LIMIT
 from .runs import ARMS, Run
 
 
@@ -98,7 +97,7 @@ def model_card(run: Run) -> str:
         f"- Precision `{train['precision']}`; " + (f"H&E stain augmentation (HEStain) with probability "
                                                   f"{train['stain_augmentation']:g} per tile" if train["stain_augmentation"] else
                                                   "no H&E stain augmentation") + " (`train.stain_augmentation`); "
-        + (f"zoomed by a random factor between {1 / ZOOM_LIMIT:.2f} and {ZOOM_LIMIT:g} with probability "
+        + (f"zoomed in or out by up to {train['zoom_limit']:g}x with probability "
            f"{train['scale_augmentation']:g} per tile" if train["scale_augmentation"] else "no zoom augmentation")
         + " (`train.scale_augmentation`).",
         f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
