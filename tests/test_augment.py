@@ -7,6 +7,7 @@ from lib.inference.tta import TTA_TRANSFORMS, predict_probabilities
 from lib.training.augment import Augmenter
 
 TRAIN_CFG = config.load_config("smoke")["train"]
+STILL_CFG = dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0)  # flips and rotations only
 
 
 def test_seven_tta_transforms_invert_exactly():
@@ -29,7 +30,7 @@ def test_geometric_transforms_move_edge_and_mask_with_the_image():
     mask[3:9, 20:30] = 1
     rgb = np.where(mask[..., None], 40, 220).astype(np.uint8).repeat(3, -1)
     edge = mask.astype(np.float32)
-    augmenter = Augmenter(dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0), seed=0)
+    augmenter = Augmenter(STILL_CFG, seed=0)
     for epoch in range(8):
         augmenter.reseed(epoch)
         out_rgb, out_edge, out_mask, (out_region, out_centre) = augmenter(rgb, edge, mask, [mask.copy(), edge * 0.5])
@@ -49,17 +50,21 @@ def test_reseeding_repeats_the_same_augmentation():
     assert np.array_equal(first, augmenter(rgb, None, mask)[0])
 
 
+def augmenters_without_and_with(setting: str, epochs: int):
+    """For each epoch, two augmenters reseeded alike: `setting` (a probability) off, and on for every tile."""
+    without, with_it = (Augmenter(dict(STILL_CFG, **{setting: p}), seed=0) for p in (0.0, 1.0))
+    for epoch in range(epochs):
+        without.reseed(epoch)
+        with_it.reseed(epoch)
+        yield without, with_it
+
+
 def test_stain_augmentation_changes_colours_only_when_asked():
     rng = np.random.default_rng(0)
     rgb = np.where(rng.random((32, 32, 1)) < 0.3, [90, 60, 140], [230, 180, 210]).astype(np.uint8)
     mask = np.zeros((32, 32), np.uint8)
-    still = dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0)
-    plain = Augmenter(dict(still, stain_augmentation=0.0), seed=0)
-    stained = Augmenter(dict(still, stain_augmentation=1.0), seed=0)
     changed = []
-    for epoch in range(4):
-        plain.reseed(epoch)
-        stained.reseed(epoch)
+    for plain, stained in augmenters_without_and_with("stain_augmentation", 4):
         a, b = plain(rgb, None, mask)[0], stained(rgb, None, mask)[0]
         assert np.array_equal(np.sort(a.reshape(-1, 3), 0), np.sort(rgb.reshape(-1, 3) / 255, 0).astype(a.dtype))
         changed.append(np.abs(np.sort(b.reshape(-1, 3), 0) - np.sort(a.reshape(-1, 3), 0)).mean())
@@ -70,13 +75,8 @@ def test_scale_augmentation_zooms_image_edge_and_maps_together_in_and_out_only_w
     mask = np.zeros((64, 64), np.uint8)
     mask[22:42, 22:42] = 1  # a 20 x 20 px nucleus in the middle: 400 px
     rgb = np.where(mask[..., None], 40, 220).astype(np.uint8).repeat(3, -1)
-    still = dict(TRAIN_CFG, elastic_p=0.0, brightness_contrast=0.0)
-    plain = Augmenter(dict(still, scale_augmentation=0.0), seed=0)
-    zoomed = Augmenter(dict(still, scale_augmentation=1.0), seed=0)
     areas = []
-    for epoch in range(12):
-        plain.reseed(epoch)
-        zoomed.reseed(epoch)
+    for plain, zoomed in augmenters_without_and_with("scale_augmentation", 12):
         assert plain(rgb, mask.astype(np.float32), mask)[2].sum() == 400
         out_rgb, out_edge, out_mask, (out_weight,) = zoomed(rgb, mask.astype(np.float32), mask, [mask * 3.0])
         assert out_rgb.shape == (64, 64, 3) and set(np.unique(out_mask)) <= {0, 1}
@@ -84,7 +84,7 @@ def test_scale_augmentation_zooms_image_edge_and_maps_together_in_and_out_only_w
         assert np.mean((out_edge > 0.5) == (out_mask > 0)) > 0.98
         assert np.array_equal(out_weight, out_mask * 3.0)                   # a weight map too, its values kept
         areas.append(int(out_mask.sum()))
-    limit = still["zoom_limit"]
+    limit = STILL_CFG["zoom_limit"]
     assert min(areas) < 400 * 0.9 and max(areas) > 400 * 1.1               # zoomed out and in
     assert 400 / limit ** 2 * 0.9 <= min(areas) and max(areas) <= 400 * limit ** 2 * 1.1   # never past the limit
 
