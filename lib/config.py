@@ -22,6 +22,8 @@ PROFILES = ("smoke", "quick", "paper")  # each holds every key
 DERIVED_PROFILES = ("recommended",)  # one of PROFILES with some settings changed
 INPUT_MULTIPLE = 32  # the encoders halve the input five times
 FREE_FORM = {"ladder.epochs"}  # keyed by model name
+# Values a type cannot check: the augmentations' probabilities per tile, and a zoom limit (a factor in or out)
+PROBABILITIES = ("elastic_p", "stain_augmentation", "scale_augmentation")  # of `train`
 
 
 class ConfigError(ValueError):
@@ -78,6 +80,12 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     size = cfg.get("data", {}).get("input_size")
     if isinstance(size, int) and size % INPUT_MULTIPLE:
         raise ConfigError(f"{source}: data.input_size must be a multiple of {INPUT_MULTIPLE}, not {size}")
+    train = cfg.get("train", {})
+    for key in PROBABILITIES:
+        if key in train and not 0 <= train[key] <= 1:
+            raise ConfigError(f"{source}: train.{key} is a probability per tile, from 0 to 1, not {train[key]}")
+    if train.get("zoom_limit", 1) < 1:
+        raise ConfigError(f"{source}: train.zoom_limit is the largest zoom in or out, at least 1, not {train['zoom_limit']}")
     return cfg
 
 

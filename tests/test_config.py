@@ -1,4 +1,6 @@
 """Profiles: same keys everywhere, only values differ; notebooks' injected sections win."""
+import re
+
 import pytest
 
 from lib import config, paths
@@ -29,6 +31,17 @@ def test_an_input_size_the_encoders_cannot_halve_five_times_is_refused():
     with pytest.raises(config.ConfigError, match="data.input_size must be a multiple of 32, not 100"):
         config.apply_changes(quick, {"data.input_size": 100})
     assert config.apply_changes(quick, {"data.input_size": 256})["data"]["input_size"] == 256
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"train.scale_augmentation": 1.5}, "train.scale_augmentation is a probability per tile, from 0 to 1, not 1.5"),
+    ({"train.stain_augmentation": -0.1}, "train.stain_augmentation is a probability per tile, from 0 to 1, not -0.1"),
+    ({"train.zoom_limit": 0.7}, "train.zoom_limit is the largest zoom in or out, at least 1, not 0.7")])
+def test_an_augmentation_setting_out_of_its_range_is_refused(change, message):
+    quick = config.load_config("quick")
+    with pytest.raises(config.ConfigError, match=re.escape(message)):
+        config.apply_changes(quick, change)
+    assert config.apply_changes(quick, {"train.scale_augmentation": 0.5, "train.zoom_limit": 1.0})["train"]["zoom_limit"] == 1
 
 
 def test_unknown_profile_is_a_clear_error():
