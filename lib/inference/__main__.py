@@ -268,8 +268,8 @@ def predict_run(paths: list[Path], args: argparse.Namespace, normalise: StainNor
         # read again to be predicted (holding them all until then would not bound memory). The scan measures the
         # mask's component sizes, which TTA hardly moves, so it predicts without TTA (a seventh of the passes), cut at
         # the runs' threshold for that
-        scanner = predictor_with(False)
-        zooms = [auto_zoom(path, *opened(path)[1:], scanner, scale, cut_at(False), lambda zoom: split(zoom)[1])
+        scanner, scan_threshold = predictor_with(False), cut_at(False)
+        zooms = [auto_zoom(path, *opened(path)[1:], scanner, scale, scan_threshold, lambda zoom: split(zoom)[1])
                  for path in progress(paths, desc="estimating the scale", unit="image")]
         auto_zoom_all = float(np.median(zooms))
         print(f"--mpp auto: zoom {auto_zoom_all:.2f} for the {len(paths)} image(s), the median of their estimates",

@@ -57,6 +57,15 @@ def nuclei_threshold_line(metrics: dict) -> str:
             + ("." if seconds is None else f"; choosing took {seconds / 60:.1f} min."))
 
 
+def augmentations_text(train: dict) -> str:
+    """The stain and zoom augmentations a run trained with, each with the setting that turns it on."""
+    stain = (f"H&E stain augmentation (HEStain) with probability {train['stain_augmentation']:g} per tile"
+             if train["stain_augmentation"] else "no H&E stain augmentation")
+    zoom = (f"zoomed in or out by up to {train['zoom_limit']:g}x with probability {train['scale_augmentation']:g} "
+            "per tile" if train["scale_augmentation"] else "no zoom augmentation")
+    return f"{stain} (`train.stain_augmentation`); {zoom} (`train.scale_augmentation`)"
+
+
 def training_command(run: Run, changes: dict) -> str:
     """The `python -m lib.training` command that trains this run again (its profile with `changes`)."""
     record = run.record
@@ -94,12 +103,7 @@ def model_card(run: Run) -> str:
         f"(batch {train['batch_size']} x {train['accumulation_steps']} accumulated); selected epoch "
         f"{metrics['selected_epoch']} (EMA of validation Dice).",
         f"- Starting weights: {metrics['encoder_weights']}; {metrics['parameters'] / 1e6:.2f} M parameters.",
-        f"- Precision `{train['precision']}`; " + (f"H&E stain augmentation (HEStain) with probability "
-                                                  f"{train['stain_augmentation']:g} per tile" if train["stain_augmentation"] else
-                                                  "no H&E stain augmentation") + " (`train.stain_augmentation`); "
-        + (f"zoomed in or out by up to {train['zoom_limit']:g}x with probability "
-           f"{train['scale_augmentation']:g} per tile" if train["scale_augmentation"] else "no zoom augmentation")
-        + " (`train.scale_augmentation`).",
+        f"- Precision `{train['precision']}`; {augmentations_text(train)}.",
         f"- {metrics['train_seconds'] / 60:.1f} min of training on {run.versions['device']} "
         f"(torch {run.versions['torch']}).",
         f"- Settings: the profile `{config['profile']}`"
