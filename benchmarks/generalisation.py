@@ -12,9 +12,11 @@ and the classic pipeline once more on stain-normalised inputs (lib/inference/sta
 against the dataset's truth: pixel Dice pooled over every image (`masks/`), and object precision, recall and F1 at
 IoU 0.5, AJI and PQ pooled over the images with instance labels (`instances/<id>.png`, 0 = background). Nothing is
 tuned here: the external set is for reporting only. Writes figures/benchmarks/generalisation-<dataset>.csv (model,
-scale handling, stain handling, each measure, the images, the wall seconds, the median zoom they were predicted at;
-the run's training recipe, minutes and its training machine's reference step) with this machine's reference step,
-and beside it the run's model card
+scale handling, stain handling, each measure with Fieller's interval over the images, the images, the wall seconds,
+the median zoom they were predicted at; the run's training recipe, minutes and its training machine's reference step;
+each run row's paired per-image difference to the classic pipeline with the same stain handling in pixel Dice, AJI
+and object F1, Holm-adjusted over the three) with this machine's reference step, each image's scores
+(generalisation-<dataset>-per_image.csv), and beside it the run's model card
 (generalisation-<dataset>-model_card.md: what the measured model is). `--compare` runs (for example the same fold of
 two models, trained on the same images) are predicted at their training scale, no stain handling, into
 generalisation-<dataset>-compared.csv: models compared like for like (`--run` may then be left out). `--run` with
@@ -36,7 +38,7 @@ import pandas as pd
 
 from lib import config
 from lib.data.scale import positive_number
-from lib.evaluation.predicted import predict_and_score
+from lib.evaluation.predicted import paired_to, predict_and_score
 from lib.files import write_text_atomic
 from lib.models import model_spec
 from lib.paths import FIGURES_ROOT
@@ -88,6 +90,16 @@ def table_name(data: Path, *parts: str | None) -> str:
     return "-".join(["generalisation", data.name, *filter(None, parts)])
 
 
+def against_classic(table: pd.DataFrame, images: list[pd.DataFrame]) -> pd.DataFrame:
+    """Each run row of `table` against the classic pipeline's row with the same stain handling, image by image
+    (`lib.evaluation.predicted.paired_to`; `images`: each row's per-image scores); empty for the classic rows."""
+    classic = {stain: images[i] for i, (model, stain) in enumerate(zip(table.model, table["stain handling"],
+                                                                       strict=True)) if model == "classic pipeline"}
+    return pd.DataFrame([paired_to(classic[stain], per_image, "classic") if model != "classic pipeline" else {}
+                         for model, stain, per_image in zip(table.model, table["stain handling"], images, strict=True)],
+                        index=table.index)
+
+
 def compare(runs: list[Path], data: Path, tta: bool, name: str) -> None:
     """Each run at its training scale, no stain handling: one row per run, named by its model, seed and fold."""
     entries = []
@@ -99,8 +111,8 @@ def compare(runs: list[Path], data: Path, tta: bool, name: str) -> None:
         raise SystemExit(f"error: --compare names one model, seed and fold twice: {', '.join(map(str, runs))}")
     rows = []
     for entry, path in zip(entries, runs, strict=True):
-        rows.append({"entry": entry, "run": str(path), "TTA": tta,
-                     **predict_and_score(["--run", str(path), *(["--tta"] if tta else [])], data)})
+        scores, _ = predict_and_score(["--run", str(path), *(["--tta"] if tta else [])], data)
+        rows.append({"entry": entry, "run": str(path), "TTA": tta, **scores})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     save_benchmark(table, name, caption=(
@@ -149,19 +161,23 @@ def measure(args: argparse.Namespace) -> None:
               " + ".join(str(other.versions.get("reference_step_ms")) for other in runs),  # the recipe the report names
               "min distance (source px)": float(args.min_distance or profile_split["min_distance_source_px"]),
               "min area (source px)": float(args.min_area or profile_split["min_area_source_px"])}
-    rows = []
+    rows, images = [], []
     for model, scale, flags, reference in variants:
         method = (["--classic"] if flags is None else
                   ["--run", *map(str, args.run), *flags, *(["--tta"] if args.tta else []), *split_flags])
         stain = ["--stain-reference", str(reference)] if reference else []
+        scores, per_image = predict_and_score([*method, *stain], args.data)
         rows.append({"model": model if flags is None else f"{model} ({named})", "scale handling": scale,
                      "stain handling": "Macenko" if reference else "none", "stain reference": reference or "",
-                     "TTA": bool(args.tta and flags is not None), **({} if flags is None else recipe),
-                     **predict_and_score([*method, *stain], args.data)})
+                     "TTA": bool(args.tta and flags is not None), **({} if flags is None else recipe), **scores})
+        images.append(per_image)
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table.insert(0, "entry", table.model.str.split(" \\(").str[0] + ", scale: " + table["scale handling"]
                  + table["stain handling"].map(lambda stain: "" if stain == "none" else f", stain: {stain}"))
+    table = table.join(against_classic(table, images))
+    write_text_atomic(FIGURES_ROOT / "benchmarks" / f"{name}-per_image.csv",
+                      pd.concat(dict(zip(table.entry, images, strict=True)), names=["entry", "image"]).to_csv())
     split_caption = (f"; the run's nuclei split with a marker distance of {recipe['min distance (source px)']:g} and a "
                      f"minimum area of {recipe['min area (source px)']:g} source px, given instead of its profile's"
                      if split_flags else "")
@@ -174,7 +190,11 @@ def measure(args: argparse.Namespace) -> None:
         f"nuclei, chosen on {whose} validation split "
         "(the classic pipeline: Otsu's on the haematoxylin "
         "channel): pixel Dice pooled over every image; object scores at IoU 0.5, AJI and PQ pooled over the images with "
-        f"instance labels{split_caption}. `benchmarks/generalisation.py`."))
+        f"instance labels{split_caption}; each with Fieller's 95% interval over those images. Each run row against the "
+        "classic pipeline with the same stain handling, image by image (`<measure> - classic`: the mean per-image "
+        "difference, its sign-flip 95% interval, the images where both are defined, the p-value Holm-adjusted over "
+        f"the three measures, the verdict); each image's scores in `{name}-per_image.csv`. "
+        "`benchmarks/generalisation.py`."))
     write_text_atomic(card, "\n".join(map(model_card, runs)))
 
 

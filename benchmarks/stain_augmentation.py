@@ -59,7 +59,7 @@ def main() -> None:
             row |= {"image Dice - none": test["difference"], "difference CI low": test["CI low"],
                     "difference CI high": test["CI high"], "p": test["p"], "test images": test["units"]}
         if args.external:
-            external = predict_and_score(["--run", str(run.fold_runs[0].folder)], args.external)
+            external, _ = predict_and_score(["--run", str(run.fold_runs[0].folder)], args.external)
             row |= {f"{args.external.name} {key}": external[key]
                     for key in ("pixel Dice", "object_f1", "aji", "pq", "images")}
         rows.append(row)

@@ -289,3 +289,31 @@ def test_a_prediction_folder_is_scored_against_its_datasets_masks_and_instances(
     (out / "core1_benign1_labels.tif").unlink()
     with pytest.raises(FileNotFoundError, match="core1_benign1_labels.tif is missing"):
         score_predictions(tiny_dataset, out)
+
+
+def test_two_prediction_folders_are_compared_image_by_image(tiny_dataset, tmp_path):
+    import tifffile
+
+    from lib.evaluation.predicted import image_counts, image_scores, paired_to, pooled_scores
+    from lib.inference import __main__ as predict_cli
+
+    out, empty = tmp_path / "out", tmp_path / "empty"
+    predict_cli.main(["--classic", "--input", str(tiny_dataset / "images"), "--output", str(out)])
+    pixels, objects = image_counts(tiny_dataset, out)
+    scores = pooled_scores(pixels, objects)
+    for key in ("pixel Dice", "object_f1", "aji", "pq"):                 # each pooled score inside its interval
+        assert scores[f"{key} 95% CI low"] < scores[key] < scores[f"{key} 95% CI high"]
+    found = image_scores(pixels, objects)
+    assert len(found) == 10 and found["pixel Dice"].between(0.5, 1).all()
+    empty.mkdir()                                                         # a method that finds nothing
+    for labels in out.glob("*_labels.tif"):
+        tifffile.imwrite(empty / labels.name, np.zeros_like(tifffile.imread(labels)))
+    nothing = image_scores(*image_counts(tiny_dataset, empty))
+    assert (nothing[["pixel Dice", "object_f1", "aji"]] == 0).all().all()  # truth and no prediction: 0, not NaN
+    worse = paired_to(found, nothing, "classic")
+    for measure in ("pixel Dice", "aji", "object_f1"):                    # 10 images all worse: exact p 2/1024, x3
+        assert worse[f"{measure} - classic"] < 0 and worse[f"{measure} - classic images"] == 10
+        assert worse[f"{measure} - classic Holm p"] == pytest.approx(3 * 2 / 1024)
+        assert worse[f"{measure} - classic verdict"] == "contradicted"
+    same = paired_to(found, found, "classic")
+    assert same["aji - classic"] == 0 and same["aji - classic verdict"] == "inconclusive"

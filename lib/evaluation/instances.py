@@ -25,6 +25,7 @@ from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
 from .metrics import ratio
+from .statistics import ratio_interval
 
 IOU_MATCH = 0.5
 # True nuclei this close (source px) form a touching pair: the synthetic generator leaves gaps under 3 px between
@@ -96,6 +97,16 @@ def instance_table(truths: list[np.ndarray], preds: list[np.ndarray], within: li
 def pooled_instance_scores(table: pd.DataFrame) -> dict[str, float]:
     """The pooled reduction: counts summed over the images, then the scores."""
     return instance_scores(table[list(INSTANCE_COUNTS)].sum())
+
+
+def instance_intervals(table: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Fieller's 95% interval over the images (rows of counts) of each pooled score that is a ratio of sums: object
+    F1, AJI and PQ (whose denominator is object F1's), each within [0, 1]."""
+    detected = table.tp + (table.fp + table.fn) / 2  # the denominator of object F1 and of PQ
+    ratios = {"object_f1": (table.tp, detected), "aji": (table.aji_intersection, table.aji_union),
+              "pq": (table.matched_iou, detected)}
+    intervals = {metric: ratio_interval(numerator, denominator) for metric, (numerator, denominator) in ratios.items()}
+    return {metric: (max(low, 0.0), min(high, 1.0)) for metric, (low, high) in intervals.items()}
 
 
 def touching_pairs(truth: np.ndarray, gap_px: float) -> list[tuple[int, int]]:

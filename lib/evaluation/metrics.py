@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from .statistics import ratio_interval
+
 METRICS = ("dice", "iou", "precision", "recall")
 COUNTS = ("tp", "fp", "fn")
 AREAS = ("whole_tile", "annotated_region")
@@ -64,6 +66,12 @@ def per_group(counts: pd.DataFrame, groups: pd.Series | np.ndarray) -> pd.DataFr
     """The `per_group` reduction (source images): counts summed per group, then the scores; with the sums."""
     sums = counts[list(COUNTS)].groupby(np.asarray(groups)).sum()
     return sums.join(per_row(sums))
+
+
+def dice_interval(counts: pd.DataFrame) -> tuple[float, float]:
+    """Fieller's 95% interval of the Dice pooled over the rows of `counts` (the units: source images), within [0, 1]."""
+    low, high = ratio_interval(2 * counts["tp"], 2 * counts["tp"] + counts["fp"] + counts["fn"])
+    return max(low, 0.0), min(high, 1.0)
 
 
 def mean_over_tiles_with_cells(counts: pd.DataFrame) -> dict[str, float]:

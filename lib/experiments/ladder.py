@@ -33,10 +33,10 @@ import pandas as pd
 from ..data.tiles import TileSet
 from ..evaluation.baselines import OTSU_LABEL, otsu_predictions
 from ..evaluation.boundary import boundary_table
-from ..evaluation.instances import instance_counts, instance_scores, pooled_instance_scores
-from ..evaluation.metrics import AREAS, per_group, pooled
+from ..evaluation.instances import instance_counts, instance_intervals, instance_scores, pooled_instance_scores
+from ..evaluation.metrics import AREAS, dice_interval, per_group, pooled
 from ..evaluation.scoring import score_masks
-from ..evaluation.statistics import holm, paired_comparison, ratio_interval, verdict
+from ..evaluation.statistics import holm, paired_comparison, verdict
 from ..inference.classic import classic_nuclei
 from ..inference.instances import label_tiles, settings_at_input, split_nuclei
 from ..models import MODELS
@@ -110,8 +110,8 @@ def image_dice(entry: Entry, area: str) -> pd.Series:
 def pooled_dice(entry: Entry, area: str) -> dict[str, float]:
     """Dice pooled over the test images (and seeds), with Fieller's 95% interval over the images."""
     counts = image_counts(entry, area)
-    low, high = ratio_interval(2 * counts.tp, 2 * counts.tp + counts.fp + counts.fn)
-    return {"Dice": pooled(counts)["dice"], "Dice 95% CI low": max(low, 0.0), "Dice 95% CI high": min(high, 1.0)}
+    low, high = dice_interval(counts)
+    return {"Dice": pooled(counts)["dice"], "Dice 95% CI low": low, "Dice 95% CI high": high}
 
 
 def model_table(entries: dict[str, Entry], area: str = "whole_tile") -> pd.DataFrame:
@@ -210,13 +210,10 @@ def instance_ladder(entries: dict[str, Entry], tile_set: TileSet, index: np.ndar
     for name, per_seed in counts.items():
         summed = sum(per_seed)
         scores = pooled_instance_scores(summed)
-        detected = summed.tp + (summed.fp + summed.fn) / 2  # the denominator of object F1 and of PQ
         row = {"model": entries[name].label, "object_precision": scores["object_precision"],
                "object_recall": scores["object_recall"]}
-        for metric, numerator, denominator in (("object_f1", summed.tp, detected), ("aji", summed.aji_intersection,
-                                               summed.aji_union), ("pq", summed.matched_iou, detected)):
-            low, high = ratio_interval(numerator, denominator)
-            row |= {metric: scores[metric], f"{metric} 95% CI low": max(low, 0.0), f"{metric} 95% CI high": min(high, 1.0)}
+        for metric, (low, high) in instance_intervals(summed).items():
+            row |= {metric: scores[metric], f"{metric} 95% CI low": low, f"{metric} 95% CI high": high}
         rows.append(row | {"sq": scores["sq"], "true nuclei": int(summed.tp.sum() + summed.fn.sum()),
                            "test images": len(summed)})
     table = pd.DataFrame(rows).set_index("model")

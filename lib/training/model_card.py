@@ -8,8 +8,7 @@ import shlex
 import pandas as pd
 
 from ..config import profile_changes, setting_texts
-from ..evaluation.metrics import AREAS, per_group, pooled
-from ..evaluation.statistics import ratio_interval
+from ..evaluation.metrics import AREAS, dice_interval, per_group, pooled
 from ..files import write_text_atomic
 from ..models import model_spec
 from .runs import ARMS, Run
@@ -18,9 +17,9 @@ from .runs import ARMS, Run
 def _scores(per_tile: pd.DataFrame, area: str) -> str:
     counts = per_tile[[f"{area}_{k}" for k in ("tp", "fp", "fn")]].set_axis(["tp", "fp", "fn"], axis=1)
     images = per_group(counts, per_tile.source)
-    low, high = ratio_interval(2 * images.tp, 2 * images.tp + images.fp + images.fn)
+    low, high = dice_interval(images)
     scores = pooled(counts)
-    return (f"| {area.replace('_', ' ')} | {scores['dice']:.3f} [{max(low, 0):.3f}, {min(high, 1):.3f}] | "
+    return (f"| {area.replace('_', ' ')} | {scores['dice']:.3f} [{low:.3f}, {high:.3f}] | "
             f"{scores['iou']:.3f} | {scores['precision']:.3f} | {scores['recall']:.3f} |")
 
 
