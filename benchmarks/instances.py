@@ -134,11 +134,11 @@ def main() -> None:
     splits, rows = list(itertools.product(DISTANCES_SOURCE_PX, AREAS_SOURCE_PX)), []
     for sigma in SIGMAS_SOURCE_PX:  # each smoothing's masks made once for all the watershed settings
         reliefs = (watershed_relief(classic_mask(image, sigma * factor)) for image in images)
-        scores = pooled_relief_scores(reliefs, train_truth, train_within,
-                                      [(distance * factor, area * factor**2) for distance, area in splits],
-                                      f"{len(splits)} classic settings on training tiles, sigma {sigma} source px")
+        sigma_scores = pooled_relief_scores(reliefs, train_truth, train_within,
+                                            [(distance * factor, area * factor**2) for distance, area in splits],
+                                            f"{len(splits)} classic settings on training tiles, sigma {sigma} source px")
         rows += [{"sigma_px": sigma * factor, "min_distance_px": distance * factor, "min_area_px": area * factor**2,
-                  **split_scores} for (distance, area), split_scores in zip(splits, scores, strict=True)]
+                  **split_scores} for (distance, area), split_scores in zip(splits, sigma_scores, strict=True)]
     classic_grid = pd.DataFrame(rows).assign(method="classic", tiles="training")
     best = classic_grid.loc[classic_grid.aji.idxmax()]
 

@@ -321,3 +321,25 @@ def test_predict_normalises_stain_when_asked_and_names_the_reference(tmp_path):
     with pytest.raises(DatasetError, match="missing.png"):
         predict_cli.main(["--classic", "--input", str(folder), "--output", str(tmp_path / "out2"),
                           "--stain-reference", str(tmp_path / "missing.png")])
+
+
+def test_the_instances_benchmark_measures_a_run_and_writes_its_three_tables(trained, tmp_path, monkeypatch):
+    import importlib.util
+
+    from lib.experiments import efficiency
+    from lib.report import output
+
+    spec = importlib.util.spec_from_file_location("instances_benchmark", REPO_ROOT / "benchmarks" / "instances.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    monkeypatch.setattr(output, "FIGURES_ROOT", tmp_path / "figures")  # not the repository's figures
+    monkeypatch.setattr(efficiency, "reference_step_ms", lambda: 1.0)
+    monkeypatch.setattr(sys, "argv", ["instances.py", "--run", str(trained)])
+    benchmark.main()
+    written = sorted(path.name for path in (tmp_path / "figures" / "benchmarks").glob("instances-*.csv"))
+    assert [name.split("-unet")[-1] for name in written] == ["-grid.csv", "-pairs.csv", ".csv"]
+    table = pd.read_csv(next(path for path in (tmp_path / "figures" / "benchmarks").glob("instances-*unet.csv")))
+    assert set(table.method) == {"unet", "classic"} and len(table) == 5
+    assert table.aji.between(0, 1).all() and table.object_f1.between(0, 1).all()
+    grid = pd.read_csv(next((tmp_path / "figures" / "benchmarks").glob("instances-*-grid.csv")))
+    assert set(grid.tiles) == {"validation", "training"}
