@@ -336,10 +336,11 @@ def test_the_instances_benchmark_measures_a_run_and_writes_its_three_tables(trai
     monkeypatch.setattr(efficiency, "reference_step_ms", lambda: 1.0)
     monkeypatch.setattr(sys, "argv", ["instances.py", "--run", str(trained)])
     benchmark.main()
-    written = sorted(path.name for path in (tmp_path / "figures" / "benchmarks").glob("instances-*.csv"))
+    benchmarks = tmp_path / "figures" / "benchmarks"
+    written = sorted(path.name for path in benchmarks.glob("instances-*.csv"))
     assert [name.split("-unet")[-1] for name in written] == ["-grid.csv", "-pairs.csv", ".csv"]
-    table = pd.read_csv(next(path for path in (tmp_path / "figures" / "benchmarks").glob("instances-*unet.csv")))
+    table = pd.read_csv(next(benchmarks.glob("instances-*unet.csv")))
     assert set(table.method) == {"unet", "classic"} and len(table) == 5
     assert table.aji.between(0, 1).all() and table.object_f1.between(0, 1).all()
-    grid = pd.read_csv(next((tmp_path / "figures" / "benchmarks").glob("instances-*-grid.csv")))
+    grid = pd.read_csv(next(benchmarks.glob("instances-*-grid.csv")))
     assert set(grid.tiles) == {"validation", "training"}
