@@ -174,6 +174,7 @@ def main() -> None:
                                          **{"contact weight": weight, "gap sigma (source px)": sigma,
                                             "centre head": centre_head,
                                             "full-resolution skip": cfg["model"]["full_resolution_skip"],
+                                            "encoder scale": cfg["model"]["encoder_scale"],
                                             "epochs": epochs,
                                             "seed": run.seed if len(runs) == 1 else " + ".join(str(o.seed) for o in runs),
                                             "training seconds": sum(other.metrics["train_seconds"] for other in runs),
@@ -191,6 +192,9 @@ def main() -> None:
     target += "; the model's markers from its centre head" if centre_head else ""
     target += ("; the input joined to the decoder's last block (`model.full_resolution_skip`)"
                if cfg["model"]["full_resolution_skip"] else "")
+    encoder_scale = cfg["model"]["encoder_scale"]
+    target += (f"; the encoder fed the input shrunk x{encoder_scale:g} (`model.encoder_scale`), the output at the input's "
+               "resolution" if encoder_scale != 1 else "")
     profile_epochs = profile_config["train"]["epochs"]
     cut = ("the model's tiles cut at the run's validation-chosen threshold" if len(runs) == 1 else
            "the runs' probabilities averaged, cut at the mean of their validation-chosen thresholds")

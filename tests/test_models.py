@@ -60,6 +60,18 @@ def test_a_full_resolution_skip_feeds_the_raw_input_to_the_decoders_last_block(v
     assert not any(name.startswith("skip") for name in plain.state_dict())  # off: the checkpoints of before load
 
 
+def test_an_encoder_scale_runs_the_encoder_on_a_smaller_input_and_answers_at_the_inputs_resolution():
+    model, _ = build_model("enhanced", enhanced_config(full_resolution_skip=True, encoder_scale=0.5))
+    seen = []
+    model.network.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    model.skip.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    out = model(torch.randn(2, 4, 64, 64))
+    assert out.shape == (2, 1, 64, 64)
+    assert seen == [(2, 3, 32, 32), (2, MODEL_CFG["decoder_channels"][-1], 64, 64)]  # encoder at half, skip at full
+    with pytest.raises(ValueError, match="encoder_scale"):
+        build_model("enhanced", enhanced_config(encoder_scale=1.5))
+
+
 def test_the_blank_variant_sees_no_edge_information():
     model, _ = build_model("enhanced", enhanced_config(input_variant="projection_blank"))
     seen = []

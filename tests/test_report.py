@@ -16,7 +16,7 @@ from lib.report import pages
 from lib.report.notebook_pages import write_notebook_pages
 from lib.report.output import markdown_table, p_value, save_table
 from lib.report.pages import TEMPLATES, changed_pages, markdown_layout, render_pages, typed_numbers
-from lib.report.published import Published, ReportError, interval, number
+from lib.report.published import Published, ReportError, interval, number, seed_tables
 from lib.report.site import broken_links, browser_check, build_html
 
 
@@ -39,6 +39,10 @@ def test_typed_numbers_finds_decimals_and_percentages_in_prose_only():
     text = ("Dice 0.717 here, 12% of tiles\n`0.5` in code and {{ x | number }} glued\n"
             "the paper's 95.5% stays\n```\n0.25\n```\n[link](v1.2.png) and a 95% interval\n")
     assert typed_numbers(text) == [(1, "0.717"), (1, "12%")]
+
+
+def test_seed_tables_leave_the_default_seed_unnamed():
+    assert seed_tables("instances-x", 3) == ["instances-x", "instances-x-seed1", "instances-x-seed2"]
 
 
 def write_published(folder):

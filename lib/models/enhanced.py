@@ -14,6 +14,11 @@ last block: smp's UNet++ drops the encoder's full-resolution skip, so its output
 stride-2 features, which cannot draw a one-pixel gap between touching nuclei that the image itself shows. One 3x3
 convolution of the input, concatenated with the decoder's output and fused by another, restores what the U-Net's
 first level sees.
+
+With `model.encoder_scale` below 1 (not in the paper) the encoder and decoder see the projected input shrunk by that
+factor (area interpolation, as the tiles are resized), and their output is enlarged back (bilinear) before the
+full-resolution skip and the head: the encoder's cost stays that of the smaller input, while the output keeps the
+input's resolution, where a gap of a pixel or two between touching nuclei still exists in image and target alike.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from segmentation_models_pytorch.encoders._utils import patch_first_conv
 
 from .pretrained import build_unetplusplus
@@ -60,24 +66,30 @@ class FullResolutionSkip(nn.Module):
 
 class EnhancedModel(nn.Module):
     """Optional input projection followed by smp's UNet++; `blank_edge` appends a constant fourth channel to an
-    RGB input before the projection; `skip` (a FullResolutionSkip) feeds that input to the decoder's last block."""
+    RGB input before the projection; `skip` (a FullResolutionSkip) feeds that input to the decoder's last block;
+    `encoder_scale` < 1 runs encoder and decoder on the input shrunk by that factor (module docstring)."""
 
     def __init__(self, network: nn.Module, projection: nn.Module | None, blank_edge: bool = False,
-                 skip: FullResolutionSkip | None = None):
+                 skip: FullResolutionSkip | None = None, encoder_scale: float = 1.0):
         super().__init__()
         self.projection = projection
         self.network = network
         self.blank_edge = blank_edge
         self.skip = skip
+        self.encoder_scale = encoder_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.blank_edge:
             x = torch.cat([x, torch.zeros_like(x[:, :1])], dim=1)
         projected = self.projection(x) if self.projection is not None else x
-        if self.skip is None:
+        if self.skip is None and self.encoder_scale == 1:
             return self.network(projected)
+        if self.encoder_scale != 1:
+            projected = F.interpolate(projected, scale_factor=self.encoder_scale, mode="area")
         decoded = self.network.decoder(self.network.encoder(projected))
-        return self.network.segmentation_head(self.skip(decoded, x))
+        if self.encoder_scale != 1:
+            decoded = F.interpolate(decoded, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self.network.segmentation_head(decoded if self.skip is None else self.skip(decoded, x))
 
 
 def build_enhanced(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
@@ -85,13 +97,17 @@ def build_enhanced(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
     variant = model_cfg["input_variant"]
     if variant not in VARIANTS:
         raise ValueError(f"unknown model.input_variant {variant!r} ({', '.join(VARIANTS)})")
+    scale = model_cfg["encoder_scale"]
+    if not 0 < scale <= 1:
+        raise ValueError(f"model.encoder_scale must be in (0, 1], got {scale!r}")
     network, weights = build_unetplusplus(model_cfg, in_channels=3)
     in_channels = 3 if variant == "drop" else 4
     skip = (FullResolutionSkip(in_channels, model_cfg["decoder_channels"][-1]) if model_cfg["full_resolution_skip"]
             else None)
     if variant in ("projection", "projection_blank"):
         projection = InputProjection(4, model_cfg["projection_channels"], 3)
-        return EnhancedModel(network, projection, blank_edge=variant == "projection_blank", skip=skip), weights
+        return (EnhancedModel(network, projection, blank_edge=variant == "projection_blank", skip=skip, encoder_scale=scale),
+                weights)
     if variant == "smp4":
         patch_first_conv(network.encoder, new_in_channels=4, pretrained=not weights.startswith("random"))
-    return EnhancedModel(network, None, skip=skip), weights
+    return EnhancedModel(network, None, skip=skip, encoder_scale=scale), weights

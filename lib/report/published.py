@@ -125,6 +125,12 @@ def interval(value: Any, low: Any, high: Any, digits: int = 3) -> str:
     return f"{number(value, digits)} [{number(low, digits)}, {number(high, digits)}]"
 
 
+def seed_tables(name: str, seeds: int = 5) -> list[str]:
+    """The names of the tables a benchmark writes for one recipe's runs of seeds 0 .. seeds-1: the default seed goes
+    unnamed, the others end in `-seedN` (as benchmarks/instances.py names them)."""
+    return [name] + [f"{name}-seed{seed}" for seed in range(1, seeds)]
+
+
 def duration(seconds: Any) -> str:
     """Seconds as people read them: `45 s`, `12 min`, `2.1 h`."""
     seconds = float(seconds)
