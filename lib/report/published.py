@@ -131,6 +131,12 @@ def seed_tables(name: str, seeds: int = 5) -> list[str]:
     return [name] + [f"{name}-seed{seed}" for seed in range(1, seeds)]
 
 
+def fresh_shares(rows: list[dict[str, Any]], baseline: str) -> dict[str, float]:
+    """The share of touching pairs each run of a benchmarks/pairs_split.py comparison splits, by its instances table's
+    name: the baseline's (every row holds it) and each compared run's."""
+    return {baseline: rows[0]["baseline split"], **{row["entry"]: row["touching pairs split"] for row in rows}}
+
+
 def duration(seconds: Any) -> str:
     """Seconds as people read them: `45 s`, `12 min`, `2.1 h`."""
     seconds = float(seconds)
