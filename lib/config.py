@@ -80,6 +80,13 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     size = cfg.get("data", {}).get("input_size")
     if isinstance(size, int) and size % INPUT_MULTIPLE:
         raise ConfigError(f"{source}: data.input_size must be a multiple of {INPUT_MULTIPLE}, not {size}")
+    scale = cfg.get("model", {}).get("encoder_scale", 1.0)
+    if not 0 < scale <= 1:
+        raise ConfigError(f"{source}: model.encoder_scale is the share of the input the encoder sees, in (0, 1], "
+                          f"not {scale}")
+    if isinstance(size, int) and (size * scale) % INPUT_MULTIPLE:  # the encoder sees input_size x encoder_scale
+        raise ConfigError(f"{source}: data.input_size x model.encoder_scale must be a multiple of {INPUT_MULTIPLE}, "
+                          f"not {size} x {scale} = {size * scale:g}")
     train = cfg.get("train", {})
     for key in PROBABILITIES:
         if key in train and not 0 <= train[key] <= 1:

@@ -44,6 +44,19 @@ def test_an_augmentation_setting_out_of_its_range_is_refused(change, message):
     assert config.apply_changes(quick, {"train.scale_augmentation": 0.5, "train.zoom_limit": 1.0})["train"]["zoom_limit"] == 1
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"model.encoder_scale": 1.5}, "model.encoder_scale is the share of the input the encoder sees, in (0, 1], not 1.5"),
+    ({"model.encoder_scale": 0.0}, "model.encoder_scale is the share of the input the encoder sees, in (0, 1], not 0.0"),
+    ({"model.encoder_scale": 0.3},
+     "data.input_size x model.encoder_scale must be a multiple of 32, not 128 x 0.3 = 38.4")])
+def test_an_encoder_scale_the_encoder_cannot_take_is_refused(change, message):
+    quick = config.load_config("quick")
+    with pytest.raises(config.ConfigError, match=re.escape(message)):
+        config.apply_changes(quick, change)
+    halved = config.apply_changes(quick, {"data.input_size": 256, "model.encoder_scale": 0.5})
+    assert halved["model"]["encoder_scale"] == 0.5 and halved["data"]["input_size"] == 256
+
+
 def test_unknown_profile_is_a_clear_error():
     with pytest.raises(config.ConfigError, match="configs/fast.yaml does not exist"):
         config.load_config("fast")

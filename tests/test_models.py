@@ -68,8 +68,6 @@ def test_an_encoder_scale_runs_the_encoder_on_a_smaller_input_and_answers_at_the
     out = model(torch.randn(2, 4, 64, 64))
     assert out.shape == (2, 1, 64, 64)
     assert seen == [(2, 3, 32, 32), (2, MODEL_CFG["decoder_channels"][-1], 64, 64)]  # encoder at half, skip at full
-    with pytest.raises(ValueError, match="encoder_scale"):
-        build_model("enhanced", enhanced_config(encoder_scale=1.5))
 
 
 def test_the_blank_variant_sees_no_edge_information():

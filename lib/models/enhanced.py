@@ -97,10 +97,8 @@ def build_enhanced(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
     variant = model_cfg["input_variant"]
     if variant not in VARIANTS:
         raise ValueError(f"unknown model.input_variant {variant!r} ({', '.join(VARIANTS)})")
-    scale = model_cfg["encoder_scale"]
-    if not 0 < scale <= 1:
-        raise ValueError(f"model.encoder_scale must be in (0, 1], got {scale!r}")
     network, weights = build_unetplusplus(model_cfg, in_channels=3)
+    scale = model_cfg["encoder_scale"]  # its range and size: lib.config.validate
     in_channels = 3 if variant == "drop" else 4
     skip = (FullResolutionSkip(in_channels, model_cfg["decoder_channels"][-1]) if model_cfg["full_resolution_skip"]
             else None)
