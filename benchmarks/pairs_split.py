@@ -34,11 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from lib.config import load_config
 from lib.data import tiles
 from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX, split_pairs, touching_pairs
-from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, verdict
+from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, ratio_interval, verdict
 from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import WindowPredictor, load_run_model, predict_windows, run_precision
 from lib.report.output import FIGURES_ROOT, save_benchmark
@@ -144,6 +145,28 @@ def fresh_pairs(row: pd.Series, fresh: FreshSet, as_predicted: bool = False,
             {"threshold": threshold, "min distance (source px)": settings["min_distance_px"]})
 
 
+def one_recipe(runs: list[Run]) -> bool:
+    """Whether the runs differ in their training seed alone (their configs otherwise equal)."""
+    settings = [{key: value for key, value in run.record["config"].items() if key != "seed"} for run in runs]
+    return all(setting == settings[0] for setting in settings[1:])
+
+
+def recipe_share(runs: list[Run], pairs: list[pd.DataFrame]) -> pd.DataFrame:
+    """The mean share of the same touching pairs that seeds of one recipe split, with two intervals, each for one
+    source of chance: Student's t over the seeds (how far a seed alone moves the share, on these pairs) and
+    Fieller's over the tiles (`ratio_interval`: the pairs drawn, the seeds' splits summed per tile)."""
+    totals = pairs[0]["touching pairs"].to_numpy()
+    shares = np.array([p["split"].sum() / totals.sum() for p in pairs])
+    seeds_low, seeds_high = np.clip(  # a share lies in [0, 1], which Student's t does not know
+        stats.t.interval(LEVEL, len(shares) - 1, loc=shares.mean(), scale=stats.sem(shares)), 0, 1)
+    tiles_low, tiles_high = ratio_interval(sum(p["split"].to_numpy() for p in pairs), len(pairs) * totals)
+    return pd.DataFrame([{
+        "entry": str(runs[0].folder.parent), "seeds": ", ".join(str(run.record["seed"]) for run in runs),
+        "touching pairs split (mean)": shares.mean(), "seeds CI low": seeds_low, "seeds CI high": seeds_high,
+        "tiles CI low": tiles_low, "tiles CI high": tiles_high, "lowest seed": shares.min(),
+        "highest seed": shares.max(), "tiles": len(totals), "touching pairs": int(totals.sum())}])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", required=True, help="an instances table's name, without .csv")
@@ -181,10 +204,12 @@ def main() -> None:
                        **({"pixel threshold": run.metrics["threshold"]} if args.as_predicted else {})}
         return row, pairs, run, {**trained, "training reference_step_ms": run.versions.get("reference_step_ms")}
 
-    base_row, base, _, base_trained = pairs_of(args.baseline)
-    rows = []
+    base_row, base, base_run, base_trained = pairs_of(args.baseline)
+    rows, runs, all_pairs = [], [base_run], [base]
     for name in args.compare:
         row, other, run, trained = pairs_of(name)
+        runs.append(run)
+        all_pairs.append(other)
         if not (base.index.equals(other.index) and np.array_equal(base["touching pairs"], other["touching pairs"])):
             raise SystemExit(f"error: {name} was scored on other tiles or pairs than {args.baseline}")
         test = paired_share_difference(base["touching pairs"], base["split"], other["split"])
@@ -229,6 +254,16 @@ def main() -> None:
         f"{'those of the run on disk, which predicts the set' if fresh else 'those of the instances table'}; training "
         "reference_step_ms: that of the machine that trained each run (and the baseline), from the run's versions.json. "
         "`benchmarks/pairs_split.py`."))
+    if one_recipe(runs):
+        save_benchmark(recipe_share(runs, all_pairs), f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}-recipe",
+                       caption=(
+            f"The mean share of the same {all_pairs[0]['touching pairs'].sum()} touching pairs (on {tiles_scored}) "
+            f"that the {len(runs)} runs of `pairs_split-{args.baseline.removeprefix('instances-')}{suffix}` split, "
+            "runs of one recipe that differ in their training seed alone, with two "
+            f"{LEVEL:.0%} intervals, one for each source of chance: Student's t over the seeds (how far a seed alone "
+            "moves the share, on these pairs; clipped to [0, 1]) and Fieller's over the tiles holding pairs (the pairs "
+            "drawn; each tile's splits summed over the seeds); the lowest and highest seed's share beside. "
+            "`benchmarks/pairs_split.py`."))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -323,15 +324,22 @@ def test_predict_normalises_stain_when_asked_and_names_the_reference(tmp_path):
                           "--stain-reference", str(tmp_path / "missing.png")])
 
 
-def test_the_instances_benchmark_measures_a_run_and_writes_its_three_tables(trained, tmp_path, monkeypatch):
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module."""
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", REPO_ROOT / "benchmarks" / f"{name}.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = benchmark  # its dataclasses look their module up there
+    spec.loader.exec_module(benchmark)
+    return benchmark
+
+
+def test_the_instances_benchmark_measures_a_run_and_writes_its_three_tables(trained, tmp_path, monkeypatch):
     from lib.experiments import efficiency
     from lib.report import output
 
-    spec = importlib.util.spec_from_file_location("instances_benchmark", REPO_ROOT / "benchmarks" / "instances.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_benchmark("instances")
     monkeypatch.setattr(output, "FIGURES_ROOT", tmp_path / "figures")  # not the repository's figures
     monkeypatch.setattr(efficiency, "reference_step_ms", lambda: 1.0)
     monkeypatch.setattr(sys, "argv", ["instances.py", "--run", str(trained)])
@@ -344,3 +352,28 @@ def test_the_instances_benchmark_measures_a_run_and_writes_its_three_tables(trai
     assert table.aji.between(0, 1).all() and table.object_f1.between(0, 1).all()
     grid = pd.read_csv(next(benchmarks.glob("instances-*-grid.csv")))
     assert set(grid.tiles) == {"validation", "training"}
+
+
+def test_seeds_of_one_recipe_get_a_mean_share_with_an_interval_over_seeds_and_one_over_tiles():
+    from types import SimpleNamespace
+
+    benchmark = load_benchmark("pairs_split")
+    recipe = Path("results/synthetic/quick/x/enhanced")
+
+    def run(seed, epochs=8):
+        return SimpleNamespace(folder=recipe / f"seed{seed}", record={"seed": seed, "config": {
+            "seed": 0, "train": {"epochs": epochs}}})
+
+    assert benchmark.one_recipe([run(0), run(1)]) and not benchmark.one_recipe([run(0), run(1, epochs=24)])
+    totals = np.array([4, 2, 2, 2])  # 10 pairs on four tiles
+    pairs = [pd.DataFrame({"touching pairs": totals, "split": split})
+             for split in ([4, 2, 1, 1], [3, 2, 1, 1], [4, 1, 2, 1])]  # 8, 7 and 8 of 10
+    row = benchmark.recipe_share([run(0), run(1), run(2)], pairs).iloc[0]
+    assert row["touching pairs split (mean)"] == pytest.approx(23 / 30) and row["seeds"] == "0, 1, 2"
+    assert (row["lowest seed"], row["highest seed"], row["touching pairs"]) == (0.7, 0.8, 10)
+    half_width = 4.302653 * np.std([0.8, 0.7, 0.8], ddof=1) / np.sqrt(3)  # Student's t on 2 degrees of freedom
+    assert row["seeds CI low"] == pytest.approx(23 / 30 - half_width)
+    assert row["seeds CI high"] == pytest.approx(23 / 30 + half_width)
+    assert row["tiles CI low"] < 23 / 30 < row["tiles CI high"] and row["entry"] == str(recipe)
+    near_all = [pd.DataFrame({"touching pairs": totals, "split": split}) for split in ([4, 2, 2, 2], [4, 2, 2, 1])]
+    assert benchmark.recipe_share([run(0), run(1)], near_all).iloc[0]["seeds CI high"] == 1  # a share, at most 1
