@@ -240,7 +240,8 @@ def main() -> None:
            "in training for the best pooled AJI of the nuclei of its validation tiles predicted the same way "
            f"(`instances.threshold_from_validation`), with the profile's minimum area and core share{profile}"
            if args.as_predicted else "its own validation-chosen threshold, column threshold")
-    save_benchmark(table, f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}", caption=(
+    table_name = f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}"
+    save_benchmark(table, table_name, caption=(
         f"Touching pairs split on {tiles_scored}, each run's tiles cut at {cut}) by each run against "
         f"`{args.baseline}` (`{base_row['run']}`, {base_row['epochs']:.0f} epochs, seed "
         f"{base_row['seed']:.0f}, threshold {base_trained['threshold']:.2f}; the entry '{args.entry}' of each"
@@ -255,10 +256,9 @@ def main() -> None:
         "reference_step_ms: that of the machine that trained each run (and the baseline), from the run's versions.json. "
         "`benchmarks/pairs_split.py`."))
     if one_recipe(runs):
-        save_benchmark(recipe_share(runs, all_pairs), f"pairs_split-{args.baseline.removeprefix('instances-')}{suffix}-recipe",
-                       caption=(
+        save_benchmark(recipe_share(runs, all_pairs), f"{table_name}-recipe", caption=(
             f"The mean share of the same {all_pairs[0]['touching pairs'].sum()} touching pairs (on {tiles_scored}) "
-            f"that the {len(runs)} runs of `pairs_split-{args.baseline.removeprefix('instances-')}{suffix}` split, "
+            f"that the {len(runs)} runs of `{table_name}` split, "
             "runs of one recipe that differ in their training seed alone, with two "
             f"{LEVEL:.0%} intervals, one for each source of chance: Student's t over the seeds (how far a seed alone "
             "moves the share, on these pairs; clipped to [0, 1]) and Fieller's over the tiles holding pairs (the pairs "
