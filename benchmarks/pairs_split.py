@@ -23,7 +23,8 @@ difference to the baseline with the sign-flip interval over the tiles holding pa
 (`lib.evaluation.statistics.paired_share_difference`), the p-value and Holm's adjustment over the comparisons.
 Another seed of the baseline's setting shows how far a seed alone moves the share.
 Writes figures/benchmarks/pairs_split-<baseline without "instances-">[-fresh<S>[-as_predicted[-profile_distance]]]
-(.csv and .md).
+(.csv and .md) and, when the runs differ in their training seed alone, the same name with -recipe: their mean share
+with an interval over the seeds and one over the tiles (`recipe_share`); a later call on other recipes removes it.
 """
 from __future__ import annotations
 
@@ -167,6 +168,16 @@ def recipe_share(runs: list[Run], pairs: list[pd.DataFrame]) -> pd.DataFrame:
         "highest seed": shares.max(), "tiles": len(totals), "touching pairs": int(totals.sum())}])
 
 
+def remove_recipe_table(table_name: str) -> list[Path]:
+    """Deletes the `<table_name>-recipe` table an earlier call wrote (its .csv and .md), when the runs compared now
+    are not one recipe: its mean would describe other runs than the table beside it. Returns what it deleted."""
+    stale = sorted((FIGURES_ROOT / "benchmarks").glob(f"{table_name}-recipe.*"))
+    for path in stale:
+        path.unlink()
+        print(f"removed {path}: the runs compared are not seeds of one recipe")
+    return stale
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", required=True, help="an instances table's name, without .csv")
@@ -264,6 +275,8 @@ def main() -> None:
             "moves the share, on these pairs; clipped to [0, 1]) and Fieller's over the tiles holding pairs (the pairs "
             "drawn; each tile's splits summed over the seeds); the lowest and highest seed's share beside. "
             "`benchmarks/pairs_split.py`."))
+    else:
+        remove_recipe_table(table_name)
 
 
 if __name__ == "__main__":

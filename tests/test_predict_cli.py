@@ -377,3 +377,15 @@ def test_seeds_of_one_recipe_get_a_mean_share_with_an_interval_over_seeds_and_on
     assert row["tiles CI low"] < 23 / 30 < row["tiles CI high"] and row["entry"] == str(recipe)
     near_all = [pd.DataFrame({"touching pairs": totals, "split": split}) for split in ([4, 2, 2, 2], [4, 2, 2, 1])]
     assert benchmark.recipe_share([run(0), run(1)], near_all).iloc[0]["seeds CI high"] == 1  # a share, at most 1
+
+
+def test_a_comparison_of_other_recipes_removes_the_recipe_table_an_earlier_call_wrote(tmp_path, monkeypatch):
+    benchmark = load_benchmark("pairs_split")
+    monkeypatch.setattr(benchmark, "FIGURES_ROOT", tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    for name in ("pairs_split-x-recipe.csv", "pairs_split-x-recipe.md", "pairs_split-x.csv", "pairs_split-xy-recipe.md"):
+        (tmp_path / "benchmarks" / name).write_text("table")
+    removed = benchmark.remove_recipe_table("pairs_split-x")
+    assert [path.name for path in removed] == ["pairs_split-x-recipe.csv", "pairs_split-x-recipe.md"]
+    assert sorted(path.name for path in (tmp_path / "benchmarks").iterdir()) == [
+        "pairs_split-x.csv", "pairs_split-xy-recipe.md"]                        # its own table and others' stay
