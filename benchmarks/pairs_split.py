@@ -43,7 +43,7 @@ from lib.evaluation.instances import SPLIT_PAIRS_COLUMNS, TOUCHING_GAP_SOURCE_PX
 from lib.evaluation.statistics import LEVEL, holm, paired_share_difference, ratio_interval, verdict
 from lib.inference.instances import label_tiles, scaled_settings
 from lib.inference.predict import WindowPredictor, load_run_model, predict_windows, run_precision
-from lib.report.output import FIGURES_ROOT, save_benchmark
+from lib.report.output import FIGURES_ROOT, remove_table, save_benchmark
 from lib.training.runs import Run, prediction_instances, prediction_min_distance, prediction_threshold, read_run
 
 ENTRY = "chosen on validation, core share too"
@@ -171,9 +171,8 @@ def recipe_share(runs: list[Run], pairs: list[pd.DataFrame]) -> pd.DataFrame:
 def remove_recipe_table(table_name: str) -> list[Path]:
     """Deletes the `<table_name>-recipe` table an earlier call wrote (its .csv and .md), when the runs compared now
     are not one recipe: its mean would describe other runs than the table beside it. Returns what it deleted."""
-    stale = sorted((FIGURES_ROOT / "benchmarks").glob(f"{table_name}-recipe.*"))
+    stale = remove_table(FIGURES_ROOT / "benchmarks", f"{table_name}-recipe")
     for path in stale:
-        path.unlink()
         print(f"removed {path}: the runs compared are not seeds of one recipe")
     return stale
 

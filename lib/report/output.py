@@ -88,13 +88,27 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2, caption: str = "") -> s
     return f"{caption}\n\n{table}" if caption else table
 
 
+def table_files(folder: Path, name: str) -> tuple[Path, Path]:
+    """The CSV and Markdown files of the table `name` in `folder` (`save_table`)."""
+    csv = Path(folder) / f"{name}.csv"  # not with_suffix: a name may hold a dot (an experiment's p0.5)
+    return csv, csv.with_name(f"{name}.md")
+
+
 def save_table(frame: pd.DataFrame, folder: Path, name: str, digits: int = 2, caption: str = "") -> Path:
     """The table as CSV (full precision) and Markdown (`markdown_table`, with the caption: what is measured,
     where, over which tiles, at which threshold), written atomically."""
-    csv = Path(folder) / f"{name}.csv"  # not with_suffix: a name may hold a dot (an experiment's p0.5)
+    csv, markdown = table_files(folder, name)
     write_text_atomic(csv, frame.to_csv())
-    write_text_atomic(csv.with_name(f"{name}.md"), markdown_table(frame, digits, caption))
+    write_text_atomic(markdown, markdown_table(frame, digits, caption))
     return csv
+
+
+def remove_table(folder: Path, name: str) -> list[Path]:
+    """Deletes the files of a table `save_table` wrote, those that exist; returns them."""
+    found = [path for path in table_files(folder, name) if path.exists()]
+    for path in found:
+        path.unlink()
+    return found
 
 
 def save_benchmark(table: pd.DataFrame, name: str, caption: str) -> Path:
