@@ -8,8 +8,8 @@
 #
 #   ./run_tests.sh                  everything (what CI runs)
 #   ./run_tests.sh --unit-only      the linter and the unit tests only
-#   ./run_tests.sh --record-time    everything, then its wall time (and that of its smoke run_all.sh on UCSB, the
-#                                   README's first look) to figures/benchmarks/run_tests.csv, and the README and
+#   ./run_tests.sh --record-time    everything, then its wall time (and that of its smoke notebooks on UCSB, budget
+#                                   sweep included, in two lanes) to figures/benchmarks/run_tests.csv, and the README and
 #                                   report rendered again with them (how the README's times are measured)
 #   ./run_tests.sh --help           this text
 #
@@ -50,7 +50,7 @@ python -m pytest tests -q -p no:cacheprovider -n auto --dist loadfile --duration
 [[ ${unit_only} -eq 1 ]] && exit 0
 
 ucsb="${UCSB_DATA:-../shared/data/ucsb_breast_cancer_cells}"
-first_look_seconds=""
+smoke_ucsb_seconds=""
 # Every notebook in the smoke profile as two run_all.sh --only lanes at once, one per core: notebooks 04-06 read
 # notebook 03's runs and stay in its lane; 07 and 09 train runs of their own and 08 times random inputs (its smoke
 # timings are not published). Runs, prepared tiles and the run_times table are safe to share between processes.
@@ -77,7 +77,7 @@ check_notebooks() {  # $1: dataset folder ("" = synthetic), $2: notebook numbers
     else
         run_lanes "${data}"
     fi
-    [[ -n "${data}" && -z "${only}" ]] && first_look_seconds=$(( $(date +%s) - t0 ))  # the README's "first look"
+    [[ -n "${data}" && -z "${only}" ]] && smoke_ucsb_seconds=$(( $(date +%s) - t0 ))  # shown in the README
     for notebook in results/"${dataset}"/smoke/notebooks/[0-9][0-9]_*.ipynb; do
         number="$(basename "${notebook}")"; number="${number%%_*}"
         [[ -z "${only}" || ",${only}," == *",${number},"* ]] && executed+=("${notebook}")
@@ -107,7 +107,7 @@ step_ms="$(python -c 'from lib.experiments.efficiency import reference_step_ms; 
 {
     echo "command,seconds,finished_utc,reference_step_ms,machine"
     echo "./run_tests.sh,${seconds},${finished},${step_ms},\"${machine}\""
-    [[ -z "${first_look_seconds}" ]] || echo "smoke notebooks on ucsb_breast_cancer_cells in two lanes,${first_look_seconds},${finished},${step_ms},\"${machine}\""
+    [[ -z "${smoke_ucsb_seconds}" ]] || echo "smoke notebooks on ucsb_breast_cancer_cells with the budget sweep in two lanes,${smoke_ucsb_seconds},${finished},${step_ms},\"${machine}\""
 } > "${times}.tmp" && mv "${times}.tmp" "${times}"
 python -m lib.report --no-html
 echo "[run_tests] passed in $(( $(date +%s) - start )) s (${times})"

@@ -16,7 +16,7 @@ from lib.report import pages
 from lib.report.notebook_pages import write_notebook_pages
 from lib.report.output import markdown_table, p_value, save_table
 from lib.report.pages import TEMPLATES, changed_pages, markdown_layout, render_pages, typed_numbers
-from lib.report.published import Published, ReportError, fresh_shares, interval, number, seed_tables
+from lib.report.published import Published, ReportError, day, fresh_shares, interval, number, seed_tables
 from lib.report.site import broken_links, browser_check, build_html
 
 
@@ -43,6 +43,13 @@ def test_typed_numbers_finds_decimals_and_percentages_in_prose_only():
 
 def test_seed_tables_leave_the_default_seed_unnamed():
     assert seed_tables("instances-x", 3) == ["instances-x", "instances-x-seed1", "instances-x-seed2"]
+
+
+def test_day_reads_the_day_of_the_pipelines_utc_times_and_refuses_anything_else():
+    assert day("2026-12-02T15:25:59Z") == "2026-12-02"  # run_times.csv, run_tests.csv
+    assert day("2026-12-04 03:10") == "2026-12-04"       # the benchmarks' finished_utc
+    with pytest.raises(ReportError, match="not a UTC time"):
+        day("Dec 2, 2026")
 
 
 def test_fresh_shares_name_the_baseline_and_each_compared_run():

@@ -21,7 +21,7 @@ from ..config import load_config
 from ..paths import FIGURES_ROOT, REPO_ROOT
 from .notebook_pages import folder_size
 from .output import p_value
-from .published import Published, ReportError, duration, fresh_shares, interval, number, relative_link, reported, seed_tables
+from .published import Published, ReportError, day, duration, fresh_shares, interval, number, relative_link, reported, seed_tables
 
 REPORT_ROOT = REPO_ROOT / "report"
 TEMPLATES = REPORT_ROOT / "templates"
@@ -84,7 +84,7 @@ def page_targets(layout: Layout) -> list[tuple[str, Path, dict[str, Any]]]:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(number=number, p=p_value, duration=duration, reported=reported)
+    env.filters.update(number=number, p=p_value, duration=duration, day=day, reported=reported)
     env.globals.update(interval=interval, seed_tables=seed_tables, fresh_shares=fresh_shares)
     return env
 

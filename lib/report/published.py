@@ -6,6 +6,7 @@ one line naming it: the report never shows a hole, a default or a number typed b
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,14 @@ def duration(seconds: Any) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def day(utc: Any) -> str:
+    """The day of a UTC time the pipeline wrote (`2026-12-02T15:25:59Z` or `2026-12-02 15:25`): `2026-12-02`."""
+    text = str(utc)
+    if not re.match(r"\d{4}-\d{2}-\d{2}([T ]|$)", text):
+        raise ReportError(f"'{text}' is not a UTC time of the form YYYY-MM-DD[THH:MM...]")
+    return text[:10]
 
 
 def reported(value: Any, digits: int = 1) -> str:
