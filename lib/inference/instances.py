@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
-from skimage.feature import peak_local_max
 from skimage.segmentation import relabel_sequential, watershed
 
 from ..data.geometry import EIGHT_CONNECTED, input_scale
@@ -56,13 +55,83 @@ def watershed_relief(mask: np.ndarray, cores: np.ndarray | None = None,
     return WatershedRelief(mask, components, ndimage.gaussian_filter(distance, sigma=1.0))
 
 
+def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: int) -> np.ndarray:
+    """The markers of `split_relief`: exactly `skimage.feature.peak_local_max(relief, min_distance, labels=components,
+    exclude_border=False)` (the same peaks in the same order: by component, then by height), several times faster.
+
+    skimage finds each component's peaks in its own bounding box, a Python step per component, which dominated the
+    labelling of tiles holding dozens of nuclei (and training's choice of the nuclei cut, which labels every
+    validation tile at every threshold). Here components whose bounding boxes, widened by `min_distance`, do not
+    overlap share one maximum filter (a footprint over one of them sees nothing of the others, as in skimage, which
+    masks the others), so a handful of filters serve a whole tile. As in skimage: candidates are the pixels equal to
+    the maximum of their footprint and above the relief's minimum; a component whose every pixel is such a maximum
+    (a plateau) gives instead its pixels that a morphological opening removes; candidates are taken by height, ties in
+    raster order, and each one kept removes the later ones of its component strictly closer than `min_distance`
+    (Chebyshev), a thinning skipped when `min_distance` is 1."""
+    if not components.any():
+        return np.empty((0, 2), dtype=np.intp)
+    threshold, size = relief.min(), 2 * min_distance + 1
+    # the components' bounding box, widened by the footprint's reach: nothing outside it changes a peak
+    window = tuple(slice(max(0, int(lines[0]) - min_distance), int(lines[-1]) + 1 + min_distance) for lines in (
+        np.flatnonzero(components.any(axis=1)), np.flatnonzero(components.any(axis=0))))
+    relief, components = relief[window], components[window]
+    boxes = ndimage.find_objects(components)
+    inside = components > 0
+    floor = np.finfo(relief.dtype).min if np.issubdtype(relief.dtype, np.floating) else np.iinfo(relief.dtype).min
+    group = _apart_groups(boxes, min_distance)[components]
+    maxima = np.zeros(relief.shape, bool)
+    for number in range(group.max() + 1):
+        own = group == number
+        masked = np.where(own, relief, floor)
+        maxima |= own & (masked == ndimage.maximum_filter(masked, size=size, mode="nearest"))
+    count = len(boxes) + 1
+    plateau = np.bincount(components[maxima], minlength=count) == np.bincount(components[inside], minlength=count)
+    candidates = maxima
+    if plateau[1:].any():  # the opening of all components is each one's: it acts within 4-neighbours
+        candidates = np.where(plateau[components], inside & ~ndimage.binary_opening(inside), maxima)
+    candidates = candidates & (relief > threshold)
+    found = np.flatnonzero(candidates)
+    found = found[np.lexsort((-relief.ravel()[found], components.ravel()[found]))]  # stable: raster order in ties
+    coordinates = np.column_stack(np.unravel_index(found, relief.shape)) + [edge.start for edge in window]
+    if not len(found):
+        return np.empty((0, 2), dtype=np.intp)
+    _, starts, counts = np.unique(components.ravel()[found], return_index=True, return_counts=True)
+    return np.vstack([_spaced(coordinates[start:start + n], min_distance) for start, n in zip(starts, counts)])
+
+
+def _apart_groups(boxes: list, min_distance: int) -> np.ndarray:
+    """Per component label (index 0: the background, -1), a group number such that no two components of one group
+    have bounding boxes within `min_distance` px of each other (greedy colouring, in label order)."""
+    present = [(label, box) for label, box in enumerate(boxes, start=1) if box is not None]
+    edges = np.array([[box[0].start, box[0].stop, box[1].start, box[1].stop] for _, box in present])
+    near = ((edges[:, None, 0] < edges[None, :, 1] + min_distance) & (edges[None, :, 0] < edges[:, None, 1] + min_distance)
+            & (edges[:, None, 2] < edges[None, :, 3] + min_distance) & (edges[None, :, 2] < edges[:, None, 3] + min_distance))
+    group = np.full(len(boxes) + 1, -1)
+    taken = np.full(len(present), -1)
+    for index, (label, _) in enumerate(present):
+        used = set(taken[:index][near[index, :index]].tolist())
+        taken[index] = group[label] = next(number for number in range(len(present)) if number not in used)
+    return group
+
+
+def _spaced(candidates: np.ndarray, min_distance: int) -> np.ndarray:
+    """Greedy thinning of one component's candidates, sorted by height: each kept one removes the later ones
+    strictly closer than `min_distance` (Chebyshev); none when `min_distance` is 1 (skimage's rule)."""
+    if min_distance <= 1 or len(candidates) < 2:
+        return candidates
+    kept: list[int] = []
+    for index, point in enumerate(candidates):
+        if all(np.abs(candidates[k] - point).max() >= min_distance for k in kept):
+            kept.append(index)
+    return candidates[kept]
+
+
 def split_relief(flooded: WatershedRelief, min_distance_px: float, min_area_px: float) -> np.ndarray:
     """Labelled nuclei (int32, 0 = background) of a `WatershedRelief` (module docstring, steps 2-4)."""
     mask, components, relief = flooded
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
-    peaks = peak_local_max(relief, min_distance=max(1, int(round(min_distance_px))), labels=components,
-                           exclude_border=False)
+    peaks = component_peaks(relief, components, max(1, int(round(min_distance_px))))
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     unmarked = np.setdiff1d(np.unique(components[mask]), np.unique(components[tuple(peaks.T)]))
