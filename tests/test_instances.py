@@ -320,11 +320,14 @@ def test_two_prediction_folders_are_compared_image_by_image(tiny_dataset, tmp_pa
 
 
 @pytest.mark.parametrize("min_distance", [1, 2, 3, 6])
-def test_component_peaks_are_skimages_peaks_in_skimages_order(min_distance):
+@pytest.mark.parametrize("max_pixels", [2**22, 0])  # 0: every map is a slide's band, left to skimage
+def test_component_peaks_are_skimages_peaks_in_skimages_order(min_distance, max_pixels, monkeypatch):
     from skimage.feature import peak_local_max
 
+    from lib.inference import instances
     from lib.inference.instances import component_peaks, watershed_relief
 
+    monkeypatch.setattr(instances, "FILTERED_PEAKS_MAX_PIXELS", max_pixels)
     rng = np.random.default_rng(min_distance)
     for case in range(60):
         field = ndimage.gaussian_filter(rng.normal(size=rng.integers(16, 90, 2)), rng.uniform(1, 4))

@@ -23,11 +23,15 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
+from skimage.feature import peak_local_max
 from skimage.segmentation import relabel_sequential, watershed
 
 from ..data.geometry import EIGHT_CONNECTED, input_scale
 
 MASK_DISTANCE_SHARE = 0.1  # of the mask's distance transform, added to the cores' (module docstring, step 2)
+# px: above this, component_peaks leaves the search to skimage, whose box-by-box steps hold no full-size temporaries
+# (a slide's band); below it (tiles, images), its whole-map filters are faster
+FILTERED_PEAKS_MAX_PIXELS = 2**22
 
 
 class WatershedRelief(NamedTuple):
@@ -62,12 +66,13 @@ def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: in
     skimage finds each component's peaks in its own bounding box, a Python step per component, which dominated the
     labelling of tiles holding dozens of nuclei (and training's choice of the nuclei cut, which labels every
     validation tile at every threshold). Here components whose bounding boxes, widened by `min_distance`, do not
-    overlap share one maximum filter (a footprint over one of them sees nothing of the others, as in skimage, which
+    meet share one maximum filter (a footprint over one of them sees nothing of the others, as in skimage, which
     masks the others), so a handful of filters serve a whole tile. As in skimage: candidates are the pixels equal to
     the maximum of their footprint and above the relief's minimum; a component whose every pixel is such a maximum
     (a plateau) gives instead its pixels that a morphological opening removes; candidates are taken by height, ties in
     raster order, and each one kept removes the later ones of its component strictly closer than `min_distance`
-    (Chebyshev), a thinning skipped when `min_distance` is 1."""
+    (Chebyshev), a thinning skipped when `min_distance` is 1. A map larger than `FILTERED_PEAKS_MAX_PIXELS` (around
+    its components) goes to skimage itself."""
     if not components.any():
         return np.empty((0, 2), dtype=np.intp)
     threshold, size = relief.min(), 2 * min_distance + 1
@@ -75,6 +80,10 @@ def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: in
     window = tuple(slice(max(0, int(lines[0]) - min_distance), int(lines[-1]) + 1 + min_distance) for lines in (
         np.flatnonzero(components.any(axis=1)), np.flatnonzero(components.any(axis=0))))
     relief, components = relief[window], components[window]
+    offset = [edge.start for edge in window]
+    if relief.size > FILTERED_PEAKS_MAX_PIXELS:
+        return peak_local_max(relief, min_distance=min_distance, threshold_abs=threshold, labels=components,
+                              exclude_border=False) + offset
     boxes = ndimage.find_objects(components)
     inside = components > 0
     floor = np.finfo(relief.dtype).min if np.issubdtype(relief.dtype, np.floating) else np.iinfo(relief.dtype).min
@@ -92,7 +101,7 @@ def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: in
     candidates = candidates & (relief > threshold)
     found = np.flatnonzero(candidates)
     found = found[np.lexsort((-relief.ravel()[found], components.ravel()[found]))]  # stable: raster order in ties
-    coordinates = np.column_stack(np.unravel_index(found, relief.shape)) + [edge.start for edge in window]
+    coordinates = np.column_stack(np.unravel_index(found, relief.shape)) + offset
     if not len(found):
         return np.empty((0, 2), dtype=np.intp)
     _, starts, counts = np.unique(components.ravel()[found], return_index=True, return_counts=True)
@@ -101,16 +110,23 @@ def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: in
 
 def _apart_groups(boxes: list, min_distance: int) -> np.ndarray:
     """Per component label (index 0: the background, -1), a group number such that no two components of one group
-    have bounding boxes within `min_distance` px of each other (greedy colouring, in label order)."""
-    present = [(label, box) for label, box in enumerate(boxes, start=1) if box is not None]
-    edges = np.array([[box[0].start, box[0].stop, box[1].start, box[1].stop] for _, box in present])
-    near = ((edges[:, None, 0] < edges[None, :, 1] + min_distance) & (edges[None, :, 0] < edges[:, None, 1] + min_distance)
-            & (edges[:, None, 2] < edges[None, :, 3] + min_distance) & (edges[None, :, 2] < edges[:, None, 3] + min_distance))
+    have bounding boxes within `min_distance` px of each other: a greedy colouring from the top row down, each box
+    compared only with the earlier ones that reach down to it (memory linear in the components: a band of a slide
+    holds thousands)."""
+    present = [label for label, box in enumerate(boxes, start=1) if box is not None]
+    edges = np.array([[box[0].start, box[0].stop, box[1].start, box[1].stop] for box in boxes if box is not None])
+    order = np.argsort(edges[:, 0], kind="stable")
+    edges = edges[order]
+    reach = int((edges[:, 1] - edges[:, 0]).max()) + min_distance  # an earlier box starting higher cannot be near
     group = np.full(len(boxes) + 1, -1)
     taken = np.full(len(present), -1)
-    for index, (label, _) in enumerate(present):
-        used = set(taken[:index][near[index, :index]].tolist())
-        taken[index] = group[label] = next(number for number in range(len(present)) if number not in used)
+    for index, (top, bottom, left, right) in enumerate(edges):
+        first = int(np.searchsorted(edges[:, 0], top - reach))
+        earlier = edges[first:index]
+        near = ((earlier[:, 1] + min_distance > top) & (earlier[:, 0] < bottom + min_distance)
+                & (earlier[:, 3] + min_distance > left) & (earlier[:, 2] < right + min_distance))
+        used = set(taken[first:index][near].tolist())
+        taken[index] = group[present[order[index]]] = next(n for n in range(len(present)) if n not in used)
     return group
 
 
