@@ -86,7 +86,7 @@ def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: in
                               exclude_border=False) + offset
     boxes = ndimage.find_objects(components)
     inside = components > 0
-    floor = np.finfo(relief.dtype).min if np.issubdtype(relief.dtype, np.floating) else np.iinfo(relief.dtype).min
+    floor = np.finfo(relief.dtype).min  # the relief is a smoothed distance: float
     group = _apart_groups(boxes, min_distance)[components]
     maxima = np.zeros(relief.shape, bool)
     for number in range(group.max() + 1):
@@ -100,10 +100,10 @@ def component_peaks(relief: np.ndarray, components: np.ndarray, min_distance: in
         candidates = np.where(plateau[components], inside & ~ndimage.binary_opening(inside), maxima)
     candidates = candidates & (relief > threshold)
     found = np.flatnonzero(candidates)
-    found = found[np.lexsort((-relief.ravel()[found], components.ravel()[found]))]  # stable: raster order in ties
-    coordinates = np.column_stack(np.unravel_index(found, relief.shape)) + offset
     if not len(found):
         return np.empty((0, 2), dtype=np.intp)
+    found = found[np.lexsort((-relief.ravel()[found], components.ravel()[found]))]  # stable: raster order in ties
+    coordinates = np.column_stack(np.unravel_index(found, relief.shape)) + offset
     _, starts, counts = np.unique(components.ravel()[found], return_index=True, return_counts=True)
     return np.vstack([_spaced(coordinates[start:start + n], min_distance) for start, n in zip(starts, counts)])
 
@@ -113,20 +113,21 @@ def _apart_groups(boxes: list, min_distance: int) -> np.ndarray:
     have bounding boxes within `min_distance` px of each other: a greedy colouring from the top row down, each box
     compared only with the earlier ones that reach down to it (memory linear in the components: a band of a slide
     holds thousands)."""
-    present = [label for label, box in enumerate(boxes, start=1) if box is not None]
-    edges = np.array([[box[0].start, box[0].stop, box[1].start, box[1].stop] for box in boxes if box is not None])
-    order = np.argsort(edges[:, 0], kind="stable")
-    edges = edges[order]
+    labels, edges = zip(*[(label, (box[0].start, box[0].stop, box[1].start, box[1].stop))
+                          for label, box in enumerate(boxes, start=1) if box is not None])
+    order = np.argsort([top for top, *_ in edges], kind="stable")
+    edges = np.array(edges)[order]
     reach = int((edges[:, 1] - edges[:, 0]).max()) + min_distance  # an earlier box starting higher cannot be near
-    group = np.full(len(boxes) + 1, -1)
-    taken = np.full(len(present), -1)
+    taken = np.full(len(edges), -1)
     for index, (top, bottom, left, right) in enumerate(edges):
         first = int(np.searchsorted(edges[:, 0], top - reach))
         earlier = edges[first:index]
         near = ((earlier[:, 1] + min_distance > top) & (earlier[:, 0] < bottom + min_distance)
                 & (earlier[:, 3] + min_distance > left) & (earlier[:, 2] < right + min_distance))
         used = set(taken[first:index][near].tolist())
-        taken[index] = group[present[order[index]]] = next(n for n in range(len(present)) if n not in used)
+        taken[index] = next(n for n in range(len(edges)) if n not in used)
+    group = np.full(len(boxes) + 1, -1)
+    group[np.array(labels)[order]] = taken
     return group
 
 
