@@ -84,6 +84,9 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     if not 0 < scale <= 1:
         raise ConfigError(f"{source}: model.encoder_scale is the share of the input the encoder sees, in (0, 1], "
                           f"not {scale}")
+    if cfg.get("model", {}).get("encoder_shrink") == "unshuffle" and abs(1 / scale - round(1 / scale)) > 1e-9:
+        raise ConfigError(f"{source}: model.encoder_shrink unshuffle folds r x r pixel blocks, so model.encoder_scale "
+                          f"must be 1 / r for a whole number r, not {scale}")
     if isinstance(size, int) and (size * scale) % INPUT_MULTIPLE:  # the encoder sees input_size x encoder_scale
         raise ConfigError(f"{source}: data.input_size x model.encoder_scale must be a multiple of {INPUT_MULTIPLE}, "
                           f"not {size} x {scale} = {size * scale:g}")

@@ -1,4 +1,5 @@
 """The Enhanced model: input variants, shapes, pretrained weights and their record."""
+import re
 import time
 import warnings
 
@@ -68,6 +69,47 @@ def test_an_encoder_scale_runs_the_encoder_on_a_smaller_input_and_answers_at_the
     out = model(torch.randn(2, 4, 64, 64))
     assert out.shape == (2, 1, 64, 64)
     assert seen == [(2, 3, 32, 32), (2, MODEL_CFG["decoder_channels"][-1], 64, 64)]  # encoder at half, skip at full
+
+
+@pytest.mark.parametrize("variant", ["projection", "smp4"])
+def test_an_unshuffled_encoder_computes_what_the_area_shrunk_one_does_until_it_trains(variant):
+    torch.manual_seed(0)
+    area, _ = build_model("enhanced", enhanced_config(input_variant=variant, full_resolution_skip=True,
+                                                      encoder_scale=0.5))
+    torch.manual_seed(0)
+    folded, _ = build_model("enhanced", enhanced_config(input_variant=variant, full_resolution_skip=True,
+                                                        encoder_scale=0.5, encoder_shrink="unshuffle"))
+    seen = []
+    folded.network.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    x = torch.randn(2, 4, 64, 64)
+    with torch.no_grad():
+        expected, got = area.eval()(x), folded.eval()(x)
+    assert seen == [(2, 12 if variant == "projection" else 16, 32, 32)]  # each 2 x 2 block folded into channels
+    assert torch.allclose(got, expected, atol=1e-4) and not torch.equal(got, expected)  # same sums, another order
+    encoder = folded.network.encoder
+    channels = 3 if variant == "projection" else 4
+    texture = torch.zeros(1, channels, 64, 64)
+    texture[..., ::2, ::2] = 1  # a speckle that averages to a flat 0.25 over every 2 x 2 block
+    flat = torch.full_like(texture, 0.25)
+    with torch.no_grad():
+        assert torch.allclose(encoder(F.pixel_unshuffle(texture, 2))[-1], encoder(F.pixel_unshuffle(flat, 2))[-1],
+                              atol=1e-4)  # untrained, it sees the block averages only, as the area shrink does
+        first = next(m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d))
+        first.weight[:, ::4] *= 3  # trained, the taps of one position in each block part from the others' ...
+        assert not torch.allclose(encoder(F.pixel_unshuffle(texture, 2))[-1],
+                                  encoder(F.pixel_unshuffle(flat, 2))[-1], atol=1e-3)  # ... and the speckle is seen
+
+
+@pytest.mark.parametrize("shrink,scale,message", [
+    ("unshuffle", 0.75, "model.encoder_shrink unshuffle folds r x r pixel blocks, so model.encoder_scale must be 1 / r "
+                        "for a whole number r, not 0.75"),
+    ("average", 0.5, "unknown model.encoder_shrink 'average' (area, unshuffle)")])
+def test_an_encoder_shrink_that_cannot_be_built_is_refused(shrink, scale, message):
+    cfg = enhanced_config(encoder_scale=scale, encoder_shrink=shrink)
+    cfg = dict(cfg, data=dict(cfg["data"], input_size=128))
+    with pytest.raises((config.ConfigError, ValueError), match=re.escape(message)):
+        config.validate(cfg)
+        build_model("enhanced", cfg)
 
 
 def test_the_blank_variant_sees_no_edge_information():

@@ -19,6 +19,11 @@ With `model.encoder_scale` below 1 (not in the paper) the encoder and decoder se
 factor (area interpolation, as the tiles are resized), and their output is enlarged back (bilinear) before the
 full-resolution skip and the head: the encoder's cost stays that of the smaller input, while the output keeps the
 input's resolution, where a gap of a pixel or two between touching nuclei still exists in image and target alike.
+With `model.encoder_shrink: unshuffle` the input is shrunk by folding each r x r block of pixels into channels
+(pixel unshuffle, r = 1 / encoder_scale) instead of averaging it: the encoder keeps the texture that averaging
+loses (rim, speckle, nucleolus: what tells a faint nucleus from a pale distractor) at the smaller input's cost. Its
+first convolution is widened to the folded channels with each pretrained filter shared out over its r x r block, so
+that before training it computes exactly what it computes on the area-shrunk input.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from segmentation_models_pytorch.encoders._utils import patch_first_conv
 from .pretrained import build_unetplusplus
 
 VARIANTS = ("projection", "projection_blank", "drop", "smp4")
+SHRINKS = ("area", "unshuffle")  # model.encoder_shrink
 EDGE_VARIANTS = ("projection", "smp4")  # the variants that read the edge map
 
 
@@ -64,19 +70,30 @@ class FullResolutionSkip(nn.Module):
         return self.fuse(torch.cat([decoded, self.input(x)], dim=1))
 
 
+def unshuffle_first_conv(encoder: nn.Module, channels: int, factor: int) -> None:
+    """Widen the encoder's first convolution from `channels` to channels x factor^2 inputs for a pixel-unshuffled
+    input, each filter tap shared out equally over its factor x factor block: on an unshuffled image the widened
+    convolution computes what the original computes on that image averaged over the blocks."""
+    conv = next(m for m in encoder.modules() if isinstance(m, nn.Conv2d) and m.in_channels == channels)
+    conv.weight = nn.Parameter(conv.weight.detach().repeat_interleave(factor ** 2, dim=1) / factor ** 2)
+    conv.in_channels = channels * factor ** 2
+
+
 class EnhancedModel(nn.Module):
     """Optional input projection followed by smp's UNet++; `blank_edge` appends a constant fourth channel to an
     RGB input before the projection; `skip` (a FullResolutionSkip) feeds that input to the decoder's last block;
-    `encoder_scale` < 1 runs encoder and decoder on the input shrunk by that factor (module docstring)."""
+    `encoder_scale` < 1 runs encoder and decoder on the input shrunk by that factor, averaged (`area`) or folded into
+    channels (`unshuffle`; the encoder's first convolution widened to match: unshuffle_first_conv) (module docstring)."""
 
     def __init__(self, network: nn.Module, projection: nn.Module | None, blank_edge: bool = False,
-                 skip: FullResolutionSkip | None = None, encoder_scale: float = 1.0):
+                 skip: FullResolutionSkip | None = None, encoder_scale: float = 1.0, shrink: str = "area"):
         super().__init__()
         self.projection = projection
         self.network = network
         self.blank_edge = blank_edge
         self.skip = skip
         self.encoder_scale = encoder_scale
+        self.shrink = shrink
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.blank_edge:
@@ -84,7 +101,9 @@ class EnhancedModel(nn.Module):
         projected = self.projection(x) if self.projection is not None else x
         if self.skip is None and self.encoder_scale == 1:
             return self.network(projected)
-        if self.encoder_scale != 1:
+        if self.encoder_scale != 1 and self.shrink == "unshuffle":
+            projected = F.pixel_unshuffle(projected, round(1 / self.encoder_scale))
+        elif self.encoder_scale != 1:
             projected = F.interpolate(projected, scale_factor=self.encoder_scale, mode="area")
         decoded = self.network.decoder(self.network.encoder(projected))
         if self.encoder_scale != 1:
@@ -98,14 +117,17 @@ def build_enhanced(model_cfg: dict[str, Any]) -> tuple[nn.Module, str]:
     if variant not in VARIANTS:
         raise ValueError(f"unknown model.input_variant {variant!r} ({', '.join(VARIANTS)})")
     network, weights = build_unetplusplus(model_cfg, in_channels=3)
-    scale = model_cfg["encoder_scale"]  # its range and size: lib.config.validate
+    scale, shrink = model_cfg["encoder_scale"], model_cfg["encoder_shrink"]  # scale checked by lib.config.validate
+    if shrink not in SHRINKS:
+        raise ValueError(f"unknown model.encoder_shrink {shrink!r} ({', '.join(SHRINKS)})")
     in_channels = 3 if variant == "drop" else 4
     skip = (FullResolutionSkip(in_channels, model_cfg["decoder_channels"][-1]) if model_cfg["full_resolution_skip"]
             else None)
-    if variant in ("projection", "projection_blank"):
-        projection = InputProjection(4, model_cfg["projection_channels"], 3)
-        return (EnhancedModel(network, projection, blank_edge=variant == "projection_blank", skip=skip, encoder_scale=scale),
-                weights)
     if variant == "smp4":
         patch_first_conv(network.encoder, new_in_channels=4, pretrained=not weights.startswith("random"))
-    return EnhancedModel(network, None, skip=skip, encoder_scale=scale), weights
+    if scale != 1 and shrink == "unshuffle":
+        unshuffle_first_conv(network.encoder, 4 if variant == "smp4" else 3, round(1 / scale))
+    projection = (InputProjection(4, model_cfg["projection_channels"], 3)
+                  if variant in ("projection", "projection_blank") else None)
+    return (EnhancedModel(network, projection, blank_edge=variant == "projection_blank", skip=skip, encoder_scale=scale,
+                          shrink=shrink), weights)

@@ -54,7 +54,7 @@ ARMS = {True: "tta", False: "no_tta"}  # test-time augmentation on / off
 INTRODUCED = {"data.folds": 1, "train.loss_area": "whole_tile", "train.precision": "fp32", "train.stain_augmentation": 0.0,
               "train.scale_augmentation": 0.0, "train.zoom_limit": 1.4, "train.contact_weight": 0.0, "train.gap_sigma_px": 0.0,
               "model.centre_head": False, "model.full_resolution_skip": False,
-              "model.encoder_scale": 1.0}
+              "model.encoder_scale": 1.0, "model.encoder_shrink": "area"}
 
 
 class StaleRunError(RuntimeError):
