@@ -175,6 +175,7 @@ def main() -> None:
                                             "centre head": centre_head,
                                             "full-resolution skip": cfg["model"]["full_resolution_skip"],
                                             "encoder scale": cfg["model"]["encoder_scale"],
+                                            "encoder shrink": cfg["model"]["encoder_shrink"],
                                             "epochs": epochs,
                                             "seed": run.seed if len(runs) == 1 else " + ".join(str(o.seed) for o in runs),
                                             "training seconds": sum(other.metrics["train_seconds"] for other in runs),
@@ -193,8 +194,10 @@ def main() -> None:
     target += ("; the input joined to the decoder's last block (`model.full_resolution_skip`)"
                if cfg["model"]["full_resolution_skip"] else "")
     encoder_scale = cfg["model"]["encoder_scale"]
-    target += (f"; the encoder fed the input shrunk x{encoder_scale:g} (`model.encoder_scale`), the output at the input's "
-               "resolution" if encoder_scale != 1 else "")
+    shrink = cfg["model"]["encoder_shrink"]
+    target += (f"; the encoder fed the input shrunk x{encoder_scale:g} (`model.encoder_scale`"
+               + (", each pixel block folded into channels: `model.encoder_shrink unshuffle`" if shrink == "unshuffle" else "")
+               + "), the output at the input's resolution" if encoder_scale != 1 else "")
     profile_epochs = profile_config["train"]["epochs"]
     cut = ("the model's tiles cut at the run's validation-chosen threshold" if len(runs) == 1 else
            "the runs' probabilities averaged, cut at the mean of their validation-chosen thresholds")
